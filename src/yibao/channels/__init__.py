@@ -1,0 +1,1 @@
+"""Channels: parse, authenticate, call a service, render. No business rules here."""

@@ -1,0 +1,11 @@
+"""The JSON API under /api/v1, for staff consoles and machine clients."""
+
+from fastapi import APIRouter
+
+from yibao.channels.api import auth, calendar, cards, registry
+
+router = APIRouter()
+router.include_router(auth.router)
+router.include_router(registry.router)
+router.include_router(cards.router)
+router.include_router(calendar.router)

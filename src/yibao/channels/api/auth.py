@@ -1,0 +1,92 @@
+"""Staff log-in, log-out and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from yibao.channels.api import views
+from yibao.channels.api.deps import SESSION_COOKIE, Staff, Work
+from yibao.services import access as access_service
+from yibao.services.context import Channel
+from yibao.store.models import StaffCredential, StaffUser
+
+router = APIRouter(prefix="/auth", tags=["auth 登录"])
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=50)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenIn(BaseModel):
+    label: str = Field(min_length=1, max_length=100, description="what the machine client is")
+    days: int = Field(default=90, ge=1, le=366)
+
+
+@router.post("/login")
+def login(body: LoginIn, response: Response, work: Work) -> dict[str, Any]:
+    """Log in; sets an HttpOnly, Secure, SameSite=Strict session cookie.
+
+    Changes made with the cookie must carry the returned ``csrf_token`` in the
+    ``X-CSRF-Token`` header."""
+    settings = work.settings
+    with work:
+        result = access_service.login(
+            work,
+            username=body.username,
+            password=body.password,
+            channel=Channel.API,
+            session_hours=settings.session_hours,
+            max_failures=settings.staff_login_max_failures,
+            lock_minutes=settings.staff_login_lock_minutes,
+        )
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return {
+        "staff": views.staff_user(result.user),
+        "csrf_token": result.csrf_token,
+        "expires_at": result.expires_at.isoformat(),
+    }
+
+
+@router.post("/logout", status_code=204)
+def logout(ctx: Staff, response: Response, work: Work) -> Response:
+    with work:
+        cred = work.session.get(StaffCredential, ctx.credential_id)
+        if cred is not None:
+            access_service.revoke(work, cred=cred)
+        work.commit()
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.status_code = 204
+    return response
+
+
+@router.get("/me")
+def me(ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        user = work.session.get(StaffUser, ctx.user_id)
+        assert user is not None
+        return {**views.staff_user(user), "permissions": sorted(p.value for p in ctx.actor.perms)}
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    """An API token for a machine client acting as you; shown once."""
+    with work:
+        user = work.session.get(StaffUser, ctx.user_id)
+        assert user is not None
+        token, cred = access_service.issue_api_token(
+            work, user=user, channel=Channel.API, label=body.label, days=body.days
+        )
+        work.commit()
+        return {"token": token, "label": cred.label, "expires_at": cred.expires_at.isoformat()}

@@ -1,0 +1,240 @@
+"""Card applications (the four paths), employer batches and the card lifecycle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from yibao.channels.api import views
+from yibao.channels.api.deps import Staff, Work
+from yibao.domain.cards import CardKind, Path
+from yibao.domain.errors import invalid
+from yibao.services import batches as batch_service
+from yibao.services import cards as card_service
+from yibao.services.context import Channel
+
+router = APIRouter(tags=["cards 社保卡/医保卡"])
+
+
+class ApplicationIn(BaseModel):
+    path: Path = Field(description="county_center, service_point or delegate (employer: use /employer-batches)")
+    certno: str = Field(description="参保人身份证号码 the insured person's ID number")
+    materials: list[str] = Field(description="材料清单 materials checked, e.g. id_card, photo, household_register")
+    kind: CardKind = CardKind.SOCIAL_SECURITY
+    pin: str | None = Field(default=None, description="6-digit PIN chosen by the holder (on-the-spot issue)")
+    delegate_certno: str | None = None
+    delegate_name: str | None = None
+    card_no: str | None = Field(default=None, description="number of the blank card from stock (on-the-spot)")
+
+
+class CollectIn(BaseModel):
+    collector_certno: str
+    pin: str | None = None
+
+
+class ReasonIn(BaseModel):
+    reason: str = ""
+
+
+class ReissueIn(BaseModel):
+    materials: list[str]
+    reason: str
+    pin: str | None = None
+
+
+class PinIn(BaseModel):
+    pin: str | None = None
+
+
+class HandoutIn(BaseModel):
+    card_no: str
+
+
+def _card_result(result: card_service.CardResult, work: Work) -> dict[str, Any]:
+    out: dict[str, Any] = {"card": views.card(result.card)}
+    if result.application is not None:
+        state = card_service.application_state(result.application, result.card, work.clock.today())
+        out["application"] = views.application(
+            card_service.ApplicationView(result.application, result.card, state)
+        )
+    if result.pin is not None:
+        out["initial_pin"] = result.pin
+    return out
+
+
+@router.post("/card-applications", status_code=201)
+def apply(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        result = card_service.apply_for_card(
+            work, actor=ctx.actor, channel=Channel.API, path=body.path, certno=body.certno,
+            materials=body.materials, kind=body.kind, pin=body.pin,
+            delegate_certno=body.delegate_certno, delegate_name=body.delegate_name,
+            card_no=body.card_no,
+        )
+        work.commit()
+        return _card_result(result, work)
+
+
+@router.get("/card-applications")
+def list_applications(ctx: Staff, work: Work, view: str = "open") -> list[dict[str, Any]]:
+    """Applications in your area: ``open``, ``due`` (still in time) or ``overdue``, or ``all``."""
+    with work:
+        card_service.return_overdue_pickups(work, actor=ctx.actor, channel=Channel.API)
+        items = card_service.list_applications(work, actor=ctx.actor, channel=Channel.API, view=view)
+        work.commit()
+        return [views.application(v) for v in items]
+
+
+@router.get("/card-applications/{app_no}")
+def get_application(app_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        v = card_service.get_application(work, actor=ctx.actor, channel=Channel.API, app_no=app_no)
+        work.commit()
+        return views.application(v)
+
+
+@router.get("/cards/{card_no}")
+def get_card(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card, events = card_service.get_card(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+        work.commit()
+        return {**views.card(card), "history": [views.card_event(e) for e in events]}
+
+
+@router.post("/cards/{card_no}/production")
+def start_production(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.start_production(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/ready")
+def mark_ready(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.mark_ready(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/collect")
+def collect(card_no: str, body: CollectIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        result = card_service.collect_card(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
+            collector_certno=body.collector_certno, pin=body.pin,
+        )
+        work.commit()
+        return _card_result(result, work)
+
+
+@router.post("/cards/{card_no}/report-lost")
+def report_lost(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.report_lost(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
+                                        reason=body.reason)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/freeze")
+def freeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.freeze(work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/unfreeze")
+def unfreeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.unfreeze(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
+                                     reason=body.reason)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/cancel")
+def cancel(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        card = card_service.cancel_card(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
+                                        reason=body.reason)
+        work.commit()
+        return views.card(card)
+
+
+@router.post("/cards/{card_no}/reissue", status_code=201)
+def reissue(card_no: str, body: ReissueIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        result = card_service.reissue(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, materials=body.materials,
+            reason=body.reason, pin=body.pin,
+        )
+        work.commit()
+        return _card_result(result, work)
+
+
+@router.post("/cards/{card_no}/pin")
+def reset_pin(card_no: str, body: PinIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        result = card_service.reset_pin(work, actor=ctx.actor, channel=Channel.API, card_no=card_no, pin=body.pin)
+        work.commit()
+        return _card_result(result, work)
+
+
+@router.post("/employer-batches", status_code=201)
+def upload_batch(
+    ctx: Staff,
+    work: Work,
+    employer_uscc: Annotated[str, Form()],
+    letter_ref: Annotated[str, Form(description="单位介绍信编号 letter of introduction reference")],
+    handler_certno: Annotated[str, Form()],
+    handler_name: Annotated[str, Form()],
+    file: Annotated[UploadFile, File(description="CSV or XLSX: 身份证号码 certno, 姓名 name")],
+    materials: Annotated[list[str], Form()],
+    kind: Annotated[CardKind, Form()] = CardKind.SOCIAL_SECURITY,
+) -> dict[str, Any]:
+    """An employer's batch: good rows accepted, bad rows listed with row number and reason."""
+    limit = work.settings.upload_max_bytes
+    content = file.file.read(limit + 1)
+    if len(content) > limit:
+        raise invalid("file", f"文件超过{limit // 1024 // 1024}MB", f"the file is larger than {limit} bytes",
+                      "too_large")
+    # a multi-valued form field may also arrive as one comma-separated value
+    items = [m.strip() for raw in materials for m in raw.split(",") if m.strip()]
+    with work:
+        result = batch_service.upload_batch(
+            work, actor=ctx.actor, channel=Channel.API, employer_uscc=employer_uscc,
+            letter_ref=letter_ref, handler_certno=handler_certno, handler_name=handler_name,
+            materials=items, filename=file.filename or "upload", content=content, kind=kind,
+        )
+        work.commit()
+        return views.batch(result.batch)
+
+
+@router.get("/employer-batches/{batch_no}")
+def get_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        batch = batch_service.get_batch(work, actor=ctx.actor, batch_no=batch_no)
+        cards = batch_service.batch_cards(work, batch)
+        return {**views.batch(batch), "cards": [views.card(c) for c in cards]}
+
+
+@router.post("/employer-batches/{batch_no}/deliver")
+def deliver_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        batch = batch_service.deliver_batch(work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no)
+        work.commit()
+        return views.batch(batch)
+
+
+@router.post("/employer-batches/{batch_no}/handouts")
+def handout(batch_no: str, body: HandoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        result = batch_service.record_handout(
+            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no, card_no=body.card_no
+        )
+        work.commit()
+        return _card_result(result, work)

@@ -1,0 +1,170 @@
+"""Divisions, persons, employers, institutions and staff users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from yibao.channels.api import views
+from yibao.channels.api.deps import Staff, Work
+from yibao.domain.access import Perm
+from yibao.services import access as access_service
+from yibao.services import cards as card_service
+from yibao.services import registry
+from yibao.services.context import Channel
+
+router = APIRouter(tags=["registry 登记"])
+
+
+class PersonIn(BaseModel):
+    certno: str = Field(description="居民身份证号码 resident ID number (18 characters)")
+    name: str
+    division_code: str = Field(description="户籍所在地 household registration division")
+    phone: str = ""
+
+
+class PersonPatch(BaseModel):
+    phone: str | None = None
+    name: str | None = None
+
+
+class EmployerIn(BaseModel):
+    uscc: str = Field(description="统一社会信用代码 unified social credit code")
+    name: str
+    division_code: str
+    contact_phone: str = ""
+
+
+class InstitutionIn(BaseModel):
+    code: str = Field(description="定点医药机构编码, H or P and 11 digits")
+    name: str
+    kind: str = Field(description="hospital or pharmacy")
+    level: str = Field(description="0 pharmacy, 1-3 hospital grade")
+    division_code: str
+
+
+class StaffIn(BaseModel):
+    username: str
+    name: str
+    password: str
+    role: str
+    division_code: str
+
+
+@router.get("/divisions")
+def divisions(ctx: Staff, work: Work, parent: str | None = None) -> list[dict[str, Any]]:
+    with work:
+        return [views.division(d) for d in registry.list_divisions(work, parent=parent)]
+
+
+@router.post("/persons", status_code=201)
+def create_person(body: PersonIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        person = registry.register_person(
+            work, actor=ctx.actor, channel=Channel.API, certno=body.certno, name=body.name,
+            division_code=body.division_code, phone=body.phone,
+        )
+        work.commit()
+        return views.person(person)
+
+
+@router.get("/persons")
+def search_persons(
+    ctx: Staff,
+    work: Work,
+    certno: str | None = None,
+    card_no: str | None = None,
+    account_no: str | None = None,
+    name: str | None = None,
+) -> list[dict[str, Any]]:
+    """Find persons in your area by ID number, card number, account number or name."""
+    with work:
+        persons = registry.search_persons(
+            work, actor=ctx.actor, channel=Channel.API,
+            query=registry.PersonQuery(certno=certno, card_no=card_no, name=name, account_no=account_no),
+        )
+        work.commit()
+        return [views.person(p) for p in persons]
+
+
+@router.get("/persons/{account_no}")
+def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        person = registry.get_person(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
+        cards = card_service.cards_of(work, person)
+        work.commit()
+        return {**views.person(person), "cards": [views.card(c) for c in cards]}
+
+
+@router.patch("/persons/{account_no}")
+def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        person = registry.update_person(
+            work, actor=ctx.actor, channel=Channel.API, account_no=account_no,
+            phone=body.phone, name=body.name,
+        )
+        work.commit()
+        return views.person(person)
+
+
+@router.post("/employers", status_code=201)
+def create_employer(body: EmployerIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        employer = registry.register_employer(
+            work, actor=ctx.actor, channel=Channel.API, uscc=body.uscc, name=body.name,
+            division_code=body.division_code, contact_phone=body.contact_phone,
+        )
+        work.commit()
+        return views.employer(employer)
+
+
+@router.get("/employers")
+def list_employers(ctx: Staff, work: Work) -> list[dict[str, Any]]:
+    with work:
+        return [views.employer(e) for e in registry.list_employers(work, actor=ctx.actor)]
+
+
+@router.get("/employers/{uscc}")
+def get_employer(uscc: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        return views.employer(registry.get_employer(work, actor=ctx.actor, uscc=uscc))
+
+
+@router.post("/institutions", status_code=201)
+def create_institution(body: InstitutionIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    """Register a designated institution; its gateway secret is shown once."""
+    with work:
+        institution, secret = registry.register_institution(
+            work, actor=ctx.actor, channel=Channel.API, code=body.code, name=body.name,
+            kind=body.kind, level=body.level, division_code=body.division_code,
+        )
+        work.commit()
+        return {**views.institution(institution), "access_secret": secret}
+
+
+@router.get("/institutions")
+def list_institutions(ctx: Staff, work: Work) -> list[dict[str, Any]]:
+    with work:
+        return [views.institution(i) for i in registry.list_institutions(work, actor=ctx.actor)]
+
+
+@router.post("/staff", status_code=201)
+def create_staff(body: StaffIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        user = access_service.create_staff(
+            work, actor=ctx.actor, channel=Channel.API, username=body.username, name=body.name,
+            password=body.password, role=body.role, division_code=body.division_code,
+        )
+        work.commit()
+        return views.staff_user(user)
+
+
+@router.get("/staff")
+def list_staff(ctx: Staff, work: Work) -> list[dict[str, Any]]:
+    ctx.actor.require(Perm.STAFF_MANAGE)
+    with work:
+        return [views.staff_user(u) for u in access_service.list_staff(work, actor=ctx.actor)]
+
+

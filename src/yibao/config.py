@@ -1,0 +1,61 @@
+"""Settings, read from the environment with the ``YIBAO_`` prefix."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_var_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YIBAO_", extra="ignore")
+
+    var_dir: Path = Field(default_factory=default_var_dir)
+    database_url: str = ""
+    secret_key: str = ""
+    # Cookies carry the Secure flag unless an operator serves plain HTTP on
+    # purpose (the embedded demo on 127.0.0.1 does; browsers treat loopback as
+    # a secure context, so the flag stays on there too).
+    cookie_secure: bool = True
+    session_hours: int = 8
+    # Days a produced card waits at a service point before it goes back to
+    # the county center (seed 000, part two, item 2: "within the specified time").
+    pickup_window_days: int = 30
+    # Working days a service point has to complete an application (seed 000).
+    service_point_working_days: int = 3
+    staff_login_max_failures: int = 5
+    staff_login_lock_minutes: int = 15
+    # Argon2 cost: "default" for production, "fast" only for test suites.
+    argon2_profile: str = "default"
+    timezone: str = "Asia/Shanghai"
+    upload_max_bytes: int = 5 * 1024 * 1024
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.var_dir / 'yibao.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        """The configured key, else one generated on first run and kept in var/."""
+        if self.secret_key:
+            return self.secret_key
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def get_settings() -> Settings:
+    return Settings()

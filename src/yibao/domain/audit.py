@@ -1,0 +1,71 @@
+"""The audit chain's arithmetic: each entry hashes its predecessor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+GENESIS = "0" * 64
+CHAINS = 16
+
+
+@dataclass
+class AuditRecord:
+    """What to write: who, their division, which channel, what, whose data."""
+
+    actor_kind: str
+    actor_id: str
+    actor_division: str
+    channel: str
+    action: str
+    person_id: int | None = None
+    subject: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chain(self) -> int:
+        # One person's entries stay on one chain, in order; entries about no
+        # person are spread by actor.
+        if self.person_id is not None:
+            return self.person_id % CHAINS
+        return int(hashlib.sha256(self.actor_id.encode()).hexdigest(), 16) % CHAINS
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    chain: int,
+    seq: int,
+    at: dt.datetime,
+    actor_kind: str,
+    actor_id: str,
+    actor_division: str,
+    channel: str,
+    action: str,
+    person_id: int | None,
+    subject: str,
+    detail: dict[str, Any],
+) -> str:
+    payload = json.dumps(
+        [
+            chain,
+            seq,
+            at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            actor_kind,
+            actor_id,
+            actor_division,
+            channel,
+            action,
+            person_id,
+            subject,
+            detail,
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()

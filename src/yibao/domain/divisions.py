@@ -1,0 +1,82 @@
+"""Administrative divisions (GB/T 2260, streets and towns per GB/T 10114).
+
+A division code is 6 digits for the nation (000000), a province (33xxxx
+with the last four zero), a city (3305xx with the last two zero) and a
+county (330502); streets and towns under a county have 9 digits (330502001).
+The *scope prefix* of a division is the part of the code that every division
+below it shares, so "is X inside Y's area" is a prefix test, which the
+database answers with an index on the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from yibao.domain.errors import invalid
+
+NATION = "000000"
+
+
+class Level(StrEnum):
+    NATION = "nation"
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    STREET = "street"
+
+
+def level_of(code: str) -> Level:
+    if not code.isdigit() or len(code) not in (6, 9):
+        raise invalid(
+            "division_code",
+            "行政区划代码应为6位（县及以上）或9位（街道、乡镇）数字",
+            "a division code has 6 digits (county and above) or 9 (street, town)",
+            "format",
+        )
+    if len(code) == 9:
+        return Level.STREET
+    if code == NATION:
+        return Level.NATION
+    if code[2:] == "0000":
+        return Level.PROVINCE
+    if code[4:] == "00":
+        return Level.CITY
+    return Level.COUNTY
+
+
+def scope_prefix(code: str) -> str:
+    """The code prefix shared by this division and everything below it."""
+    level = level_of(code)
+    return {
+        Level.NATION: "",
+        Level.PROVINCE: code[:2],
+        Level.CITY: code[:4],
+        Level.COUNTY: code[:6],
+        Level.STREET: code,
+    }[level]
+
+
+def parent_of(code: str) -> str | None:
+    level = level_of(code)
+    if level is Level.NATION:
+        return None
+    if level is Level.PROVINCE:
+        return NATION
+    if level is Level.CITY:
+        return code[:2] + "0000"
+    if level is Level.COUNTY:
+        return code[:4] + "00"
+    return code[:6]
+
+
+def within(code: str, area: str) -> bool:
+    """Whether division ``code`` lies in the area of division ``area``."""
+    return code.startswith(scope_prefix(area))
+
+
+def county_of(code: str) -> str | None:
+    """The county a division belongs to (itself for a county), or None above."""
+    level = level_of(code)
+    if level in (Level.COUNTY, Level.STREET):
+        return code[:6]
+    return None

@@ -1,0 +1,1 @@
+"""Use cases: the only door the channels use. One transaction per use case."""

@@ -1,0 +1,206 @@
+"""The demo city: Huzhou, Zhejiang (湖州市), with real GB/T 2260 codes down to
+the county. Street codes (9 digits) follow GB/T 10114's shape; their numbers
+are illustrative. Everything here is deterministic, so that ``yibao demo
+--json`` gives the same credentials on every machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from stdnum import luhn
+
+from yibao.domain.access import Role
+from yibao.domain.cards import Path
+from yibao.domain.ids import make_credit_code, make_resident_id
+from yibao.services import access as access_service
+from yibao.services import cards as card_service
+from yibao.services import registry
+from yibao.services.context import Actor, Channel
+from yibao.store.models import DemoMarker
+from yibao.store.uow import UnitOfWork
+
+MARKER = "demo-city-v1"
+
+DIVISIONS: list[tuple[str, str, str, bool]] = [
+    ("000000", "全国", "China", False),
+    ("330000", "浙江省", "Zhejiang", False),
+    ("330500", "湖州市", "Huzhou", False),
+    ("330502", "吴兴区", "Wuxing District", False),
+    ("330503", "南浔区", "Nanxun District", False),
+    ("330521", "德清县", "Deqing County", False),
+    ("330522", "长兴县", "Changxing County", False),
+    ("330523", "安吉县", "Anji County", False),
+    ("330502001", "月河街道", "Yuehe Subdistrict", True),
+    ("330502002", "朝阳街道", "Chaoyang Subdistrict", True),
+    ("330503001", "南浔镇", "Nanxun Town", True),
+    ("330521001", "武康街道", "Wukang Subdistrict", True),
+    ("330522001", "雉城街道", "Zhicheng Subdistrict", True),
+    ("330523001", "递铺街道", "Dipu Subdistrict", True),
+    ("320000", "江苏省", "Jiangsu", False),
+    ("320500", "苏州市", "Suzhou", False),
+    ("320508", "姑苏区", "Gusu District", False),
+]
+
+STAFF_PASSWORD = "yibao-demo-2026"
+
+STAFF: list[dict[str, str]] = [
+    {"username": "admin", "name": "市医保局管理员", "role": Role.CITY_ADMIN, "division": "330500"},
+    {"username": "zhejiang", "name": "省医保局管理员", "role": Role.PROVINCE_ADMIN, "division": "330000"},
+    {"username": "wuxing", "name": "吴兴区医保中心 钱敏", "role": Role.COUNTY_CLERK, "division": "330502"},
+    {"username": "nanxun", "name": "南浔区医保中心 孙莉", "role": Role.COUNTY_CLERK, "division": "330503"},
+    {"username": "deqing", "name": "德清县医保中心 吴刚", "role": Role.COUNTY_CLERK, "division": "330521"},
+    {"username": "yuehe", "name": "月河街道服务点 郑红", "role": Role.SERVICE_POINT_CLERK, "division": "330502001"},
+    {"username": "wuxing_fund", "name": "吴兴区征缴经办 冯强", "role": Role.CONTRIBUTION_CLERK, "division": "330502"},
+    {"username": "wuxing_admin", "name": "吴兴区医保局管理员", "role": Role.COUNTY_ADMIN, "division": "330502"},
+]
+
+
+def _account(division: str, body: int) -> str:
+    digits = f"{division[:6]}{body:09d}"
+    return digits + luhn.calc_check_digit(digits)
+
+
+def _card(body: int) -> str:
+    digits = f"{body:09d}"
+    return digits + luhn.calc_check_digit(digits)
+
+
+# name, birth division, birth date, sequence (odd: male), household division,
+# phone, issuing county clerk, card body, PIN, portal password
+_PERSONS: list[tuple[str, str, dt.date, int, str, str, str, int, str, str]] = [
+    ("张伟", "330502", dt.date(1985, 3, 12), 11, "330502001", "13905720001", "wuxing", 572000101, "135790", "Zhangwei@2026"),
+    ("王芳", "330502", dt.date(1990, 7, 21), 22, "330502002", "13905720002", "wuxing", 572000102, "246802", "Wangfang@2026"),
+    ("李娜", "330503", dt.date(1978, 11, 5), 42, "330503001", "13905720003", "nanxun", 572000103, "368024", "Lina@2026"),
+    ("刘洋", "330521", dt.date(1995, 1, 30), 13, "330521001", "13905720004", "deqing", 572000104, "480246", "Liuyang@2026"),
+    ("陈静", "330502", dt.date(1962, 9, 9), 24, "330502001", "13905720005", "wuxing", 572000105, "502468", "Chenjing@2026"),
+    ("杨磊", "330503", dt.date(2001, 5, 17), 35, "330503", "13905720006", "nanxun", 572000106, "624680", "Yanglei@2026"),
+]
+
+# A person who applied at the Yuehe service point and waits for the card.
+_APPLICANT = ("赵敏", "330502", dt.date(1999, 12, 1), 46, "330502001", "13905720007")
+
+_EMPLOYERS = [
+    ("91330502", "MA2B3C4D5", "湖州织里童装有限公司", "330502"),
+    ("91330503", "MA2E6F7G8", "南浔木业股份有限公司", "330503"),
+    ("12330500", "470000000", "湖州市第一中学", "330500"),
+]
+
+_INSTITUTIONS = [
+    ("H33050200001", "湖州市中心医院", "hospital", "3", "330502", "hzzx-demo-secret-0001"),
+    ("H33050200002", "吴兴区人民医院", "hospital", "2", "330502", "wxrm-demo-secret-0002"),
+    ("H33050300001", "南浔区人民医院", "hospital", "2", "330503", "nxrm-demo-secret-0003"),
+    ("P33050200001", "湖州老百姓大药房月河店", "pharmacy", "0", "330502", "lbx-demo-secret-0004"),
+]
+
+
+def fixtures() -> dict[str, Any]:
+    """The demo's credentials and identifiers, machine-readably."""
+    persons = []
+    for name, birth_div, birth, seq, div, phone, _clerk, card_body, pin, password in _PERSONS:
+        persons.append(
+            {
+                "certno": make_resident_id(birth_div, birth, seq),
+                "name": name,
+                "account_no": _account(div, card_body),
+                "password": password,
+                "card_no": _card(card_body),
+                "pin": pin,
+                "division": div,
+                "phone": phone,
+            }
+        )
+    applicant = _APPLICANT
+    return {
+        "login": {"url": "http://127.0.0.1:8000/docs", "api": "http://127.0.0.1:8000/api/v1"},
+        "persons": persons,
+        "applicants": [
+            {
+                "certno": make_resident_id(applicant[1], applicant[2], applicant[3]),
+                "name": applicant[0],
+                "account_no": _account(applicant[4], 572000199),
+                "division": applicant[4],
+                "note": "applied at the Yuehe service point; the card is in production",
+            }
+        ],
+        "institutions": [
+            {"code": code, "name": name, "kind": kind, "level": level, "division": div, "secret": secret}
+            for code, name, kind, level, div, secret in _INSTITUTIONS
+        ],
+        "staff": [
+            {
+                "username": s["username"],
+                "password": STAFF_PASSWORD,
+                "name": s["name"],
+                "role": str(s["role"]),
+                "division": s["division"],
+            }
+            for s in STAFF
+        ],
+        "employers": [
+            {"uscc": make_credit_code(a + b), "name": name, "division": div}
+            for a, b, name, div in _EMPLOYERS
+        ],
+    }
+
+
+def is_loaded(uow: UnitOfWork) -> bool:
+    return uow.session.get(DemoMarker, MARKER) is not None
+
+
+def load(uow: UnitOfWork) -> bool:
+    """Load the demo city once; returns False when it was already there."""
+    with uow:
+        if is_loaded(uow):
+            return False
+        system = Actor.system("demo-loader")
+        data = fixtures()
+        for code, name, name_en, sp in DIVISIONS:
+            registry.add_division(uow, code=code, name=name, name_en=name_en, service_point=sp)
+        staff_actors: dict[str, Actor] = {}
+        for s in STAFF:
+            user = access_service.create_staff(
+                uow, actor=system, channel=Channel.CLI, username=s["username"], name=s["name"],
+                password=STAFF_PASSWORD, role=s["role"], division_code=s["division"],
+            )
+            staff_actors[user.username] = access_service.actor_of(user)
+        for e in data["employers"]:
+            registry.register_employer(
+                uow, actor=system, channel=Channel.CLI, uscc=e["uscc"], name=e["name"],
+                division_code=e["division"],
+            )
+        for i in data["institutions"]:
+            registry.register_institution(
+                uow, actor=system, channel=Channel.CLI, code=i["code"], name=i["name"],
+                kind=i["kind"], level=i["level"], division_code=i["division"], access_secret=i["secret"],
+            )
+        from yibao.services import security
+
+        for spec, p in zip(_PERSONS, data["persons"], strict=True):
+            person = registry.register_person(
+                uow, actor=system, channel=Channel.CLI, certno=p["certno"], name=p["name"],
+                division_code=p["division"], phone=p["phone"], account_no=p["account_no"],
+            )
+            person.portal_password_hash = security.hash_secret(p["password"])
+            card_service.apply_for_card(
+                uow, actor=staff_actors[spec[6]], channel=Channel.COUNTER, path=Path.COUNTY_CENTER,
+                certno=p["certno"], materials=["id_card", "photo", "household_register"],
+                pin=p["pin"], card_no=p["card_no"],
+            )
+        a = data["applicants"][0]
+        registry.register_person(
+            uow, actor=system, channel=Channel.CLI, certno=a["certno"], name=a["name"],
+            division_code=a["division"], phone=_APPLICANT[5], account_no=a["account_no"],
+        )
+        card_service.apply_for_card(
+            uow, actor=staff_actors["yuehe"], channel=Channel.COUNTER, path=Path.SERVICE_POINT,
+            certno=a["certno"], materials=["id_card", "photo"],
+        )
+        uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
+        uow.commit()
+    return True
+
+
+def existing(uow: UnitOfWork) -> list[str]:
+    return list(uow.session.execute(select(DemoMarker.name)).scalars())
