@@ -40,15 +40,28 @@ class Services:
 
 
 def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"urn:yibao:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
+    body = {
+        "type": f"urn:yibao:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 _TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
-    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
 }
 
 
@@ -74,20 +87,36 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-        return problem(422, _TITLES[422], f"请求内容有误 / invalid request: {detail}", "validation.request",
-                       errors=errors)
+        return problem(
+            422,
+            _TITLES[422],
+            f"请求内容有误 / invalid request: {detail}",
+            "validation.request",
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
-        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, f"http.{exc.status_code}")
+        detail = (
+            exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+        )
+        return problem(
+            exc.status_code,
+            _TITLES.get(exc.status_code, "Error"),
+            detail,
+            f"http.{exc.status_code}",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Logged with its trace for operators; the client sees no internals.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, _TITLES[500], "系统内部错误，请稍后再试 / internal error; please try again later",
-                       "internal")
+        return problem(
+            500,
+            _TITLES[500],
+            "系统内部错误，请稍后再试 / internal error; please try again later",
+            "internal",
+        )
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from yibao.clock import Clock
 from yibao.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from yibao.app import Services
 
 app = typer.Typer(help="yibao 医保卡服务 — medical insurance card service", no_args_is_help=True)
 db_app = typer.Typer(help="database 数据库", no_args_is_help=True)
@@ -25,7 +30,8 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(cards_app, name="cards")
 
 
-def _services(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+@contextmanager
+def _services(settings: Settings | None = None) -> Iterator[Services]:
     from yibao.app import Services
     from yibao.services import security
     from yibao.store.db import make_engine, make_session_factory
@@ -33,7 +39,10 @@ def _services(settings: Settings | None = None):  # type: ignore[no-untyped-def]
     settings = settings or get_settings()
     security.configure(settings.argon2_profile)
     engine = make_engine(settings.effective_database_url)
-    return Services(settings, engine, make_session_factory(engine), Clock())
+    try:
+        yield Services(settings, engine, make_session_factory(engine), Clock())
+    finally:
+        engine.dispose()
 
 
 def _fail(message: str) -> None:
@@ -74,7 +83,9 @@ def db_upgrade() -> None:
 
 @app.command()
 def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="print the demo fixtures as JSON only")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the demo fixtures as JSON only")
+    ] = False,
 ) -> None:
     """Load the demo city once and print how to log in."""
     from yibao.services import demo as demo_service
@@ -83,22 +94,30 @@ def demo(
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    svc = _services()
-    loaded = demo_service.load(svc.uow())
-    typer.echo("demo city loaded 演示数据已载入" if loaded else "demo city already loaded 演示数据已存在")
-    typer.echo("")
-    typer.echo("Open http://127.0.0.1:8000/docs (API) — staff log in with POST /api/v1/auth/login")
-    typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
-    for s in data["staff"]:
-        typer.echo(f"  {s['username']:<14} {s['role']:<20} {s['division']:<10} {s['name']}")
-    typer.echo("Insured persons 参保人员:")
-    for p in data["persons"]:
-        typer.echo(f"  {p['name']}  ID {p['certno']}  account {p['account_no']}  card {p['card_no']}  "
-                   f"PIN {p['pin']}  password {p['password']}")
-    typer.echo("Designated institutions 定点医药机构:")
-    for i in data["institutions"]:
-        typer.echo(f"  {i['code']}  {i['name']}  secret {i['secret']}")
-    typer.echo("All of it as JSON: yibao demo --json")
+    with _services() as svc:
+        loaded = demo_service.load(svc.uow())
+        typer.echo(
+            "demo city loaded 演示数据已载入"
+            if loaded
+            else "demo city already loaded 演示数据已存在"
+        )
+        typer.echo("")
+        typer.echo(
+            "Open http://127.0.0.1:8000/docs (API) — staff log in with POST /api/v1/auth/login"
+        )
+        typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
+        for s in data["staff"]:
+            typer.echo(f"  {s['username']:<14} {s['role']:<20} {s['division']:<10} {s['name']}")
+        typer.echo("Insured persons 参保人员:")
+        for p in data["persons"]:
+            typer.echo(
+                f"  {p['name']}  ID {p['certno']}  account {p['account_no']}  card {p['card_no']}  "
+                f"PIN {p['pin']}  password {p['password']}"
+            )
+        typer.echo("Designated institutions 定点医药机构:")
+        for i in data["institutions"]:
+            typer.echo(f"  {i['code']}  {i['name']}  secret {i['secret']}")
+        typer.echo("All of it as JSON: yibao demo --json")
 
 
 @audit_app.command("verify")
@@ -106,44 +125,51 @@ def audit_verify() -> None:
     """Check the audit log's hash chains; exit 1 on an edited or removed entry."""
     from yibao.store import auditlog
 
-    svc = _services()
-    with svc.session_factory() as session:
-        result = auditlog.verify(session)
-    if result.ok:
-        typer.echo(f"audit log intact 审计日志完整: {result.entries} entries verified")
-        return
-    for problem in result.problems:
-        typer.secho(problem, fg=typer.colors.RED, err=True)
-    _fail(f"audit log has been tampered with 审计日志被篡改: {len(result.problems)} problem(s) "
-          f"in {result.entries} entries")
+    with _services() as svc:
+        with svc.session_factory() as session:
+            result = auditlog.verify(session)
+        if result.ok:
+            typer.echo(f"audit log intact 审计日志完整: {result.entries} entries verified")
+            return
+        for problem in result.problems:
+            typer.secho(problem, fg=typer.colors.RED, err=True)
+        _fail(
+            f"audit log has been tampered with 审计日志被篡改: {len(result.problems)} problem(s) "
+            f"in {result.entries} entries"
+        )
 
 
 @calendar_app.command("show")
 def calendar_show(
     year: Annotated[int | None, typer.Option(help="year to list; default this year")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="with --days: count working days from this date")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="with --days: count working days from this date")
+    ] = None,
     days: Annotated[int | None, typer.Option(help="working days to add to --from")] = None,
 ) -> None:
     """List a year's holidays and make-up workdays, or count working days."""
     from yibao.services import calendar as calendar_service
 
-    svc = _services()
-    with svc.uow() as work:
-        cal = calendar_service.load(work)
-    if start is not None and days is not None:
-        day = _parse_date(start, "--from")
-        due, notes = cal.add_working_days(day, days)
-        typer.echo(f"{days} working days after {day}: {due}")
-        for note in notes:
-            typer.secho(note, fg=typer.colors.YELLOW)
-        return
-    year = year or svc.clock.today().year
-    if not cal.is_published(year):
-        typer.secho(f"warning: {year}: no published arrangement in the holidays package; "
-                    "Monday to Friday are working days unless overridden", fg=typer.colors.YELLOW)
-    for info in cal.special_days(year):
-        kind = "workday 上班" if info.workday else "holiday 休息"
-        typer.echo(f"{info.day} {info.day:%a} {kind:<12} {info.source:<16} {info.note}")
+    with _services() as svc:
+        with svc.uow() as work:
+            cal = calendar_service.load(work)
+        if start is not None and days is not None:
+            day = _parse_date(start, "--from")
+            due, notes = cal.add_working_days(day, days)
+            typer.echo(f"{days} working days after {day}: {due}")
+            for note in notes:
+                typer.secho(note, fg=typer.colors.YELLOW)
+            return
+        year = year or svc.clock.today().year
+        if not cal.is_published(year):
+            typer.secho(
+                f"warning: {year}: no published arrangement in the holidays package; "
+                "Monday to Friday are working days unless overridden",
+                fg=typer.colors.YELLOW,
+            )
+        for info in cal.special_days(year):
+            kind = "workday 上班" if info.workday else "holiday 休息"
+            typer.echo(f"{info.day} {info.day:%a} {kind:<12} {info.source:<16} {info.note}")
 
 
 def _parse_date(value: str, option: str) -> dt.date:
@@ -157,7 +183,9 @@ def _parse_date(value: str, option: str) -> dt.date:
 @calendar_app.command("set")
 def calendar_set(
     day: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
-    workday: Annotated[bool | None, typer.Option("--workday/--holiday", help="make it a working day or a holiday")] = None,
+    workday: Annotated[
+        bool | None, typer.Option("--workday/--holiday", help="make it a working day or a holiday")
+    ] = None,
     clear: Annotated[bool, typer.Option(help="remove the override for this day")] = False,
     note: Annotated[str, typer.Option(help="why, e.g. the State Council notice")] = "",
 ) -> None:
@@ -169,27 +197,43 @@ def calendar_set(
     the_day = _parse_date(day, "DAY")
     if workday is None and not clear:
         _fail("say --workday, --holiday or --clear")
-    svc = _services()
-    try:
-        with svc.uow() as work:
-            calendar_service.set_day(work, actor=Actor.system("cli"), channel=Channel.CLI, day=the_day,
-                                     workday=None if clear else workday, note=note)
-            work.commit()
-            info = calendar_service.load(work).info(the_day)
-    except DomainError as exc:
-        _fail(exc.message)
-        return
-    typer.echo(f"{the_day}: {'workday 上班' if info.workday else 'holiday 休息'} ({info.source}) {info.note}")
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                calendar_service.set_day(
+                    work,
+                    actor=Actor.system("cli"),
+                    channel=Channel.CLI,
+                    day=the_day,
+                    workday=None if clear else workday,
+                    note=note,
+                )
+                work.commit()
+                info = calendar_service.load(work).info(the_day)
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+        typer.echo(
+            f"{the_day}: {'workday 上班' if info.workday else 'holiday 休息'} "
+            f"({info.source}) {info.note}"
+        )
 
 
 @staff_app.command("create")
 def staff_create(
     username: str,
-    role: Annotated[str, typer.Option(help="service_point_clerk, county_clerk, contribution_clerk, "
-                                           "county_admin, city_admin, province_admin, national_admin")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="service_point_clerk, county_clerk, contribution_clerk, "
+            "county_admin, city_admin, province_admin, national_admin"
+        ),
+    ],
     division: Annotated[str, typer.Option(help="home division code")],
     name: Annotated[str, typer.Option(help="display name")] = "",
-    password: Annotated[str | None, typer.Option(help="read from the prompt when not given")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="read from the prompt when not given")
+    ] = None,
 ) -> None:
     """Create a staff user."""
     from yibao.domain.errors import DomainError
@@ -200,16 +244,23 @@ def staff_create(
         if not sys.stdin.isatty():
             _fail("--password is required when there is no terminal")
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    svc = _services()
-    try:
-        with svc.uow() as work:
-            access_service.create_staff(work, actor=Actor.system("cli"), channel=Channel.CLI, username=username,
-                                        name=name or username, password=password or "", role=role,
-                                        division_code=division)
-            work.commit()
-    except DomainError as exc:
-        _fail(exc.message)
-    typer.echo(f"created {username} ({role} at {division})")
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                access_service.create_staff(
+                    work,
+                    actor=Actor.system("cli"),
+                    channel=Channel.CLI,
+                    username=username,
+                    name=name or username,
+                    password=password or "",
+                    role=role,
+                    division_code=division,
+                )
+                work.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+        typer.echo(f"created {username} ({role} at {division})")
 
 
 @staff_app.command("token")
@@ -223,16 +274,18 @@ def staff_token(
     from yibao.services import access as access_service
     from yibao.services.context import Channel
 
-    svc = _services()
-    try:
-        with svc.uow() as work:
-            user = access_service.get_staff(work, username=username)
-            token, _ = access_service.issue_api_token(work, user=user, channel=Channel.CLI, label=label, days=days)
-            work.commit()
-    except DomainError as exc:
-        _fail(exc.message)
-        return
-    typer.echo(token)
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                user = access_service.get_staff(work, username=username)
+                token, _ = access_service.issue_api_token(
+                    work, user=user, channel=Channel.CLI, label=label, days=days
+                )
+                work.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+        typer.echo(token)
 
 
 @cards_app.command("sweep")
@@ -241,11 +294,13 @@ def cards_sweep() -> None:
     from yibao.services import cards as card_service
     from yibao.services.context import Actor, Channel
 
-    svc = _services()
-    with svc.uow() as work:
-        cards = card_service.return_overdue_pickups(work, actor=Actor.system("sweep"), channel=Channel.CLI)
-        work.commit()
-    typer.echo(f"{len(cards)} card(s) returned to their county center")
+    with _services() as svc:
+        with svc.uow() as work:
+            cards = card_service.return_overdue_pickups(
+                work, actor=Actor.system("sweep"), channel=Channel.CLI
+            )
+            work.commit()
+        typer.echo(f"{len(cards)} card(s) returned to their county center")
 
 
 def main() -> None:

@@ -30,7 +30,9 @@ def parse_resident_id(
     python-stdnum; the sequence digit's parity gives the gender.
     """
     if value is None or not str(value).strip():
-        raise invalid(field, "居民身份证号码不能为空", "the resident ID number is required", "required")
+        raise invalid(
+            field, "居民身份证号码不能为空", "the resident ID number is required", "required"
+        )
     raw = str(value).strip().upper()
     # Length, format, birth date and check character, as GB 11643 defines
     # them. python-stdnum's ric.validate() also insists that the first six
@@ -89,7 +91,12 @@ def make_resident_id(division: str, birth: dt.date, sequence: int) -> str:
 def validate_credit_code(value: str | None, *, field: str = "uscc") -> str:
     """Validate a unified social credit code (GB 32100-2015)."""
     if value is None or not str(value).strip():
-        raise invalid(field, "统一社会信用代码不能为空", "the unified social credit code is required", "required")
+        raise invalid(
+            field,
+            "统一社会信用代码不能为空",
+            "the unified social credit code is required",
+            "required",
+        )
     raw = str(value).strip().upper()
     try:
         return str(uscc.validate(raw))

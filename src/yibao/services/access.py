@@ -39,7 +39,11 @@ def create_staff(
     """Add a staff user. Admins create users only inside their own area."""
     actor.require(Perm.STAFF_MANAGE)
     username = (username or "").strip()
-    if not username or len(username) > 50 or not username.replace("_", "").replace(".", "").isalnum():
+    if (
+        not username
+        or len(username) > 50
+        or not username.replace("_", "").replace(".", "").isalnum()
+    ):
         raise invalid(
             "username",
             "用户名只能包含字母、数字、点和下划线",
@@ -160,7 +164,9 @@ def login(
             user.locked_until = now + dt.timedelta(minutes=lock_minutes)
             user.failed_logins = 0
         uow.audit(
-            actor_of(user).record(channel=channel, action="staff.login_failed", subject=user.username)
+            actor_of(user).record(
+                channel=channel, action="staff.login_failed", subject=user.username
+            )
         )
         uow.commit()
         raise unauthorized("auth.bad_credentials", *_BAD_LOGIN)
@@ -204,7 +210,10 @@ def issue_api_token(
     uow.session.flush()
     uow.audit(
         actor_of(user).record(
-            channel=channel, action="staff.token_issued", subject=user.username, detail={"label": label}
+            channel=channel,
+            action="staff.token_issued",
+            subject=user.username,
+            detail={"label": label},
         )
     )
     return token, cred

@@ -68,7 +68,9 @@ def read_rows(filename: str, content: bytes) -> list[Row]:
     elif lower.endswith(".csv") or lower.endswith(".txt"):
         raw_rows = _csv_rows(content)
     else:
-        raise invalid("file", "名单应为CSV或XLSX文件", "the list must be a CSV or XLSX file", "type")
+        raise invalid(
+            "file", "名单应为CSV或XLSX文件", "the list must be a CSV or XLSX file", "type"
+        )
     if not raw_rows:
         raise invalid("file", "名单没有内容", "the list has no rows", "empty")
     header = _header_map(raw_rows[0])
@@ -81,7 +83,9 @@ def read_rows(filename: str, content: bytes) -> list[Row]:
     if not rows:
         raise invalid("file", "名单中没有人员", "the list has a header but no staff rows", "empty")
     if len(rows) > MAX_ROWS:
-        raise invalid("file", f"一次最多上传{MAX_ROWS}人", f"at most {MAX_ROWS} rows per upload", "too_many")
+        raise invalid(
+            "file", f"一次最多上传{MAX_ROWS}人", f"at most {MAX_ROWS} rows per upload", "too_many"
+        )
     return rows
 
 
@@ -93,7 +97,9 @@ def _csv_rows(content: bytes) -> list[list[Any]]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - gb18030 decodes nearly anything
-        raise invalid("file", "无法识别文件编码", "the file is neither UTF-8 nor GB18030 text", "encoding")
+        raise invalid(
+            "file", "无法识别文件编码", "the file is neither UTF-8 nor GB18030 text", "encoding"
+        )
     return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
@@ -103,7 +109,9 @@ def _xlsx_rows(content: bytes) -> list[list[Any]]:
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise invalid("file", "无法读取XLSX文件", "the XLSX file cannot be read", "unreadable") from exc
+        raise invalid(
+            "file", "无法读取XLSX文件", "the XLSX file cannot be read", "unreadable"
+        ) from exc
     try:
         sheet = book.worksheets[0]
         return [list(r) for r in sheet.iter_rows(values_only=True)]
@@ -135,15 +143,24 @@ def upload_batch(
     actor.require(Perm.CARD_APPLY_CENTER)
     office, office_division = card_service.office_of(uow, actor)
     if office is not card_service.Office.COUNTY_CENTER:
-        raise invalid("path", "单位集中办卡在县医保中心受理", "employer batches are taken at a county center")
+        raise invalid(
+            "path", "单位集中办卡在县医保中心受理", "employer batches are taken at a county center"
+        )
     recorded = card_service.check_materials(Path.EMPLOYER, materials)
     letter_ref = (letter_ref or "").strip()
     if not letter_ref:
-        raise invalid("letter_ref", "请填写单位介绍信编号", "the letter of introduction's reference is required", "required")
+        raise invalid(
+            "letter_ref",
+            "请填写单位介绍信编号",
+            "the letter of introduction's reference is required",
+            "required",
+        )
     handler = parse_resident_id(handler_certno, field="handler_certno", today=uow.clock.today())
     handler_name = (handler_name or "").strip()
     if not handler_name:
-        raise invalid("handler_name", "请填写经办人姓名", "the handler's name is required", "required")
+        raise invalid(
+            "handler_name", "请填写经办人姓名", "the handler's name is required", "required"
+        )
     employer = get_employer(uow, actor=actor, uscc=employer_uscc)
     rows = read_rows(filename, content)
 
@@ -170,8 +187,16 @@ def upload_batch(
     rejected: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for row in rows:
-        outcome = _one_row(uow, actor=actor, channel=channel, batch=batch, row=row, seen=seen,
-                           kind=kind, office_code=office_division.code)
+        outcome = _one_row(
+            uow,
+            actor=actor,
+            channel=channel,
+            batch=batch,
+            row=row,
+            seen=seen,
+            kind=kind,
+            office_code=office_division.code,
+        )
         (accepted if outcome["status"] == "accepted" else rejected).append(outcome)
     batch.accepted_rows = len(accepted)
     batch.rejected_rows = len(rejected)
@@ -184,15 +209,24 @@ def upload_batch(
             channel=channel,
             action="employer_batch.upload",
             subject=batch.batch_no,
-            detail={"employer": employer.uscc, "accepted": len(accepted), "rejected": len(rejected)},
+            detail={
+                "employer": employer.uscc,
+                "accepted": len(accepted),
+                "rejected": len(rejected),
+            },
         )
     )
     return BatchResult(batch, accepted, rejected)
 
 
 def _reject(row: Row, field: str, zh: str, en: str, certno: str = "") -> dict[str, Any]:
-    return {"row": row.number, "status": "rejected", "certno": certno, "field": field,
-            "reason": f"{zh} / {en}"}
+    return {
+        "row": row.number,
+        "status": "rejected",
+        "certno": certno,
+        "field": field,
+        "reason": f"{zh} / {en}",
+    }
 
 
 def _one_row(
@@ -209,9 +243,11 @@ def _one_row(
     raw_certno = row.values.get("certno")
     if isinstance(raw_certno, (int, float)):
         return _reject(
-            row, "certno",
+            row,
+            "certno",
             "身份证号码被Excel存为数字，已丢失位数，请将该列设为文本",
-            "the ID number was stored by Excel as a number and lost digits; format the column as text",
+            "the ID number was stored by Excel as a number and lost digits; "
+            "format the column as text",
         )
     certno_text = str(raw_certno or "").strip()
     try:
@@ -223,8 +259,11 @@ def _one_row(
         return _reject(row, "name", "姓名不能为空", "the name is empty", rid.number)
     if rid.number in seen:
         return _reject(
-            row, "certno",
-            f"与第{seen[rid.number]}行重复", f"the same person as row {seen[rid.number]}", rid.number,
+            row,
+            "certno",
+            f"与第{seen[rid.number]}行重复",
+            f"the same person as row {seen[rid.number]}",
+            rid.number,
         )
     seen[rid.number] = row.number
     person = uow.session.execute(
@@ -232,13 +271,16 @@ def _one_row(
     ).scalar_one_or_none()
     if person is None:
         return _reject(
-            row, "certno",
+            row,
+            "certno",
             "本区域内没有该身份证号码的参保人员",
             "no insured person with this ID number in your area",
             rid.number,
         )
     if person.name != name:
-        return _reject(row, "name", "姓名与登记信息不一致", "the name does not match the registry", rid.number)
+        return _reject(
+            row, "name", "姓名与登记信息不一致", "the name does not match the registry", rid.number
+        )
     try:
         with uow.session.begin_nested():
             card_service.require_applicable(uow, person)
@@ -261,8 +303,14 @@ def _one_row(
             )
     except DomainError as exc:
         return _reject(row, "certno", exc.zh, exc.en, rid.number)
-    return {"row": row.number, "status": "accepted", "certno": rid.number, "name": name,
-            "app_no": application.app_no, "card_no": card.card_no}
+    return {
+        "row": row.number,
+        "status": "accepted",
+        "certno": rid.number,
+        "name": name,
+        "app_no": application.app_no,
+        "card_no": card.card_no,
+    }
 
 
 def get_batch(uow: UnitOfWork, *, actor: Actor, batch_no: str) -> EmployerBatch:
@@ -293,7 +341,9 @@ def deliver_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str)
     actor.require(Perm.CARD_MANAGE)
     batch = get_batch(uow, actor=actor, batch_no=batch_no)
     if batch.status != "in_production":
-        raise conflict("batch.not_in_production", "该批次不在制卡中", f"the batch is {batch.status}")
+        raise conflict(
+            "batch.not_in_production", "该批次不在制卡中", f"the batch is {batch.status}"
+        )
     count = 0
     for card in batch_cards(uow, batch):
         if card.status in (CardStatus.APPLIED.value, CardStatus.IN_PRODUCTION.value):
@@ -329,7 +379,11 @@ def record_handout(
             f"the card is not waiting at the employer (it is {card.status})",
         )
     initial = card_service.hand_over(
-        uow, card, actor=actor, channel=channel, pin=None,
+        uow,
+        card,
+        actor=actor,
+        channel=channel,
+        pin=None,
         handed_to=f"the employee, by employer {batch.employer.uscc} (handler {batch.handler_name})",
         event="handed_out_by_employer",
     )

@@ -39,7 +39,9 @@ def set_day(
         uow.audit(actor.record(channel=channel, action="calendar.clear", subject=day.isoformat()))
         return None
     if row is None:
-        row = CalendarOverride(day=day, is_workday=workday, note=note, set_by=actor.id, set_at=uow.clock.now())
+        row = CalendarOverride(
+            day=day, is_workday=workday, note=note, set_by=actor.id, set_at=uow.clock.now()
+        )
         uow.session.add(row)
     else:
         row.is_workday = workday

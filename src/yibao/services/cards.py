@@ -192,6 +192,9 @@ def _live_card(uow: UnitOfWork, person: Person) -> Card | None:
 
 
 def require_applicable(uow: UnitOfWork, person: Person) -> None:
+    # Serialise card applications per person: two clerks applying for the
+    # same person at once would otherwise both see "no live card".
+    uow.session.execute(select(Person.id).where(Person.id == person.id).with_for_update())
     if person.status != "active":
         raise conflict(
             "person.not_active",
@@ -248,7 +251,9 @@ def create_card(
                 uow.session.add(card)
         except IntegrityError:
             if card_no:
-                raise conflict("card.number_taken", "该卡号已被使用", "this card number is taken", "card_no") from None
+                raise conflict(
+                    "card.number_taken", "该卡号已被使用", "this card number is taken", "card_no"
+                ) from None
             continue  # random card number already used: draw again
         break
     else:  # pragma: no cover
@@ -269,24 +274,51 @@ def _issue_on_the_spot(
     uow: UnitOfWork, card: Card, *, actor: Actor, channel: str, pin: str | None, handed_to: str
 ) -> str | None:
     """County center: produce and hand over the card in the same visit (seed 000, 2.1)."""
-    _move(uow, card, CardStatus.IN_PRODUCTION, event="production_started", actor=actor, channel=channel)
+    _move(
+        uow,
+        card,
+        CardStatus.IN_PRODUCTION,
+        event="production_started",
+        actor=actor,
+        channel=channel,
+    )
     card.location = "county_center"
     card.ready_at = uow.clock.now()
-    _move(uow, card, CardStatus.READY, event="produced", actor=actor, channel=channel,
-          reason="produced on the spot at the county center")
+    _move(
+        uow,
+        card,
+        CardStatus.READY,
+        event="produced",
+        actor=actor,
+        channel=channel,
+        reason="produced on the spot at the county center",
+    )
     return hand_over(uow, card, actor=actor, channel=channel, pin=pin, handed_to=handed_to)
 
 
 def hand_over(
-    uow: UnitOfWork, card: Card, *, actor: Actor, channel: str, pin: str | None, handed_to: str,
+    uow: UnitOfWork,
+    card: Card,
+    *,
+    actor: Actor,
+    channel: str,
+    pin: str | None,
+    handed_to: str,
     event: str = "issued",
 ) -> str | None:
     chosen = check_pin(pin) if pin else None
     initial = chosen or security.new_pin()
     card.pin_hash = security.hash_secret(initial)
     card.location = "holder"
-    _move(uow, card, CardStatus.ISSUED, event=event, actor=actor, channel=channel,
-          reason=f"handed to {handed_to}")
+    _move(
+        uow,
+        card,
+        CardStatus.ISSUED,
+        event=event,
+        actor=actor,
+        channel=channel,
+        reason=f"handed to {handed_to}",
+    )
     return None if chosen else initial
 
 
@@ -341,11 +373,15 @@ def apply_for_card(
     if path is Path.COUNTY_CENTER:
         actor.require(Perm.CARD_APPLY_CENTER)
         if office is not Office.COUNTY_CENTER:
-            raise invalid("path", "现场办卡只在县医保中心受理", "on-the-spot issue is at a county center only")
+            raise invalid(
+                "path", "现场办卡只在县医保中心受理", "on-the-spot issue is at a county center only"
+            )
     elif path is Path.SERVICE_POINT:
         actor.require(Perm.CARD_APPLY)
         if office is not Office.SERVICE_POINT:
-            raise invalid("path", "代办申请在街道（乡镇）服务点受理", "this path is taken at a service point")
+            raise invalid(
+                "path", "代办申请在街道（乡镇）服务点受理", "this path is taken at a service point"
+            )
     else:
         actor.require(Perm.CARD_APPLY)
     recorded = check_materials(path, materials)
@@ -364,7 +400,9 @@ def apply_for_card(
             )
         name = (delegate_name or "").strip()
         if not name:
-            raise invalid("delegate_name", "受托人姓名不能为空", "the delegate's name is required", "required")
+            raise invalid(
+                "delegate_name", "受托人姓名不能为空", "the delegate's name is required", "required"
+            )
         delegate = (rid.number, name)
     require_applicable(uow, person)
 
@@ -394,15 +432,26 @@ def apply_for_card(
     uow.session.add(application)
     uow.session.flush()
     if card_no is not None and (office is not Office.COUNTY_CENTER or not is_card_no(card_no)):
-        raise invalid("card_no", "只有现场制卡可指定有效卡号", "a card number is given only for an on-the-spot issue, and must be valid")
+        raise invalid(
+            "card_no",
+            "只有现场制卡可指定有效卡号",
+            "a card number is given only for an on-the-spot issue, and must be valid",
+        )
     card = create_card(
-        uow, person=person, kind=kind, application=application, actor=actor, channel=channel,
+        uow,
+        person=person,
+        kind=kind,
+        application=application,
+        actor=actor,
+        channel=channel,
         card_no=card_no,
     )
     initial_pin: str | None = None
     if office is Office.COUNTY_CENTER:
         handed_to = f"delegate {delegate[1]}" if delegate else "the insured person"
-        initial_pin = _issue_on_the_spot(uow, card, actor=actor, channel=channel, pin=pin, handed_to=handed_to)
+        initial_pin = _issue_on_the_spot(
+            uow, card, actor=actor, channel=channel, pin=pin, handed_to=handed_to
+        )
     else:
         card.pickup_division = office_division.code
     return CardResult(card=card, application=application, pin=initial_pin)
@@ -414,7 +463,14 @@ def apply_for_card(
 def start_production(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> Card:
     actor.require(Perm.CARD_MANAGE)
     card = _find_card(uow, actor, card_no)
-    _move(uow, card, CardStatus.IN_PRODUCTION, event="production_started", actor=actor, channel=channel)
+    _move(
+        uow,
+        card,
+        CardStatus.IN_PRODUCTION,
+        event="production_started",
+        actor=actor,
+        channel=channel,
+    )
     return card
 
 
@@ -426,9 +482,18 @@ def mark_ready(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> 
     return card
 
 
-def move_to_ready(uow: UnitOfWork, card: Card, *, actor: Actor, channel: str, location: str | None = None) -> None:
+def move_to_ready(
+    uow: UnitOfWork, card: Card, *, actor: Actor, channel: str, location: str | None = None
+) -> None:
     if card.status == CardStatus.APPLIED.value:
-        _move(uow, card, CardStatus.IN_PRODUCTION, event="production_started", actor=actor, channel=channel)
+        _move(
+            uow,
+            card,
+            CardStatus.IN_PRODUCTION,
+            event="production_started",
+            actor=actor,
+            channel=channel,
+        )
     today = uow.clock.today()
     card.ready_at = uow.clock.now()
     if location:
@@ -438,9 +503,18 @@ def move_to_ready(uow: UnitOfWork, card: Card, *, actor: Actor, channel: str, lo
         card.pickup_deadline = today + dt.timedelta(days=uow.settings.pickup_window_days)
     else:
         card.location = "county_center"
-    _move(uow, card, CardStatus.READY, event="produced", actor=actor, channel=channel,
-          reason=f"ready for pickup at {card.location}",
-          detail={"pickup_deadline": card.pickup_deadline.isoformat() if card.pickup_deadline else None})
+    _move(
+        uow,
+        card,
+        CardStatus.READY,
+        event="produced",
+        actor=actor,
+        channel=channel,
+        reason=f"ready for pickup at {card.location}",
+        detail={
+            "pickup_deadline": card.pickup_deadline.isoformat() if card.pickup_deadline else None
+        },
+    )
 
 
 def return_overdue_pickups(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[Card]:
@@ -498,13 +572,18 @@ def collect_card(
             f"卡片状态为“{STATUS_ZH[CardStatus(card.status)]}”，不能领取",
             f"the card is {card.status}, not ready for pickup",
         )
-    if card.location == "service_point" and card.pickup_deadline and card.pickup_deadline < uow.clock.today():
+    if (
+        card.location == "service_point"
+        and card.pickup_deadline
+        and card.pickup_deadline < uow.clock.today()
+    ):
         return_overdue_pickups(uow, actor=actor, channel=channel)
         uow.commit()
         raise conflict(
             "card.returned",
             "领卡期限已过，卡片已退回县医保中心，请到县医保中心领取",
-            "the pickup window has passed; the card went back to the county center, collect it there",
+            "the pickup window has passed; the card went back to the county center, "
+            "collect it there",
         )
     here = actor.division
     if card.location == "service_point" and card.pickup_division != here:
@@ -526,7 +605,9 @@ def collect_card(
             "the card went to the employer, who hands it out",
         )
     rid = parse_resident_id(collector_certno, field="collector_certno")
-    application = uow.session.get(CardApplication, card.application_id) if card.application_id else None
+    application = (
+        uow.session.get(CardApplication, card.application_id) if card.application_id else None
+    )
     allowed = {card.person.certno}
     if application is not None and application.delegate_certno:
         allowed.add(application.delegate_certno)
@@ -538,19 +619,30 @@ def collect_card(
             "not_entitled",
         )
     who = "the insured person" if rid.number == card.person.certno else f"delegate {rid.number}"
-    initial = hand_over(uow, card, actor=actor, channel=channel, pin=pin, handed_to=who, event="collected")
+    initial = hand_over(
+        uow, card, actor=actor, channel=channel, pin=pin, handed_to=who, event="collected"
+    )
     return CardResult(card=card, application=application, pin=initial)
 
 
-def report_lost(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str = "") -> Card:
+def report_lost(
+    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str = ""
+) -> Card:
     """A card reported lost is blocked at once (domain.md, "Cards")."""
     if actor.kind == "staff":
         actor.require(Perm.CARD_COUNTER)
         card = _find_card(uow, actor, card_no)
     else:
         card = _own_card(uow, actor, card_no)
-    _move(uow, card, CardStatus.LOST, event="reported_lost", actor=actor, channel=channel,
-          reason=reason or "reported lost")
+    _move(
+        uow,
+        card,
+        CardStatus.LOST,
+        event="reported_lost",
+        actor=actor,
+        channel=channel,
+        reason=reason or "reported lost",
+    )
     return card
 
 
@@ -578,7 +670,9 @@ def unfreeze(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reaso
     card = _find_card(uow, actor, card_no)
     if card.status != CardStatus.FROZEN.value:
         raise conflict("card.not_frozen", "卡片未被冻结", "the card is not frozen")
-    _move(uow, card, CardStatus.ISSUED, event="unfrozen", actor=actor, channel=channel, reason=reason)
+    _move(
+        uow, card, CardStatus.ISSUED, event="unfrozen", actor=actor, channel=channel, reason=reason
+    )
     return card
 
 
@@ -586,9 +680,19 @@ def cancel_card(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, re
     """Cancel a card (returned on emigration, transfer out or death; seed 000, 3.4)."""
     actor.require(Perm.CARD_MANAGE)
     if not reason.strip():
-        raise invalid("reason", "请填写注销原因", "give the reason for the cancellation", "required")
+        raise invalid(
+            "reason", "请填写注销原因", "give the reason for the cancellation", "required"
+        )
     card = _find_card(uow, actor, card_no)
-    _move(uow, card, CardStatus.CANCELLED, event="cancelled", actor=actor, channel=channel, reason=reason)
+    _move(
+        uow,
+        card,
+        CardStatus.CANCELLED,
+        event="cancelled",
+        actor=actor,
+        channel=channel,
+        reason=reason,
+    )
     return card
 
 
@@ -624,9 +728,18 @@ def reissue(
         )
     person = old.person
     if person.status != "active":
-        raise conflict("person.not_active", "该人员参保关系已终止", "the person's insurance has ended")
-    _move(uow, old, CardStatus.CANCELLED, event="cancelled", actor=actor, channel=channel,
-          reason=f"reissued: {reason}")
+        raise conflict(
+            "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
+        )
+    _move(
+        uow,
+        old,
+        CardStatus.CANCELLED,
+        event="cancelled",
+        actor=actor,
+        channel=channel,
+        reason=f"reissued: {reason}",
+    )
     today = uow.clock.today()
     due: dt.date | None = today
     note = ""
@@ -650,22 +763,35 @@ def reissue(
     )
     uow.session.add(application)
     uow.session.flush()
-    card = create_card(uow, person=person, kind=CardKind(old.kind), application=application,
-                        actor=actor, channel=channel, replaces=old)
+    card = create_card(
+        uow,
+        person=person,
+        kind=CardKind(old.kind),
+        application=application,
+        actor=actor,
+        channel=channel,
+        replaces=old,
+    )
     initial = None
     if office is Office.COUNTY_CENTER:
-        initial = _issue_on_the_spot(uow, card, actor=actor, channel=channel, pin=pin, handed_to="the insured person")
+        initial = _issue_on_the_spot(
+            uow, card, actor=actor, channel=channel, pin=pin, handed_to="the insured person"
+        )
     else:
         card.pickup_division = office_division.code
     return CardResult(card=card, application=application, pin=initial)
 
 
-def reset_pin(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, pin: str | None = None) -> CardResult:
+def reset_pin(
+    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, pin: str | None = None
+) -> CardResult:
     """Set a new PIN at the counter; without one, a random one is returned once."""
     actor.require(Perm.CARD_COUNTER)
     card = _find_card(uow, actor, card_no)
     if card.status != CardStatus.ISSUED.value:
-        raise conflict("card.not_active", "只能为正常状态的卡重置密码", "only an active card gets a new PIN")
+        raise conflict(
+            "card.not_active", "只能为正常状态的卡重置密码", "only an active card gets a new PIN"
+        )
     chosen = check_pin(pin) if pin else None
     new = chosen or security.new_pin()
     card.pin_hash = security.hash_secret(new)
@@ -677,7 +803,9 @@ def reset_pin(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, pin:
 # ---------------------------------------------------------------- reading
 
 
-def get_card(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> tuple[Card, list[CardEvent]]:
+def get_card(
+    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str
+) -> tuple[Card, list[CardEvent]]:
     actor.require(Perm.PERSON_READ)
     card = _find_card(uow, actor, card_no, lock=False)
     events = list(
@@ -685,7 +813,11 @@ def get_card(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> tu
             select(CardEvent).where(CardEvent.card_id == card.id).order_by(CardEvent.id)
         ).scalars()
     )
-    uow.audit(actor.record(channel=channel, action="card.read", person_id=card.person_id, subject=card.card_no))
+    uow.audit(
+        actor.record(
+            channel=channel, action="card.read", person_id=card.person_id, subject=card.card_no
+        )
+    )
     return card, events
 
 
@@ -732,7 +864,14 @@ def application_state(app: CardApplication, card: Card | None, today: dt.date) -
     return "done"
 
 
-OPEN_STATES = {"in_progress", "overdue", "awaiting_pickup", "pickup_overdue", "returned_to_center", "with_employer"}
+OPEN_STATES = {
+    "in_progress",
+    "overdue",
+    "awaiting_pickup",
+    "pickup_overdue",
+    "returned_to_center",
+    "with_employer",
+}
 OVERDUE_STATES = {"overdue", "pickup_overdue", "returned_to_center"}
 
 
@@ -742,7 +881,9 @@ def list_applications(
     """Applications taken inside the actor's area, with what is due and overdue."""
     actor.require(Perm.PERSON_READ)
     if view not in ("open", "due", "overdue", "all"):
-        raise invalid("view", "视图应为open、due、overdue或all", "view is open, due, overdue or all")
+        raise invalid(
+            "view", "视图应为open、due、overdue或all", "view is open, due, overdue or all"
+        )
     today = uow.clock.today()
     rows = uow.session.execute(
         select(CardApplication, Card)
@@ -774,5 +915,9 @@ def get_application(uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str)
     if row is None:
         raise not_found("办卡申请", "application", "application.not_found")
     app, card = row
-    uow.audit(actor.record(channel=channel, action="application.read", person_id=app.person_id, subject=app_no))
+    uow.audit(
+        actor.record(
+            channel=channel, action="application.read", person_id=app.person_id, subject=app_no
+        )
+    )
     return ApplicationView(app, card, application_state(app, card, uow.clock.today()))

@@ -43,17 +43,52 @@ DIVISIONS: list[tuple[str, str, str, bool]] = [
     ("320508", "姑苏区", "Gusu District", False),
 ]
 
-STAFF_PASSWORD = "yibao-demo-2026"
+STAFF_PASSWORD = "yibao-demo-2026"  # noqa: S105 - published demo credentials
 
 STAFF: list[dict[str, str]] = [
     {"username": "admin", "name": "市医保局管理员", "role": Role.CITY_ADMIN, "division": "330500"},
-    {"username": "zhejiang", "name": "省医保局管理员", "role": Role.PROVINCE_ADMIN, "division": "330000"},
-    {"username": "wuxing", "name": "吴兴区医保中心 钱敏", "role": Role.COUNTY_CLERK, "division": "330502"},
-    {"username": "nanxun", "name": "南浔区医保中心 孙莉", "role": Role.COUNTY_CLERK, "division": "330503"},
-    {"username": "deqing", "name": "德清县医保中心 吴刚", "role": Role.COUNTY_CLERK, "division": "330521"},
-    {"username": "yuehe", "name": "月河街道服务点 郑红", "role": Role.SERVICE_POINT_CLERK, "division": "330502001"},
-    {"username": "wuxing_fund", "name": "吴兴区征缴经办 冯强", "role": Role.CONTRIBUTION_CLERK, "division": "330502"},
-    {"username": "wuxing_admin", "name": "吴兴区医保局管理员", "role": Role.COUNTY_ADMIN, "division": "330502"},
+    {
+        "username": "zhejiang",
+        "name": "省医保局管理员",
+        "role": Role.PROVINCE_ADMIN,
+        "division": "330000",
+    },
+    {
+        "username": "wuxing",
+        "name": "吴兴区医保中心 钱敏",
+        "role": Role.COUNTY_CLERK,
+        "division": "330502",
+    },
+    {
+        "username": "nanxun",
+        "name": "南浔区医保中心 孙莉",
+        "role": Role.COUNTY_CLERK,
+        "division": "330503",
+    },
+    {
+        "username": "deqing",
+        "name": "德清县医保中心 吴刚",
+        "role": Role.COUNTY_CLERK,
+        "division": "330521",
+    },
+    {
+        "username": "yuehe",
+        "name": "月河街道服务点 郑红",
+        "role": Role.SERVICE_POINT_CLERK,
+        "division": "330502001",
+    },
+    {
+        "username": "wuxing_fund",
+        "name": "吴兴区征缴经办 冯强",
+        "role": Role.CONTRIBUTION_CLERK,
+        "division": "330502",
+    },
+    {
+        "username": "wuxing_admin",
+        "name": "吴兴区医保局管理员",
+        "role": Role.COUNTY_ADMIN,
+        "division": "330502",
+    },
 ]
 
 
@@ -70,12 +105,78 @@ def _card(body: int) -> str:
 # name, birth division, birth date, sequence (odd: male), household division,
 # phone, issuing county clerk, card body, PIN, portal password
 _PERSONS: list[tuple[str, str, dt.date, int, str, str, str, int, str, str]] = [
-    ("张伟", "330502", dt.date(1985, 3, 12), 11, "330502001", "13905720001", "wuxing", 572000101, "135790", "Zhangwei@2026"),
-    ("王芳", "330502", dt.date(1990, 7, 21), 22, "330502002", "13905720002", "wuxing", 572000102, "246802", "Wangfang@2026"),
-    ("李娜", "330503", dt.date(1978, 11, 5), 42, "330503001", "13905720003", "nanxun", 572000103, "368024", "Lina@2026"),
-    ("刘洋", "330521", dt.date(1995, 1, 30), 13, "330521001", "13905720004", "deqing", 572000104, "480246", "Liuyang@2026"),
-    ("陈静", "330502", dt.date(1962, 9, 9), 24, "330502001", "13905720005", "wuxing", 572000105, "502468", "Chenjing@2026"),
-    ("杨磊", "330503", dt.date(2001, 5, 17), 35, "330503", "13905720006", "nanxun", 572000106, "624680", "Yanglei@2026"),
+    (
+        "张伟",
+        "330502",
+        dt.date(1985, 3, 12),
+        11,
+        "330502001",
+        "13905720001",
+        "wuxing",
+        572000101,
+        "135790",
+        "Zhangwei@2026",
+    ),
+    (
+        "王芳",
+        "330502",
+        dt.date(1990, 7, 21),
+        22,
+        "330502002",
+        "13905720002",
+        "wuxing",
+        572000102,
+        "246802",
+        "Wangfang@2026",
+    ),
+    (
+        "李娜",
+        "330503",
+        dt.date(1978, 11, 5),
+        42,
+        "330503001",
+        "13905720003",
+        "nanxun",
+        572000103,
+        "368024",
+        "Lina@2026",
+    ),
+    (
+        "刘洋",
+        "330521",
+        dt.date(1995, 1, 30),
+        13,
+        "330521001",
+        "13905720004",
+        "deqing",
+        572000104,
+        "480246",
+        "Liuyang@2026",
+    ),
+    (
+        "陈静",
+        "330502",
+        dt.date(1962, 9, 9),
+        24,
+        "330502001",
+        "13905720005",
+        "wuxing",
+        572000105,
+        "502468",
+        "Chenjing@2026",
+    ),
+    (
+        "杨磊",
+        "330503",
+        dt.date(2001, 5, 17),
+        35,
+        "330503",
+        "13905720006",
+        "nanxun",
+        572000106,
+        "624680",
+        "Yanglei@2026",
+    ),
 ]
 
 # A person who applied at the Yuehe service point and waits for the card.
@@ -125,7 +226,14 @@ def fixtures() -> dict[str, Any]:
             }
         ],
         "institutions": [
-            {"code": code, "name": name, "kind": kind, "level": level, "division": div, "secret": secret}
+            {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "level": level,
+                "division": div,
+                "secret": secret,
+            }
             for code, name, kind, level, div, secret in _INSTITUTIONS
         ],
         "staff": [
@@ -161,41 +269,79 @@ def load(uow: UnitOfWork) -> bool:
         staff_actors: dict[str, Actor] = {}
         for s in STAFF:
             user = access_service.create_staff(
-                uow, actor=system, channel=Channel.CLI, username=s["username"], name=s["name"],
-                password=STAFF_PASSWORD, role=s["role"], division_code=s["division"],
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                username=s["username"],
+                name=s["name"],
+                password=STAFF_PASSWORD,
+                role=s["role"],
+                division_code=s["division"],
             )
             staff_actors[user.username] = access_service.actor_of(user)
         for e in data["employers"]:
             registry.register_employer(
-                uow, actor=system, channel=Channel.CLI, uscc=e["uscc"], name=e["name"],
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                uscc=e["uscc"],
+                name=e["name"],
                 division_code=e["division"],
             )
         for i in data["institutions"]:
             registry.register_institution(
-                uow, actor=system, channel=Channel.CLI, code=i["code"], name=i["name"],
-                kind=i["kind"], level=i["level"], division_code=i["division"], access_secret=i["secret"],
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                code=i["code"],
+                name=i["name"],
+                kind=i["kind"],
+                level=i["level"],
+                division_code=i["division"],
+                access_secret=i["secret"],
             )
         from yibao.services import security
 
         for spec, p in zip(_PERSONS, data["persons"], strict=True):
             person = registry.register_person(
-                uow, actor=system, channel=Channel.CLI, certno=p["certno"], name=p["name"],
-                division_code=p["division"], phone=p["phone"], account_no=p["account_no"],
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                certno=p["certno"],
+                name=p["name"],
+                division_code=p["division"],
+                phone=p["phone"],
+                account_no=p["account_no"],
             )
             person.portal_password_hash = security.hash_secret(p["password"])
             card_service.apply_for_card(
-                uow, actor=staff_actors[spec[6]], channel=Channel.COUNTER, path=Path.COUNTY_CENTER,
-                certno=p["certno"], materials=["id_card", "photo", "household_register"],
-                pin=p["pin"], card_no=p["card_no"],
+                uow,
+                actor=staff_actors[spec[6]],
+                channel=Channel.COUNTER,
+                path=Path.COUNTY_CENTER,
+                certno=p["certno"],
+                materials=["id_card", "photo", "household_register"],
+                pin=p["pin"],
+                card_no=p["card_no"],
             )
         a = data["applicants"][0]
         registry.register_person(
-            uow, actor=system, channel=Channel.CLI, certno=a["certno"], name=a["name"],
-            division_code=a["division"], phone=_APPLICANT[5], account_no=a["account_no"],
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            certno=a["certno"],
+            name=a["name"],
+            division_code=a["division"],
+            phone=_APPLICANT[5],
+            account_no=a["account_no"],
         )
         card_service.apply_for_card(
-            uow, actor=staff_actors["yuehe"], channel=Channel.COUNTER, path=Path.SERVICE_POINT,
-            certno=a["certno"], materials=["id_card", "photo"],
+            uow,
+            actor=staff_actors["yuehe"],
+            channel=Channel.COUNTER,
+            path=Path.SERVICE_POINT,
+            certno=a["certno"],
+            materials=["id_card", "photo"],
         )
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()

@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select
 from sqlalchemy.exc import IntegrityError
 
 from yibao.domain import divisions as dv
@@ -28,7 +28,7 @@ from yibao.store.models import Card, Division, Employer, Institution, Person
 from yibao.store.uow import UnitOfWork
 
 
-def in_scope(column: ColumnElement[str], actor: Actor) -> ColumnElement[bool]:
+def in_scope(column: SQLColumnExpression[str], actor: Actor) -> ColumnElement[bool]:
     """SQL condition: the division in ``column`` lies inside the actor's area."""
     prefix = actor.scope
     if not prefix:
@@ -89,12 +89,16 @@ def list_divisions(uow: UnitOfWork, *, parent: str | None = None) -> list[Divisi
     return list(uow.session.execute(stmt).scalars())
 
 
-def require_division(uow: UnitOfWork, code: str | None, *, field: str = "division_code") -> Division:
+def require_division(
+    uow: UnitOfWork, code: str | None, *, field: str = "division_code"
+) -> Division:
     if not code:
         raise invalid(field, "行政区划代码不能为空", "the division code is required", "required")
     division = uow.session.get(Division, code)
     if division is None:
-        raise invalid(field, f"行政区划代码{code}不存在", f"division code {code} is unknown", "unknown")
+        raise invalid(
+            field, f"行政区划代码{code}不存在", f"division code {code} is unknown", "unknown"
+        )
     return division
 
 
@@ -128,7 +132,9 @@ def register_person(
     if not name:
         raise invalid("name", "姓名不能为空", "the name is required", "required")
     if len(name) > 50:
-        raise invalid("name", "姓名过长（最多50个字符）", "the name is too long (50 at most)", "length")
+        raise invalid(
+            "name", "姓名过长（最多50个字符）", "the name is too long (50 at most)", "length"
+        )
     division = require_division(uow, division_code)
     if not actor.sees(division.code):
         raise invalid(
@@ -187,7 +193,7 @@ def register_person(
     return person
 
 
-def _person_stmt(actor: Actor) -> Select[tuple[Person]]:
+def _person_stmt(actor: Actor) -> Select[Person]:
     return select(Person).where(in_scope(Person.division_code, actor))
 
 
@@ -214,7 +220,9 @@ def get_person(
     return person
 
 
-def find_person_for_update(uow: UnitOfWork, *, actor: Actor, certno: str, field: str = "certno") -> Person:
+def find_person_for_update(
+    uow: UnitOfWork, *, actor: Actor, certno: str, field: str = "certno"
+) -> Person:
     """The person with this ID number inside the actor's area, for a change."""
     rid = parse_resident_id(certno, field=field)
     person = uow.session.execute(
@@ -286,7 +294,9 @@ def update_person(
     if phone is not None:
         phone = phone.strip()
         if phone and (not phone.replace("-", "").isdigit() or len(phone) > 20):
-            raise invalid("phone", "电话号码格式错误", "the phone number may hold digits and '-' only")
+            raise invalid(
+                "phone", "电话号码格式错误", "the phone number may hold digits and '-' only"
+            )
         changes["phone"] = [person.phone, phone]
         person.phone = phone
     if name is not None:
@@ -350,9 +360,7 @@ def register_employer(
     )
     uow.session.add(employer)
     uow.session.flush()
-    uow.audit(
-        actor.record(channel=channel, action="employer.register", subject=code)
-    )
+    uow.audit(actor.record(channel=channel, action="employer.register", subject=code))
     return employer
 
 
@@ -420,7 +428,9 @@ def register_institution(
             "scope",
         )
     if uow.session.execute(select(Institution.id).where(Institution.code == code)).first():
-        raise conflict("institution.exists", "该机构编码已登记", "this institution code is registered", "code")
+        raise conflict(
+            "institution.exists", "该机构编码已登记", "this institution code is registered", "code"
+        )
     secret = access_secret or secrets.token_hex(16)
     institution = Institution(
         code=code,

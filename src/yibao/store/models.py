@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,11 @@ from yibao.store.types import BigId, UTCDateTime
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Division(Base):
@@ -102,7 +106,7 @@ class StaffUser(Base):
     locked_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
 
-    division: Mapped[Division] = relationship(lazy="joined")
+    division: Mapped[Division] = relationship(lazy="joined", innerjoin=True)
 
 
 class StaffCredential(Base):
@@ -121,7 +125,7 @@ class StaffCredential(Base):
     revoked_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
 
-    staff: Mapped[StaffUser] = relationship(lazy="joined")
+    staff: Mapped[StaffUser] = relationship(lazy="joined", innerjoin=True)
 
 
 class AuditEntry(Base):
@@ -186,7 +190,7 @@ class Card(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
-    person: Mapped[Person] = relationship(lazy="joined")
+    person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
 
 class CardEvent(Base):
@@ -226,7 +230,7 @@ class CardApplication(Base):
     reissue_of_card_id: Mapped[int | None] = mapped_column(BigId)
     created_by: Mapped[str] = mapped_column(String(60))
 
-    person: Mapped[Person] = relationship(lazy="joined")
+    person: Mapped[Person] = relationship(lazy="joined", innerjoin=True)
 
 
 class EmployerBatch(Base):
@@ -251,7 +255,7 @@ class EmployerBatch(Base):
     status: Mapped[str] = mapped_column(String(20))
     delivered_at: Mapped[dt.datetime | None]
 
-    employer: Mapped[Employer] = relationship(lazy="joined")
+    employer: Mapped[Employer] = relationship(lazy="joined", innerjoin=True)
 
 
 class CalendarOverride(Base):

@@ -46,7 +46,9 @@ class UnitOfWork:
     ) -> None:
         self._depth -= 1
         if self._depth == 0:
-            self.rollback()
+            # close() rolls back whatever was not committed and detaches the
+            # objects with their loaded state, so a caller may still read them.
+            self._audit = []
             self.session.close()
 
     def audit(self, record: AuditRecord) -> None:

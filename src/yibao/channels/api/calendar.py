@@ -44,8 +44,19 @@ def add_working_days(start: dt.date, days: int, ctx: Staff, work: Work) -> dict[
 @router.put("/days/{day}")
 def set_day(day: dt.date, body: DayIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        calendar_service.set_day(work, actor=ctx.actor, channel=Channel.API, day=day,
-                                 workday=body.workday, note=body.note)
+        calendar_service.set_day(
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            day=day,
+            workday=body.workday,
+            note=body.note,
+        )
         info = calendar_service.load(work).info(day)
         work.commit()
-        return {"day": day.isoformat(), "workday": info.workday, "source": info.source, "note": info.note}
+        return {
+            "day": day.isoformat(),
+            "workday": info.workday,
+            "source": info.source,
+            "note": info.note,
+        }

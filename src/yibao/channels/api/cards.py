@@ -19,14 +19,22 @@ router = APIRouter(tags=["cards 社保卡/医保卡"])
 
 
 class ApplicationIn(BaseModel):
-    path: Path = Field(description="county_center, service_point or delegate (employer: use /employer-batches)")
+    path: Path = Field(
+        description="county_center, service_point or delegate (employer: use /employer-batches)"
+    )
     certno: str = Field(description="参保人身份证号码 the insured person's ID number")
-    materials: list[str] = Field(description="材料清单 materials checked, e.g. id_card, photo, household_register")
+    materials: list[str] = Field(
+        description="材料清单 materials checked, e.g. id_card, photo, household_register"
+    )
     kind: CardKind = CardKind.SOCIAL_SECURITY
-    pin: str | None = Field(default=None, description="6-digit PIN chosen by the holder (on-the-spot issue)")
+    pin: str | None = Field(
+        default=None, description="6-digit PIN chosen by the holder (on-the-spot issue)"
+    )
     delegate_certno: str | None = None
     delegate_name: str | None = None
-    card_no: str | None = Field(default=None, description="number of the blank card from stock (on-the-spot)")
+    card_no: str | None = Field(
+        default=None, description="number of the blank card from stock (on-the-spot)"
+    )
 
 
 class CollectIn(BaseModel):
@@ -68,9 +76,16 @@ def _card_result(result: card_service.CardResult, work: Work) -> dict[str, Any]:
 def apply(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         result = card_service.apply_for_card(
-            work, actor=ctx.actor, channel=Channel.API, path=body.path, certno=body.certno,
-            materials=body.materials, kind=body.kind, pin=body.pin,
-            delegate_certno=body.delegate_certno, delegate_name=body.delegate_name,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            path=body.path,
+            certno=body.certno,
+            materials=body.materials,
+            kind=body.kind,
+            pin=body.pin,
+            delegate_certno=body.delegate_certno,
+            delegate_name=body.delegate_name,
             card_no=body.card_no,
         )
         work.commit()
@@ -82,7 +97,9 @@ def list_applications(ctx: Staff, work: Work, view: str = "open") -> list[dict[s
     """Applications in your area: ``open``, ``due`` (still in time) or ``overdue``, or ``all``."""
     with work:
         card_service.return_overdue_pickups(work, actor=ctx.actor, channel=Channel.API)
-        items = card_service.list_applications(work, actor=ctx.actor, channel=Channel.API, view=view)
+        items = card_service.list_applications(
+            work, actor=ctx.actor, channel=Channel.API, view=view
+        )
         work.commit()
         return [views.application(v) for v in items]
 
@@ -98,7 +115,9 @@ def get_application(app_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 @router.get("/cards/{card_no}")
 def get_card(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card, events = card_service.get_card(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+        card, events = card_service.get_card(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no
+        )
         work.commit()
         return {**views.card(card), "history": [views.card_event(e) for e in events]}
 
@@ -106,7 +125,9 @@ def get_card(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 @router.post("/cards/{card_no}/production")
 def start_production(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card = card_service.start_production(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+        card = card_service.start_production(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no
+        )
         work.commit()
         return views.card(card)
 
@@ -123,8 +144,12 @@ def mark_ready(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 def collect(card_no: str, body: CollectIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         result = card_service.collect_card(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
-            collector_certno=body.collector_certno, pin=body.pin,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            card_no=card_no,
+            collector_certno=body.collector_certno,
+            pin=body.pin,
         )
         work.commit()
         return _card_result(result, work)
@@ -133,8 +158,9 @@ def collect(card_no: str, body: CollectIn, ctx: Staff, work: Work) -> dict[str, 
 @router.post("/cards/{card_no}/report-lost")
 def report_lost(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card = card_service.report_lost(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
-                                        reason=body.reason)
+        card = card_service.report_lost(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
+        )
         work.commit()
         return views.card(card)
 
@@ -142,7 +168,9 @@ def report_lost(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[st
 @router.post("/cards/{card_no}/freeze")
 def freeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card = card_service.freeze(work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason)
+        card = card_service.freeze(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
+        )
         work.commit()
         return views.card(card)
 
@@ -150,8 +178,9 @@ def freeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, An
 @router.post("/cards/{card_no}/unfreeze")
 def unfreeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card = card_service.unfreeze(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
-                                     reason=body.reason)
+        card = card_service.unfreeze(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
+        )
         work.commit()
         return views.card(card)
 
@@ -159,8 +188,9 @@ def unfreeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, 
 @router.post("/cards/{card_no}/cancel")
 def cancel(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        card = card_service.cancel_card(work, actor=ctx.actor, channel=Channel.API, card_no=card_no,
-                                        reason=body.reason)
+        card = card_service.cancel_card(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
+        )
         work.commit()
         return views.card(card)
 
@@ -169,8 +199,13 @@ def cancel(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, An
 def reissue(card_no: str, body: ReissueIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         result = card_service.reissue(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, materials=body.materials,
-            reason=body.reason, pin=body.pin,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            card_no=card_no,
+            materials=body.materials,
+            reason=body.reason,
+            pin=body.pin,
         )
         work.commit()
         return _card_result(result, work)
@@ -179,7 +214,9 @@ def reissue(card_no: str, body: ReissueIn, ctx: Staff, work: Work) -> dict[str, 
 @router.post("/cards/{card_no}/pin")
 def reset_pin(card_no: str, body: PinIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        result = card_service.reset_pin(work, actor=ctx.actor, channel=Channel.API, card_no=card_no, pin=body.pin)
+        result = card_service.reset_pin(
+            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, pin=body.pin
+        )
         work.commit()
         return _card_result(result, work)
 
@@ -200,15 +237,27 @@ def upload_batch(
     limit = work.settings.upload_max_bytes
     content = file.file.read(limit + 1)
     if len(content) > limit:
-        raise invalid("file", f"文件超过{limit // 1024 // 1024}MB", f"the file is larger than {limit} bytes",
-                      "too_large")
+        raise invalid(
+            "file",
+            f"文件超过{limit // 1024 // 1024}MB",
+            f"the file is larger than {limit} bytes",
+            "too_large",
+        )
     # a multi-valued form field may also arrive as one comma-separated value
     items = [m.strip() for raw in materials for m in raw.split(",") if m.strip()]
     with work:
         result = batch_service.upload_batch(
-            work, actor=ctx.actor, channel=Channel.API, employer_uscc=employer_uscc,
-            letter_ref=letter_ref, handler_certno=handler_certno, handler_name=handler_name,
-            materials=items, filename=file.filename or "upload", content=content, kind=kind,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            employer_uscc=employer_uscc,
+            letter_ref=letter_ref,
+            handler_certno=handler_certno,
+            handler_name=handler_name,
+            materials=items,
+            filename=file.filename or "upload",
+            content=content,
+            kind=kind,
         )
         work.commit()
         return views.batch(result.batch)
@@ -225,7 +274,9 @@ def get_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 @router.post("/employer-batches/{batch_no}/deliver")
 def deliver_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        batch = batch_service.deliver_batch(work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no)
+        batch = batch_service.deliver_batch(
+            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
+        )
         work.commit()
         return views.batch(batch)
 

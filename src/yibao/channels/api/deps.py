@@ -44,7 +44,9 @@ def _token_of(request: Request) -> tuple[str | None, str]:
 def staff(request: Request, svc: Annotated[Services, Depends(services)]) -> StaffContext:
     token, how = _token_of(request)
     if not token:
-        raise unauthorized("auth.required", "请先登录", "log in first (session cookie or Bearer token)")
+        raise unauthorized(
+            "auth.required", "请先登录", "log in first (session cookie or Bearer token)"
+        )
     with svc.uow() as work:
         user, cred = access_service.authenticate(work, token=token)
         # A browser session must prove each change came from our own page;

@@ -63,8 +63,13 @@ def divisions(ctx: Staff, work: Work, parent: str | None = None) -> list[dict[st
 def create_person(body: PersonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         person = registry.register_person(
-            work, actor=ctx.actor, channel=Channel.API, certno=body.certno, name=body.name,
-            division_code=body.division_code, phone=body.phone,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            certno=body.certno,
+            name=body.name,
+            division_code=body.division_code,
+            phone=body.phone,
         )
         work.commit()
         return views.person(person)
@@ -82,8 +87,12 @@ def search_persons(
     """Find persons in your area by ID number, card number, account number or name."""
     with work:
         persons = registry.search_persons(
-            work, actor=ctx.actor, channel=Channel.API,
-            query=registry.PersonQuery(certno=certno, card_no=card_no, name=name, account_no=account_no),
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            query=registry.PersonQuery(
+                certno=certno, card_no=card_no, name=name, account_no=account_no
+            ),
         )
         work.commit()
         return [views.person(p) for p in persons]
@@ -92,7 +101,9 @@ def search_persons(
 @router.get("/persons/{account_no}")
 def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        person = registry.get_person(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
+        person = registry.get_person(
+            work, actor=ctx.actor, channel=Channel.API, account_no=account_no
+        )
         cards = card_service.cards_of(work, person)
         work.commit()
         return {**views.person(person), "cards": [views.card(c) for c in cards]}
@@ -102,8 +113,12 @@ def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         person = registry.update_person(
-            work, actor=ctx.actor, channel=Channel.API, account_no=account_no,
-            phone=body.phone, name=body.name,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            account_no=account_no,
+            phone=body.phone,
+            name=body.name,
         )
         work.commit()
         return views.person(person)
@@ -113,8 +128,13 @@ def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> 
 def create_employer(body: EmployerIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         employer = registry.register_employer(
-            work, actor=ctx.actor, channel=Channel.API, uscc=body.uscc, name=body.name,
-            division_code=body.division_code, contact_phone=body.contact_phone,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            uscc=body.uscc,
+            name=body.name,
+            division_code=body.division_code,
+            contact_phone=body.contact_phone,
         )
         work.commit()
         return views.employer(employer)
@@ -137,8 +157,14 @@ def create_institution(body: InstitutionIn, ctx: Staff, work: Work) -> dict[str,
     """Register a designated institution; its gateway secret is shown once."""
     with work:
         institution, secret = registry.register_institution(
-            work, actor=ctx.actor, channel=Channel.API, code=body.code, name=body.name,
-            kind=body.kind, level=body.level, division_code=body.division_code,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            code=body.code,
+            name=body.name,
+            kind=body.kind,
+            level=body.level,
+            division_code=body.division_code,
         )
         work.commit()
         return {**views.institution(institution), "access_secret": secret}
@@ -154,8 +180,14 @@ def list_institutions(ctx: Staff, work: Work) -> list[dict[str, Any]]:
 def create_staff(body: StaffIn, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
         user = access_service.create_staff(
-            work, actor=ctx.actor, channel=Channel.API, username=body.username, name=body.name,
-            password=body.password, role=body.role, division_code=body.division_code,
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            username=body.username,
+            name=body.name,
+            password=body.password,
+            role=body.role,
+            division_code=body.division_code,
         )
         work.commit()
         return views.staff_user(user)
@@ -166,5 +198,3 @@ def list_staff(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     ctx.actor.require(Perm.STAFF_MANAGE)
     with work:
         return [views.staff_user(u) for u in access_service.list_staff(work, actor=ctx.actor)]
-
-

@@ -1,0 +1,47 @@
+# yibao — the two commands a newcomer needs: `make run` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint check system-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Re-install when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+## run: install, upgrade the embedded SQLite database under var/, load the demo city once, serve
+run: $(VENV)/.installed
+	$(BIN)/yibao db upgrade
+	$(BIN)/yibao demo
+	@echo ""
+	@echo "yibao serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
+	$(BIN)/yibao serve --host $(HOST) --port $(PORT)
+
+## system-deps: operating-system packages the tests need (installed when missing and root)
+system-deps:
+	@bash scripts/system-deps.sh
+
+## lint: ruff and mypy
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+## test: lint, then the whole suite on SQLite and on a throw-away PostgreSQL cluster
+test: $(VENV)/.installed-test system-deps lint
+	$(BIN)/pytest -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

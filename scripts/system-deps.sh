@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Operating-system packages the test suite needs. Installed with apt when
+# missing and running as root; otherwise say what is missing and go on (the
+# tests that need a missing piece say so loudly).
+set -euo pipefail
+
+need=()
+have_pg_server() {
+  local bindir
+  bindir=$(pg_config --bindir 2>/dev/null || true)
+  [[ -n "$bindir" && -x "$bindir/initdb" ]] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+have_pg_server || need+=(postgresql-15 postgresql-client-15)
+
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "system-deps: missing ${need[*]}; run as root or install them (tests needing them will skip loudly)" >&2
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,118 @@
+import json
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from yibao.cli import app as cli_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch, db_url, tmp_path):
+    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
+    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
+    return db_url
+
+
+def run(*args):
+    return runner.invoke(cli_app, list(args), catch_exceptions=False)
+
+
+def test_db_upgrade_creates_a_fresh_sqlite_database(monkeypatch, tmp_path):
+    monkeypatch.delenv("YIBAO_DATABASE_URL", raising=False)
+    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
+    result = run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "var" / "yibao.sqlite3").exists()
+    assert "newest schema" in result.output
+    assert run("db", "upgrade").exit_code == 0  # and again: nothing to do
+
+
+def test_db_upgrade_on_the_test_database(env):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0 and "0001" in result.output
+
+
+def test_one_migration_head():
+    from yibao.store import migrate
+
+    assert len(migrate.heads()) == 1
+
+
+def test_demo_loads_once_and_prints_json(env):
+    first = run("demo")
+    assert first.exit_code == 0 and "demo city loaded" in first.output
+    again = run("demo")
+    assert again.exit_code == 0 and "already loaded" in again.output
+    data = json.loads(run("demo", "--json").output)
+    assert set(data) >= {"persons", "institutions", "staff", "employers"}
+    assert set(data["persons"][0]) >= {"certno", "name", "account_no", "password", "card_no", "pin"}
+    assert set(data["institutions"][0]) >= {"code", "name", "level", "secret"}
+    assert set(data["staff"][0]) >= {"username", "password", "role", "division"}
+    assert set(data["employers"][0]) >= {"uscc", "name"}
+    assert json.loads(run("demo", "--json").output) == data  # deterministic
+
+
+def test_audit_verify_finds_an_edited_entry(env, backend, services):
+    assert run("demo").exit_code == 0
+    ok = run("audit", "verify")
+    assert ok.exit_code == 0 and "intact" in ok.output
+    with services.engine.begin() as conn:
+        if backend == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("UPDATE audit_log SET subject = 'forged' WHERE id = 5"))
+    bad = runner.invoke(cli_app, ["audit", "verify"])
+    assert bad.exit_code == 1
+    assert "edited" in bad.output and "tampered" in bad.output
+
+
+def test_calendar_show_and_set(env):
+    shown = run("calendar", "show", "--year", "2026")
+    assert shown.exit_code == 0
+    assert "2026-10-10" in shown.output and "2026-10-01" in shown.output
+    counted = run("calendar", "show", "--from", "2026-09-30", "--days", "3")
+    assert "2026-10-10" in counted.output
+    result = run("calendar", "set", "2027-10-01", "--holiday", "--note", "国庆节")
+    assert result.exit_code == 0 and "holiday" in result.output
+    shown = run("calendar", "show", "--year", "2027")
+    assert "warning" in shown.output and "2027-10-01" in shown.output and "override" in shown.output
+    bad = runner.invoke(cli_app, ["calendar", "set", "2027-13-01", "--holiday"])
+    assert bad.exit_code == 1 and "not a date" in bad.output
+
+
+def test_staff_create_and_token(env):
+    assert run("demo").exit_code == 0
+    made = run(
+        "staff",
+        "create",
+        "anji",
+        "--role",
+        "county_clerk",
+        "--division",
+        "330523",
+        "--password",
+        "a-long-password",
+    )
+    assert made.exit_code == 0, made.output
+    token = run("staff", "token", "anji", "--label", "ci").output.strip()
+    assert token.startswith("ybt_")
+    refused = runner.invoke(
+        cli_app,
+        [
+            "staff",
+            "create",
+            "x",
+            "--role",
+            "county_clerk",
+            "--division",
+            "330523",
+            "--password",
+            "short",
+        ],
+    )
+    assert refused.exit_code == 1 and "password" in refused.output

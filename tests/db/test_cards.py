@@ -1,0 +1,343 @@
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from tests.helpers import NANXUN, WUXING, YUEHE, add_person
+from yibao.clock import CHINA
+from yibao.domain.cards import CardStatus, Path
+from yibao.domain.errors import DomainError
+from yibao.services import cards as card_service
+from yibao.services import security
+from yibao.services.context import Channel
+from yibao.store.models import Card, CardEvent
+
+C = Channel.COUNTER
+
+
+def apply(uow, actor, path, certno, **kw):
+    with uow:
+        result = card_service.apply_for_card(
+            uow, actor=actor, channel=C, path=path, certno=certno, **kw
+        )
+        uow.commit()
+        return result
+
+
+def events(uow, card_no):
+    with uow:
+        card = uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one()
+        return [
+            e.event
+            for e in uow.session.execute(
+                select(CardEvent).where(CardEvent.card_id == card.id).order_by(CardEvent.id)
+            ).scalars()
+        ]
+
+
+def test_county_center_issues_the_card_on_the_spot(uow, demo):
+    person = add_person(uow)
+    result = apply(
+        uow, WUXING, Path.COUNTY_CENTER, person.certno, materials=["id_card", "household_register"]
+    )
+    assert result.card.status == CardStatus.ISSUED
+    assert result.application.due_date == dt.date(2026, 11, 23)
+    assert result.pin is not None and len(result.pin) == 6
+    with uow:
+        card = uow.session.get(Card, result.card.id)
+        assert security.verify_secret(card.pin_hash, result.pin)
+    assert events(uow, result.card.card_no) == [
+        "applied",
+        "production_started",
+        "produced",
+        "issued",
+    ]
+    assert result.application.materials[0]["item"] == "id_card"
+
+
+def test_chosen_pin_is_not_echoed_and_weak_pins_are_refused(uow, demo):
+    person = add_person(uow)
+    with uow, pytest.raises(DomainError) as err:
+        card_service.apply_for_card(
+            uow,
+            actor=WUXING,
+            channel=C,
+            path=Path.COUNTY_CENTER,
+            certno=person.certno,
+            materials=["id_card"],
+            pin="111111",
+        )
+    assert err.value.field == "pin"
+    result = apply(
+        uow, WUXING, Path.COUNTY_CENTER, person.certno, materials=["id_card"], pin="480213"
+    )
+    assert result.pin is None
+
+
+def test_missing_materials_are_named(uow, demo):
+    person = add_person(uow)
+    with uow, pytest.raises(DomainError) as err:
+        card_service.apply_for_card(
+            uow,
+            actor=YUEHE,
+            channel=C,
+            path=Path.SERVICE_POINT,
+            certno=person.certno,
+            materials=["id_card"],
+        )
+    assert err.value.field == "materials"
+    assert "photo" in err.value.message and "照片" in err.value.message
+
+
+def test_service_point_application_across_national_day_is_due_three_working_days_later(
+    uow, clock, demo
+):
+    clock.set(dt.datetime(2026, 9, 30, 9, 30, tzinfo=CHINA))
+    person = add_person(uow)
+    result = apply(uow, YUEHE, Path.SERVICE_POINT, person.certno, materials=["id_card", "photo"])
+    assert result.card.status == CardStatus.APPLIED
+    assert result.application.due_date == dt.date(2026, 10, 10)  # make-up Saturday
+    assert result.application.calendar_note == ""
+    assert result.application.division_code == "330502001"
+
+
+def test_service_point_application_in_an_unpublished_year_records_the_fallback(uow, clock, demo):
+    from yibao.domain.workdays import published_until
+
+    year = published_until() + 1
+    clock.set(dt.datetime(year, 3, 1, 9, 0, tzinfo=CHINA))
+    person = add_person(uow)
+    result = apply(uow, YUEHE, Path.SERVICE_POINT, person.certno, materials=["id_card", "photo"])
+    assert str(year) in result.application.calendar_note
+    assert "Monday to Friday" in result.application.calendar_note
+
+
+def test_service_point_card_is_collected_at_the_point_within_the_window(uow, clock, demo):
+    person = add_person(uow)
+    result = apply(uow, YUEHE, Path.SERVICE_POINT, person.certno, materials=["id_card", "photo"])
+    card_no = result.card.card_no
+    with uow:
+        card_service.start_production(uow, actor=WUXING, channel=C, card_no=card_no)
+        card = card_service.mark_ready(uow, actor=WUXING, channel=C, card_no=card_no)
+        uow.commit()
+    assert card.location == "service_point"
+    assert card.pickup_deadline == dt.date(2026, 11, 23) + dt.timedelta(days=30)
+    # a county clerk cannot hand out a card that waits at the service point
+    with uow, pytest.raises(DomainError) as err:
+        card_service.collect_card(
+            uow, actor=WUXING, channel=C, card_no=card_no, collector_certno=person.certno
+        )
+    assert err.value.code == "card.elsewhere"
+    with uow:
+        done = card_service.collect_card(
+            uow, actor=YUEHE, channel=C, card_no=card_no, collector_certno=person.certno
+        )
+        uow.commit()
+    assert done.card.status == CardStatus.ISSUED and done.pin
+
+
+def test_uncollected_card_goes_back_to_the_county_center_after_the_window(uow, clock, demo):
+    person = add_person(uow)
+    result = apply(uow, YUEHE, Path.SERVICE_POINT, person.certno, materials=["id_card", "photo"])
+    with uow:
+        card_service.mark_ready(uow, actor=WUXING, channel=C, card_no=result.card.card_no)
+        uow.commit()
+    clock.advance(dt.timedelta(days=31))
+    with uow:
+        views = card_service.list_applications(uow, actor=YUEHE, channel=C, view="overdue")
+        mine = [v.state for v in views if v.application.person_id == person.id]
+        assert mine == ["pickup_overdue"]
+        # the demo applicant's card was never produced: late production, also overdue
+        assert "overdue" in {v.state for v in views}
+    with uow:
+        returned = card_service.return_overdue_pickups(uow, actor=WUXING, channel=C)
+        uow.commit()
+    assert [c.card_no for c in returned] == [result.card.card_no]
+    assert "returned_to_center" in events(uow, result.card.card_no)
+    with uow, pytest.raises(DomainError):
+        card_service.collect_card(
+            uow, actor=YUEHE, channel=C, card_no=result.card.card_no, collector_certno=person.certno
+        )
+    with uow:
+        done = card_service.collect_card(
+            uow,
+            actor=WUXING,
+            channel=C,
+            card_no=result.card.card_no,
+            collector_certno=person.certno,
+        )
+        uow.commit()
+    assert done.card.status == CardStatus.ISSUED
+
+
+def test_due_and_overdue_lists(uow, clock, demo):
+    a = add_person(uow)
+    apply(uow, YUEHE, Path.SERVICE_POINT, a.certno, materials=["id_card", "photo"])
+    with uow:
+        due = card_service.list_applications(uow, actor=YUEHE, channel=C, view="due")
+        assert a.id in {v.application.person_id for v in due}
+        assert all(v.state in ("in_progress", "awaiting_pickup") for v in due)
+    clock.advance(dt.timedelta(days=10))
+    with uow:
+        overdue = card_service.list_applications(uow, actor=YUEHE, channel=C, view="overdue")
+        assert a.id in {v.application.person_id for v in overdue}
+        # another county's clerk sees none of them
+        others = card_service.list_applications(uow, actor=NANXUN, channel=C, view="all")
+        assert others and all(v.application.division_code.startswith("330503") for v in others)
+
+
+def test_delegate_documents_are_recorded_and_the_delegate_cannot_be_the_person(uow, demo):
+    person = add_person(uow)
+    delegate = add_person(uow, name="受托人")
+    with uow, pytest.raises(DomainError) as err:
+        card_service.apply_for_card(
+            uow,
+            actor=YUEHE,
+            channel=C,
+            path=Path.DELEGATE,
+            certno=person.certno,
+            materials=["id_card", "delegate_id_card"],
+            delegate_certno=person.certno,
+            delegate_name="本人",
+        )
+    assert err.value.field == "delegate_certno" and err.value.code == "validation.same_person"
+    with uow, pytest.raises(DomainError) as err:
+        card_service.apply_for_card(
+            uow,
+            actor=YUEHE,
+            channel=C,
+            path=Path.DELEGATE,
+            certno=person.certno,
+            materials=["id_card"],
+            delegate_certno=delegate.certno,
+            delegate_name="x",
+        )
+    assert err.value.field == "materials"
+    result = apply(
+        uow,
+        YUEHE,
+        Path.DELEGATE,
+        person.certno,
+        materials=["id_card", "delegate_id_card"],
+        delegate_certno=delegate.certno,
+        delegate_name="受托人",
+    )
+    assert result.application.delegate_certno == delegate.certno
+    assert result.application.due_date is not None
+    with uow:
+        card_service.mark_ready(uow, actor=WUXING, channel=C, card_no=result.card.card_no)
+        uow.commit()
+    stranger = add_person(uow, name="路人")
+    with uow, pytest.raises(DomainError) as err:
+        card_service.collect_card(
+            uow,
+            actor=YUEHE,
+            channel=C,
+            card_no=result.card.card_no,
+            collector_certno=stranger.certno,
+        )
+    assert err.value.field == "collector_certno"
+    with uow:
+        done = card_service.collect_card(
+            uow,
+            actor=YUEHE,
+            channel=C,
+            card_no=result.card.card_no,
+            collector_certno=delegate.certno,
+        )
+        uow.commit()
+    assert done.card.status == CardStatus.ISSUED
+
+
+def test_at_most_one_live_card_and_reissue_cancels_the_old_one(uow, demo):
+    p = demo["persons"][0]
+    with uow, pytest.raises(DomainError) as err:
+        card_service.apply_for_card(
+            uow,
+            actor=WUXING,
+            channel=C,
+            path=Path.COUNTY_CENTER,
+            certno=p["certno"],
+            materials=["id_card"],
+        )
+    assert err.value.code == "card.exists"
+    with uow:
+        lost = card_service.report_lost(
+            uow, actor=YUEHE, channel=C, card_no=p["card_no"], reason="丢失"
+        )
+        uow.commit()
+    assert lost.status == CardStatus.LOST
+    with uow:
+        new = card_service.reissue(
+            uow, actor=WUXING, channel=C, card_no=p["card_no"], materials=["id_card"], reason="lost"
+        )
+        uow.commit()
+    assert new.card.card_no != p["card_no"] and new.card.status == CardStatus.ISSUED
+    with uow:
+        old = uow.session.execute(select(Card).where(Card.card_no == p["card_no"])).scalar_one()
+        assert old.status == CardStatus.CANCELLED
+        assert new.card.replaces_card_id == old.id
+        live = (
+            uow.session.execute(
+                select(Card).where(Card.person_id == old.person_id, Card.status == "issued")
+            )
+            .scalars()
+            .all()
+        )
+        assert len(live) == 1
+
+
+def test_database_refuses_a_second_active_card(uow, demo):
+    from sqlalchemy.exc import IntegrityError
+
+    p = demo["persons"][1]
+    with uow:
+        first = uow.session.execute(select(Card).where(Card.card_no == p["card_no"])).scalar_one()
+        clone = Card(
+            card_no="1234567897",
+            person_id=first.person_id,
+            kind=first.kind,
+            status="issued",
+            location="holder",
+            created_at=first.created_at,
+            updated_at=first.updated_at,
+        )
+        uow.session.add(clone)
+        with pytest.raises(IntegrityError):
+            uow.session.flush()
+
+
+def test_lifecycle_refusals_are_clear(uow, demo):
+    p = demo["persons"][2]
+    with uow, pytest.raises(DomainError) as err:
+        card_service.collect_card(
+            uow, actor=NANXUN, channel=C, card_no=p["card_no"], collector_certno=p["certno"]
+        )
+    assert err.value.code == "card.not_ready"
+    with uow:
+        card_service.freeze(uow, actor=NANXUN, channel=C, card_no=p["card_no"], reason="可疑交易")
+        card_service.unfreeze(uow, actor=NANXUN, channel=C, card_no=p["card_no"], reason="核实无误")
+        card_service.cancel_card(uow, actor=NANXUN, channel=C, card_no=p["card_no"], reason="死亡")
+        uow.commit()
+    with uow, pytest.raises(DomainError) as err:
+        card_service.report_lost(uow, actor=NANXUN, channel=C, card_no=p["card_no"])
+    assert err.value.code == "card.bad_transition"
+    assert events(uow, p["card_no"])[-3:] == ["frozen", "unfrozen", "cancelled"]
+
+
+def test_a_service_point_clerk_may_not_manage_production(uow, demo):
+    p = demo["persons"][0]
+    with uow, pytest.raises(DomainError) as err:
+        card_service.freeze(uow, actor=YUEHE, channel=C, card_no=p["card_no"], reason="x")
+    assert err.value.status == 403
+
+
+def test_pin_reset_at_the_counter(uow, demo):
+    p = demo["persons"][0]
+    with uow:
+        result = card_service.reset_pin(uow, actor=YUEHE, channel=C, card_no=p["card_no"])
+        uow.commit()
+    with uow:
+        card = uow.session.execute(select(Card).where(Card.card_no == p["card_no"])).scalar_one()
+        assert security.verify_secret(card.pin_hash, result.pin)
+        assert not security.verify_secret(card.pin_hash, p["pin"])
