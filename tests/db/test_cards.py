@@ -10,7 +10,7 @@ from yibao.domain.errors import DomainError
 from yibao.services import cards as card_service
 from yibao.services import security
 from yibao.services.context import Channel
-from yibao.store.models import Card, CardEvent
+from yibao.store.models import AuditEntry, Card, CardEvent
 
 C = Channel.COUNTER
 
@@ -177,6 +177,18 @@ def test_due_and_overdue_lists(uow, clock, demo):
         due = card_service.list_applications(uow, actor=YUEHE, channel=C, view="due")
         assert a.id in {v.application.person_id for v in due}
         assert all(v.state in ("in_progress", "awaiting_pickup") for v in due)
+        uow.commit()
+    with uow:
+        listed = (
+            uow.session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "application.list", AuditEntry.person_id == a.id
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert [e.actor_id for e in listed] == ["yuehe"]
     clock.advance(dt.timedelta(days=10))
     with uow:
         overdue = card_service.list_applications(uow, actor=YUEHE, channel=C, view="overdue")

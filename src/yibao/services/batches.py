@@ -313,6 +313,20 @@ def _one_row(
     }
 
 
+def read_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str) -> EmployerBatch:
+    """A batch with its row results (the employees' ID numbers), audited as a read."""
+    batch = get_batch(uow, actor=actor, batch_no=batch_no)
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="employer_batch.read",
+            subject=batch.batch_no,
+            detail={"rows": batch.total_rows},
+        )
+    )
+    return batch
+
+
 def get_batch(uow: UnitOfWork, *, actor: Actor, batch_no: str) -> EmployerBatch:
     actor.require(Perm.PERSON_READ)
     batch = uow.session.execute(

@@ -902,6 +902,15 @@ def list_applications(
         if view == "overdue" and state not in OVERDUE_STATES:
             continue
         result.append(ApplicationView(app, card, state))
+        # the list shows each applicant's name and account: that is a look at their data
+        uow.audit(
+            actor.record(
+                channel=channel,
+                action="application.list",
+                person_id=app.person_id,
+                subject=app.app_no,
+            )
+        )
     return result
 
 

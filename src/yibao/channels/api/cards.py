@@ -266,8 +266,11 @@ def upload_batch(
 @router.get("/employer-batches/{batch_no}")
 def get_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     with work:
-        batch = batch_service.get_batch(work, actor=ctx.actor, batch_no=batch_no)
+        batch = batch_service.read_batch(
+            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
+        )
         cards = batch_service.batch_cards(work, batch)
+        work.commit()
         return {**views.batch(batch), "cards": [views.card(c) for c in cards]}
 
 
