@@ -8,15 +8,17 @@ binaries on the machine; nothing about the database is mocked.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import shutil
+import sqlite3
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import text
 
 from yibao.app import Services, create_app
 from yibao.clock import CHINA, FixedClock
@@ -46,49 +48,63 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
-def pg_template_url(pg_cluster: PgCluster) -> str:
-    url = pg_cluster.create_database("yibao_test")
-    migrate.upgrade(url)
-    return url
+def _load_demo(url: str) -> None:
+    from yibao.services import demo as demo_service
 
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
-
-
-def _truncate_all(url: str) -> None:
+    settings = Settings(database_url=url, secret_key="test", argon2_profile="fast")
     engine = make_engine(url)
-    with engine.begin() as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            )
-        ]
-        # the audit log refuses TRUNCATE; a test database is the one place
-        # where the superuser switches its triggers off to start afresh
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    services = Services(settings, engine, make_session_factory(engine), FixedClock(START))
+    demo_service.load(services.uow(), engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_templates(pg_cluster: PgCluster) -> dict[str, str]:
+    """Two template databases: the empty schema, and the schema with the demo city."""
+    empty = pg_cluster.create_database("tpl_empty")
+    migrate.upgrade(empty)
+    with_demo = pg_cluster.create_database("tpl_demo")
+    migrate.upgrade(with_demo)
+    _load_demo(with_demo)
+    return {"empty": "tpl_empty", "demo": "tpl_demo"}
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("sqlite-templates")
+    empty, with_demo = folder / "empty.sqlite3", folder / "demo.sqlite3"
+    migrate.upgrade(f"sqlite:///{empty}")
+    migrate.upgrade(f"sqlite:///{with_demo}")
+    _load_demo(f"sqlite:///{with_demo}")
+    for path in (empty, with_demo):  # fold the WAL into the file before copying it
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.close()
+    return {"empty": empty, "demo": with_demo}
+
+
+_db_counter = itertools.count()
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test, copied from a template: with the demo city
+    when the test asks for ``demo``, else just the schema."""
+    which = "demo" if "demo" in request.fixturenames else "empty"
     if request.param == "sqlite":
         path = tmp_path / "yibao.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        shutil.copy(request.getfixturevalue("sqlite_templates")[which], path)
         yield f"sqlite:///{path}"
-    else:
-        url = request.getfixturevalue("pg_template_url")
-        _truncate_all(url)
-        yield url
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    template = request.getfixturevalue("pg_templates")[which]
+    name = f"t{next(_db_counter)}"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield cluster.url(name)
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -124,10 +140,10 @@ def uow(services: Services):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def demo(services: Services) -> dict[str, Any]:
+def demo(db_url: str) -> dict[str, Any]:
+    """The demo city's fixtures; the database already holds it (see ``db_url``)."""
     from yibao.services import demo as demo_service
 
-    demo_service.load(services.uow())
     return demo_service.fixtures()
 
 

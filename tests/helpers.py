@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 
 from yibao.domain.access import Role
 from yibao.domain.ids import make_resident_id
-from yibao.services import registry
+from yibao.services import contributions, registry
 from yibao.services.context import Actor, Channel
+from yibao.store.models import Enrolment, Person
 from yibao.store.uow import UnitOfWork
 
 _seq = itertools.count(101)
@@ -17,6 +19,7 @@ WUXING = Actor.staff(username="wuxing", division="330502", role=Role.COUNTY_CLER
 NANXUN = Actor.staff(username="nanxun", division="330503", role=Role.COUNTY_CLERK)
 YUEHE = Actor.staff(username="yuehe", division="330502001", role=Role.SERVICE_POINT_CLERK)
 CITY = Actor.staff(username="admin", division="330500", role=Role.CITY_ADMIN)
+FUND_CLERK = Actor.staff(username="wuxing_fund", division="330502", role=Role.CONTRIBUTION_CLERK)
 SYSTEM = Actor.system("test")
 
 
@@ -25,8 +28,15 @@ def new_certno(division: str = "330502", birth: dt.date = dt.date(1990, 5, 6)) -
 
 
 def add_person(
-    uow: UnitOfWork, *, division: str = "330502001", name: str = "测试人", certno: str | None = None
-):  # type: ignore[no-untyped-def]
+    uow: UnitOfWork,
+    *,
+    division: str = "330502001",
+    name: str = "测试人",
+    certno: str | None = None,
+    paid: bool = True,
+) -> Person:
+    """A registered person; with ``paid`` (the default) also enrolled as a
+    flexible employee with October 2026 paid, so that they may apply for a card."""
     with uow:
         person = registry.register_person(
             uow,
@@ -36,5 +46,49 @@ def add_person(
             name=name,
             division_code=division,
         )
+        if paid:
+            pay_month(uow, person, 202610)
         uow.commit()
         return person
+
+
+def pay_month(uow: UnitOfWork, person: Any, month: int, *, base: int = 5_000_00) -> Enrolment:
+    """Enrol (if needed) as a flexible employee and pay one month (inside ``uow``)."""
+    enrolment = contributions.current_enrolment(uow.session, person.id)
+    if enrolment is None:
+        enrolment = contributions.enrol(
+            uow,
+            actor=SYSTEM,
+            channel=Channel.CLI,
+            person=person,
+            insutype=contributions.EMPLOYEE,
+            psn_type="flexible",
+            start=dt.date(month // 100, month % 100, 1),
+            base=base,
+        )
+    lines = contributions.assess_person(
+        uow, actor=SYSTEM, channel=Channel.CLI, enrolment=enrolment, months=[month]
+    )
+    due = [line for line in lines if line.status == "due"]
+    if due:
+        contributions.record_person_payment(
+            uow,
+            actor=SYSTEM,
+            channel=Channel.CLI,
+            person=person,
+            lines=due,
+            amount=sum(line.employer_amount + line.individual_amount for line in due),
+            reference=f"TEST-{month}",
+            key=f"test:{person.id}:{month}",
+        )
+    return enrolment
+
+
+def insure(uow: UnitOfWork, certno: str, month: int = 202610) -> None:
+    """Enrol and pay a month for a person registered elsewhere (e.g. over the API)."""
+    from sqlalchemy import select
+
+    with uow:
+        person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
+        pay_month(uow, person, month)
+        uow.commit()

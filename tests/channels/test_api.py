@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from tests.helpers import SYSTEM, new_certno
+from tests.helpers import SYSTEM, insure, new_certno
 from yibao.domain.access import Role
 from yibao.services import access as access_service
 from yibao.services import registry
@@ -95,7 +95,7 @@ def test_unknown_route_is_a_problem(client):
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_card_application_paths_over_the_api(client, demo, token_for):
+def test_card_application_paths_over_the_api(client, services, demo, token_for):
     wuxing, yuehe = token_for("wuxing"), token_for("yuehe")
     certno = new_certno()
     assert (
@@ -106,6 +106,7 @@ def test_card_application_paths_over_the_api(client, demo, token_for):
         ).status_code
         == 201
     )
+    insure(services.uow(), certno)
     r = client.post(
         "/api/v1/card-applications",
         headers=yuehe,
@@ -143,7 +144,7 @@ def test_card_application_paths_over_the_api(client, demo, token_for):
     assert r.status_code == 201 and r.json()["card"]["status"] == "issued"
 
 
-def test_employer_upload_over_the_api(client, demo, token_for):
+def test_employer_upload_over_the_api(client, services, demo, token_for):
     wuxing = token_for("wuxing")
     good = new_certno()
     client.post(
@@ -151,6 +152,7 @@ def test_employer_upload_over_the_api(client, demo, token_for):
         headers=wuxing,
         json={"certno": good, "name": "员工", "division_code": "330502"},
     )
+    insure(services.uow(), good)
     csv = f"身份证号码,姓名\n{good},员工\n{good[:-1]}0,坏行\n".encode()
     if good.endswith("0"):
         csv = f"身份证号码,姓名\n{good},员工\n{good[:-1]}1,坏行\n".encode()

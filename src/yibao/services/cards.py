@@ -17,7 +17,7 @@ from yibao.domain.cards import LIVE, STATUS_ZH, CardKind, CardStatus, Path, chec
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import is_card_no, new_card_no, parse_resident_id
 from yibao.services import calendar as calendar_service
-from yibao.services import security
+from yibao.services import contributions, security
 from yibao.services.context import Actor
 from yibao.services.registry import find_person_for_update, in_scope
 from yibao.store.models import Card, CardApplication, CardEvent, Division, Person
@@ -200,6 +200,13 @@ def require_applicable(uow: UnitOfWork, person: Person) -> None:
             "person.not_active",
             "该人员参保关系已终止，不能办卡",
             f"the person's insurance has ended ({person.status}); no card can be issued",
+        )
+    # Seed 004, step 5: the first payment slip is what one brings to apply.
+    if not contributions.has_paid(uow.session, person.id):
+        raise conflict(
+            "card.not_eligible",
+            "尚未缴纳医疗保险费，首次缴费后方可申请医保卡",
+            "no contribution has been paid yet; the first payment makes the person eligible for a card",
         )
     live = _live_card(uow, person)
     if live is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from stdnum import luhn
 
 from yibao.domain.access import Role
@@ -257,11 +257,126 @@ def is_loaded(uow: UnitOfWork) -> bool:
     return uow.session.get(DemoMarker, MARKER) is not None
 
 
-def load(uow: UnitOfWork) -> bool:
-    """Load the demo city once; returns False when it was already there."""
+# Contribution rules of Huzhou, as data: bases in fen per month, rates in
+# basis points. Employer 7 %, employee 2 %, all of the employee's part to the
+# individual account; retirees get 80 yuan a month; residents pay 380 a year.
+RULE = {
+    "base_floor": 4_200_00,
+    "base_ceiling": 21_000_00,
+    "employer_rate_bp": 700,
+    "individual_rate_bp": 200,
+    "account_share_bp": 10000,
+    "retiree_monthly_credit": 80_00,
+    "resident_annual_premium": 380_00,
+    "grace_months": 3,
+}
+
+# person index -> (scheme role, employer index or None, monthly base in fen)
+_ENROL = {
+    0: ("employee", 0, 8_500_00),
+    1: ("employee", 0, 6_200_00),
+    2: ("employee", 1, 7_000_00),
+    3: ("flexible", None, 4_200_00),
+    4: ("retiree", None, 0),
+    5: ("employee", 1, 5_000_00),
+}
+# The second employer stopped paying three months ago: in arrears.
+_ARREARS_EMPLOYER = 1
+_ARREARS_MONTHS = 3
+
+
+def _history(uow: UnitOfWork, system: Actor, data: dict[str, Any], months: list[int]) -> None:
+    from yibao.services import contributions as cs
+    from yibao.store.models import Employer, Person
+
+    today = uow.clock.today()
+    for year in range(months[0] // 100, today.year + 2):
+        for insutype in (cs.EMPLOYEE, cs.RESIDENT):
+            cs.set_rule(
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                area="330500",
+                year=year,
+                insutype=insutype,
+                **RULE,
+            )
+    employers = [
+        uow.session.execute(select(Employer).where(Employer.uscc == e["uscc"])).scalar_one()
+        for e in data["employers"]
+    ]
+    start = dt.date(months[0] // 100, months[0] % 100, 1)
+    for index, (psn_type, emp_index, base) in _ENROL.items():
+        person = uow.session.execute(
+            select(Person).where(Person.certno == data["persons"][index]["certno"])
+        ).scalar_one()
+        enrolment = cs.enrol(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            person=person,
+            insutype=cs.EMPLOYEE,
+            psn_type=psn_type,
+            start=start,
+            base=base,
+            employer=employers[emp_index] if emp_index is not None else None,
+        )
+        if emp_index is None:
+            lines = cs.assess_person(
+                uow, actor=system, channel=Channel.CLI, enrolment=enrolment, months=months
+            )
+            if psn_type == "flexible":
+                for line in lines:  # paid month by month through the bank (seed 004)
+                    cs.record_person_payment(
+                        uow,
+                        actor=system,
+                        channel=Channel.CLI,
+                        person=person,
+                        lines=[line],
+                        amount=line.employer_amount + line.individual_amount,
+                        reference=f"BANK-{line.month}",
+                        key=f"demo:{person.id}:{line.month}",
+                    )
+    paying_until = months[-1 - _ARREARS_MONTHS]
+    for month in months:
+        for index, employer in enumerate(employers[:2]):
+            assessment = cs.assess_employer(
+                uow, actor=system, channel=Channel.CLI, employer_uscc=employer.uscc, month=month
+            )
+            if index == _ARREARS_EMPLOYER and month > paying_until:
+                continue
+            cs.record_employer_payment(
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                employer_uscc=employer.uscc,
+                month=month,
+                amount=assessment.total,
+                reference=f"BANK-{employer.id}-{month}",
+                key=f"demo:{employer.uscc}:{month}",
+            )
+    cs.apply_suspensions(uow, actor=system, channel=Channel.CLI)
+
+
+def demo_months(today: dt.date) -> list[int]:
+    """From January two years back to last month."""
+    from yibao.services import contributions as cs
+
+    last = cs.month_of(today.replace(day=1) - dt.timedelta(days=1))
+    return cs.months_between((today.year - 2) * 100 + 1, last)
+
+
+def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
+    """Load the demo city once; returns False when it was already there.
+
+    With ``engine`` the individual accounts are credited for every month of
+    the history, as the monthly batch would have done."""
+    from yibao.services import contributions as cs
+
     with uow:
         if is_loaded(uow):
             return False
+        months = demo_months(uow.clock.today())
         system = Actor.system("demo-loader")
         data = fixtures()
         for code, name, name_en, sp in DIVISIONS:
@@ -302,7 +417,7 @@ def load(uow: UnitOfWork) -> bool:
             )
         from yibao.services import security
 
-        for spec, p in zip(_PERSONS, data["persons"], strict=True):
+        for p in data["persons"]:
             person = registry.register_person(
                 uow,
                 actor=system,
@@ -314,6 +429,8 @@ def load(uow: UnitOfWork) -> bool:
                 account_no=p["account_no"],
             )
             person.portal_password_hash = security.hash_secret(p["password"])
+        _history(uow, system, data, months)
+        for spec, p in zip(_PERSONS, data["persons"], strict=True):
             card_service.apply_for_card(
                 uow,
                 actor=staff_actors[spec[6]],
@@ -325,7 +442,7 @@ def load(uow: UnitOfWork) -> bool:
                 card_no=p["card_no"],
             )
         a = data["applicants"][0]
-        registry.register_person(
+        applicant = registry.register_person(
             uow,
             actor=system,
             channel=Channel.CLI,
@@ -334,6 +451,34 @@ def load(uow: UnitOfWork) -> bool:
             division_code=a["division"],
             phone=_APPLICANT[5],
             account_no=a["account_no"],
+        )
+        # a resident who paid this year's premium and then applied for a card
+        year_start = months[-1] // 100 * 100 + 1
+        enrolment = cs.enrol(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            person=applicant,
+            insutype=cs.RESIDENT,
+            psn_type="resident",
+            start=dt.date(year_start // 100, 1, 1),
+        )
+        lines = cs.assess_person(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            enrolment=enrolment,
+            months=cs.months_between(year_start, months[-1]),
+        )
+        cs.record_person_payment(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            person=applicant,
+            lines=lines,
+            amount=sum(x.individual_amount for x in lines),
+            reference="BANK-RESIDENT",
+            key=f"demo:resident:{applicant.id}",
         )
         card_service.apply_for_card(
             uow,
@@ -345,6 +490,9 @@ def load(uow: UnitOfWork) -> bool:
         )
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
+    if engine is not None:
+        for month in months:
+            cs.post_month(engine, month=month, now=uow.clock.now())
     return True
 
 

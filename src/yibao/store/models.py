@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -275,3 +277,187 @@ class DemoMarker(Base):
 
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     loaded_at: Mapped[dt.datetime]
+
+
+# ------------------------------------------------------------------ ledger
+
+
+class LedgerAccount(Base):
+    """An account of the double-entry ledger.
+
+    Sign convention: postings of one entry sum to zero. Accounts on the
+    liability side (a person's individual account, the pooled fund, payables)
+    carry positive balances; the bank clearing account, an asset, a negative
+    one. ``balance`` is kept for fast, guarded updates and always equals the
+    sum of the account's postings (``yibao ledger check`` proves it).
+    """
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint("allow_negative OR balance >= 0", name="ck_ledger_accounts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    # individual, fund, ia_pending, bank, employer, payable_person, payable_heirs,
+    # payable_area, institution
+    kind: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    area: Mapped[str] = mapped_column(String(9), default="")
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    allow_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+
+
+class LedgerEntry(Base):
+    """One movement of money: a set of postings summing to zero. Never updated
+    or deleted; a correction is a new entry that reverses it."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # the request's idempotency key, namespaced by what asked ("settle:H…:msgid")
+    idem_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[dt.datetime]
+    reverses_id: Mapped[int | None] = mapped_column(BigId, unique=True)
+    # the first answer, returned again to a retried request
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Posting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (Index("ix_ledger_postings_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigId, index=True)
+    account_id: Mapped[int] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime]
+
+
+# ------------------------------------------------------------ contributions
+
+
+class Enrolment(Base):
+    """Enrolment of a person in a scheme (参保登记)."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (
+        Index(
+            "uq_enrolments_one_open_per_scheme",
+            "person_id",
+            "insutype",
+            unique=True,
+            postgresql_where=text("status <> 'terminated'"),
+            sqlite_where=text("status <> 'terminated'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    insutype: Mapped[str] = mapped_column(String(3))  # 310 employee, 390 resident
+    # employee, flexible (individual employee insurance), retiree, resident
+    psn_type: Mapped[str] = mapped_column(String(12))
+    employer_id: Mapped[int | None] = mapped_column(ForeignKey("employers.id"), index=True)
+    area: Mapped[str] = mapped_column(String(6))  # the insured area (admdvs)
+    base: Mapped[int] = mapped_column(BigInteger, default=0)  # monthly contribution base, fen
+    status: Mapped[str] = mapped_column(String(12))  # active, suspended, terminated
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    suspended_since: Mapped[dt.date | None] = mapped_column(Date)
+    end_reason: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ContributionRule(Base):
+    """Contribution rules of an area and year, kept as data (domain.md)."""
+
+    __tablename__ = "contribution_rules"
+    __table_args__ = (UniqueConstraint("area", "year", "insutype", name="uq_contribution_rules"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    area: Mapped[str] = mapped_column(String(6))
+    year: Mapped[int] = mapped_column(Integer)
+    insutype: Mapped[str] = mapped_column(String(3))
+    base_floor: Mapped[int] = mapped_column(BigInteger)  # fen per month
+    base_ceiling: Mapped[int] = mapped_column(BigInteger)
+    employer_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 700 = 7.00 %
+    individual_rate_bp: Mapped[int] = mapped_column(Integer)
+    # share of the individual part credited to the individual account
+    account_share_bp: Mapped[int] = mapped_column(Integer, default=10000)
+    retiree_monthly_credit: Mapped[int] = mapped_column(BigInteger, default=0)
+    resident_annual_premium: Mapped[int] = mapped_column(BigInteger, default=0)
+    # unpaid months after which benefits are suspended
+    grace_months: Mapped[int] = mapped_column(Integer, default=3)
+
+
+class ContributionLine(Base):
+    """What is due and paid for one person and one month: the payment record
+    a person may inquire (Social Insurance Law art. 4)."""
+
+    __tablename__ = "contribution_lines"
+    __table_args__ = (
+        UniqueConstraint("person_id", "enrolment_id", "month", name="uq_contribution_lines"),
+        Index("ix_contribution_lines_month_status", "month", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    enrolment_id: Mapped[int] = mapped_column(BigId)
+    employer_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    area: Mapped[str] = mapped_column(String(6))
+    month: Mapped[int] = mapped_column(Integer)  # YYYYMM
+    base: Mapped[int] = mapped_column(BigInteger)
+    employer_amount: Mapped[int] = mapped_column(BigInteger)
+    individual_amount: Mapped[int] = mapped_column(BigInteger)
+    account_credit: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))  # due, paid
+    paid_at: Mapped[dt.datetime | None]
+    payment_id: Mapped[int | None] = mapped_column(BigId)
+    posted_entry_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[dt.datetime]
+
+
+class Assessment(Base):
+    """An employer's monthly assessment: employer and individual parts of all
+    its insured employees."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (UniqueConstraint("employer_id", "month", name="uq_assessments"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employers.id"), index=True)
+    month: Mapped[int] = mapped_column(Integer)
+    persons: Mapped[int] = mapped_column(Integer)
+    employer_total: Mapped[int] = mapped_column(BigInteger)
+    individual_total: Mapped[int] = mapped_column(BigInteger)
+    paid_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10))  # due, partial, paid
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime]
+
+    @property
+    def total(self) -> int:
+        return self.employer_total + self.individual_total
+
+
+class Payment(Base):
+    """Money received for contributions, from an employer or a person."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idem_key: Mapped[str] = mapped_column(String(120), unique=True)
+    payer_kind: Mapped[str] = mapped_column(String(10))  # employer, person
+    employer_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    assessment_id: Mapped[int | None] = mapped_column(BigId)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    received_at: Mapped[dt.datetime]
+    entry_id: Mapped[int] = mapped_column(BigId)
