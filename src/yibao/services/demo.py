@@ -491,8 +491,13 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
     if engine is not None:
+        from yibao.clock import CHINA
+
         for month in months:
-            cs.post_month(engine, month=month, now=uow.clock.now())
+            # credited early the following month, as the monthly batch would have
+            nm = cs.next_month(month)
+            when = dt.datetime(nm // 100, nm % 100, 5, 2, 0, tzinfo=CHINA)
+            cs.post_month(engine, month=month, now=min(when, uow.clock.now()))
     return True
 
 

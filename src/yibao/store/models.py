@@ -461,3 +461,18 @@ class Payment(Base):
     reference: Mapped[str] = mapped_column(String(100), default="")
     received_at: Mapped[dt.datetime]
     entry_id: Mapped[int] = mapped_column(BigId)
+
+
+class EVoucher(Base):
+    """An issued electronic voucher token; only its hash is kept."""
+
+    __tablename__ = "e_vouchers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    issued_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    channel: Mapped[str] = mapped_column(String(20))
+    used_at: Mapped[dt.datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(20))
