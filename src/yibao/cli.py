@@ -344,16 +344,7 @@ def contributions_post(
         _fail(exc.message)
         return
     with _services() as svc:
-        with svc.engine.connect() as conn:
-            from sqlalchemy import text
-
-            todo = conn.execute(
-                text(
-                    "SELECT COUNT(*) FROM contribution_lines WHERE month = :m AND status = 'paid' "
-                    "AND posted_entry_id IS NULL AND account_credit > 0"
-                ),
-                {"m": m},
-            ).scalar_one()
+        todo = cs.count_unposted(svc.engine, m)
         started = time.perf_counter()
         with typer.progressbar(length=int(todo), label=f"posting {month}", show_pos=True) as bar:
             result = cs.post_month(
