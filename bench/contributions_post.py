@@ -226,12 +226,15 @@ def main() -> None:
     )
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="parallel posting connections")
     parser.add_argument("--rate", type=float, default=50.0, help="live debits per second")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     security.configure("fast")
-    with PgCluster(durable=True) as cluster:
+    # a production-like server for bulk work: checkpoints far apart
+    settings = {"max_wal_size": "8GB", "checkpoint_timeout": "30min", "wal_compression": "on"}
+    with PgCluster(durable=True, settings=settings) as cluster:
         url = cluster.create_database("bench")
         migrate.upgrade(url)
         engine = make_engine(url, pool_size=4)
@@ -264,7 +267,11 @@ def main() -> None:
         watcher.start()
         t0 = time.perf_counter()
         result = contributions.post_month(
-            engine, month=MONTH, now=dt.datetime.now(CHINA), chunk_size=args.chunk
+            engine,
+            month=MONTH,
+            now=dt.datetime.now(CHINA),
+            chunk_size=args.chunk,
+            workers=args.workers,
         )
         seconds = time.perf_counter() - t0
         done.set()
@@ -281,6 +288,7 @@ def main() -> None:
         "seconds": round(seconds, 2),
         "persons_per_second": round(rate),
         "chunk": args.chunk,
+        "workers": args.workers,
         "second_run_posted": again.persons,
         "ledger_check_ok": check.ok,
         "live_idle_p50_ms": round(statistics.median(idle) * 1000, 2),

@@ -330,7 +330,8 @@ def ledger_check() -> None:
 @money_app.command("post")
 def contributions_post(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
-    chunk: Annotated[int, typer.Option(help="persons per transaction")] = 50_000,
+    chunk: Annotated[int, typer.Option(help="lines per transaction")] = 10_000,
+    workers: Annotated[int, typer.Option(help="parallel connections (PostgreSQL)")] = 2,
 ) -> None:
     """Credit individual accounts with the month's paid contributions; a second run posts nothing."""
     import time
@@ -348,7 +349,12 @@ def contributions_post(
         started = time.perf_counter()
         with typer.progressbar(length=int(todo), label=f"posting {month}", show_pos=True) as bar:
             result = cs.post_month(
-                svc.engine, month=m, now=svc.clock.now(), chunk_size=chunk, progress=bar.update
+                svc.engine,
+                month=m,
+                now=svc.clock.now(),
+                chunk_size=chunk,
+                workers=workers,
+                progress=bar.update,
             )
         seconds = time.perf_counter() - started
     rate = result.persons / seconds if seconds > 0 and result.persons else 0.0

@@ -390,3 +390,45 @@ def test_card_application_before_the_first_payment_is_refused_with_that_reason(u
             materials=["id_card"],
         )
     assert err.value.code == "card.not_eligible" and "first payment" in err.value.message
+
+
+def test_two_posting_runs_at_once_credit_each_line_once(uow, services, demo, backend):
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer: runs cannot overlap")
+    import threading
+
+    employer = make_employer(uow)
+    workers = [hire(uow, employer, 5_000_00, name=f"并{i}") for i in range(12)]
+    with uow:
+        a = cs.assess_employer(
+            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+        )
+        cs.record_employer_payment(
+            uow,
+            actor=FUND_CLERK,
+            channel=C,
+            employer_uscc=employer.uscc,
+            month=202611,
+            amount=a.total,
+            reference="r",
+            key="k",
+        )
+        uow.commit()
+    results = []
+
+    def run() -> None:
+        results.append(
+            cs.post_month(
+                services.engine, month=202611, now=services.clock.now(), chunk_size=1, workers=2
+            )
+        )
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.persons for r in results) == 12
+    with uow:
+        assert all(ledger.individual_balance(uow.session, w.id) == 100_00 for w in workers)
+        assert ledger.check(uow.session).ok

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, func, select, text
@@ -730,6 +732,7 @@ def post_month(
     month: int,
     now: dt.datetime,
     chunk_size: int = 10_000,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> PostResult:
     """Credit every individual account with its paid lines of the month.
@@ -768,103 +771,126 @@ def post_month(
         return PostResult(month=month, persons=0, amount=0, chunks=0)
     # Chunks are ranges of the primary key: each is found by an index range
     # scan, however large the table, and no query searches for "the next
-    # unposted lines".
-    for lo in range(int(first), int(last) + 1, chunk_size):
-        hi = lo + chunk_size - 1
-        with engine.begin() as conn:
-            entry_id = conn.execute(
+    # unposted lines". With several workers, each takes every n-th range on
+    # its own connection; the claims keep them from crediting a line twice.
+    ranges = [(lo, lo + chunk_size - 1) for lo in range(int(first), int(last) + 1, chunk_size)]
+    lock = threading.Lock()
+
+    def one(bounds: tuple[int, int]) -> None:
+        nonlocal persons, amount, chunks
+        claimed, total = _post_range(engine, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp)
+        if not claimed:
+            return
+        with lock:
+            persons += claimed
+            amount += total
+            chunks += 1
+            if progress is not None:
+                progress(claimed)
+
+    if workers <= 1 or not postgres:  # SQLite has one writer: no gain in parallel
+        for bounds in ranges:
+            one(bounds)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-month") as pool:
+            for future in [pool.submit(one, bounds) for bounds in ranges]:
+                future.result()
+    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
+
+
+def _post_range(
+    engine: Engine, *, month: int, lo: int, hi: int, stamp: BindParameter[dt.datetime]
+) -> tuple[int, int]:
+    """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        entry_id = conn.execute(
+            text(
+                "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
+                "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
+            ).bindparams(stamp),
+            {
+                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
+                "memo": f"individual account credit {month_text(month)}",
+            },
+        ).scalar_one()
+        params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
+        claim = (
+            "INSERT INTO ia_credit_claims (line_id, entry_id) SELECT l.id, :e FROM contribution_lines l "
+            "WHERE l.id BETWEEN :lo AND :hi AND l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+        )
+        if postgres:
+            # A chunk touches thousands of millions of accounts: index
+            # look-ups, never a hash join over the whole accounts table.
+            conn.execute(text("SET LOCAL enable_hashjoin = off"))
+            conn.execute(text("SET LOCAL enable_mergejoin = off"))
+            # One round trip: claim the lines (a concurrent run's claims
+            # win the conflict and are skipped), write the postings and
+            # credit the accounts.
+            rows = conn.execute(
                 text(
-                    "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
-                    "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
+                    f"WITH claimed AS ({claim} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
+                    "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
+                    "JOIN contribution_lines l ON l.id = c.line_id), "
+                    "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
+                    "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
+                    "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
+                    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                    "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1), "
+                    "credited AS (UPDATE ledger_accounts SET balance = ledger_accounts.balance + p.total "
+                    "FROM per_person p WHERE ledger_accounts.id = p.account_id RETURNING 1) "
+                    "SELECT area, SUM(account_credit), COUNT(*), "
+                    "(SELECT COUNT(*) FROM posted), (SELECT COUNT(*) FROM credited) "
+                    "FROM lines GROUP BY area ORDER BY area"
                 ).bindparams(stamp),
-                {
-                    "key": f"iacredit:{month}:{uuid.uuid4().hex}",
-                    "memo": f"individual account credit {month_text(month)}",
-                },
-            ).scalar_one()
-            params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
-            claim = (
-                "INSERT INTO ia_credit_claims (line_id, entry_id) SELECT l.id, :e FROM contribution_lines l "
-                "WHERE l.id BETWEEN :lo AND :hi AND l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+                params,
+            ).all()
+            claimed = sum(int(r[2]) for r in rows)
+            totals = [(str(r[0]), int(r[1])) for r in rows]
+        else:
+            # SQLite has one writer at a time: nothing can claim in between.
+            claimed = conn.execute(
+                text(
+                    f"{claim} AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"  # noqa: S608
+                ),
+                params,
+            ).rowcount
+            chunk = (
+                "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
+                "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e"
             )
-            if postgres:
-                # A chunk touches thousands of millions of accounts: index
-                # look-ups, never a hash join over the whole accounts table.
-                conn.execute(text("SET LOCAL enable_hashjoin = off"))
-                conn.execute(text("SET LOCAL enable_mergejoin = off"))
-                # One round trip: claim the lines (a concurrent run's claims
-                # win the conflict and are skipped), write the postings and
-                # credit the accounts.
-                rows = conn.execute(
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                    "SELECT :e, a.id, l.person_id, SUM(l.account_credit), :now "
+                    "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
+                    "JOIN ledger_accounts a ON a.person_id = l.person_id AND a.kind = 'individual' "
+                    "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e GROUP BY a.id, l.person_id"
+                ).bindparams(stamp),
+                params,
+            )
+            conn.execute(
+                text(
+                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "  # noqa: S608
+                    f"(SELECT l.person_id, SUM(l.account_credit) AS total {chunk} GROUP BY l.person_id) s "
+                    "WHERE ledger_accounts.person_id = s.person_id AND ledger_accounts.kind = 'individual'"
+                ),
+                params,
+            )
+            totals = [
+                (str(r[0]), int(r[1]))
+                for r in conn.execute(
                     text(
-                        f"WITH claimed AS ({claim} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
-                        "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
-                        "JOIN contribution_lines l ON l.id = c.line_id), "
-                        "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
-                        "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
-                        "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
-                        "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                        "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1), "
-                        "credited AS (UPDATE ledger_accounts SET balance = ledger_accounts.balance + p.total "
-                        "FROM per_person p WHERE ledger_accounts.id = p.account_id RETURNING 1) "
-                        "SELECT area, SUM(account_credit), COUNT(*), "
-                        "(SELECT COUNT(*) FROM posted), (SELECT COUNT(*) FROM credited) "
-                        "FROM lines GROUP BY area ORDER BY area"
-                    ).bindparams(stamp),
+                        f"SELECT l.area, SUM(l.account_credit) {chunk} GROUP BY l.area ORDER BY l.area"
+                    ),
                     params,
                 ).all()
-                claimed = sum(int(r[2]) for r in rows)
-                totals = [(str(r[0]), int(r[1])) for r in rows]
-            else:
-                # SQLite has one writer at a time: nothing can claim in between.
-                claimed = conn.execute(
-                    text(
-                        f"{claim} AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"  # noqa: S608
-                    ),
-                    params,
-                ).rowcount
-                chunk = (
-                    "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
-                    "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e"
-                )
-                conn.execute(
-                    text(
-                        "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                        "SELECT :e, a.id, l.person_id, SUM(l.account_credit), :now "
-                        "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
-                        "JOIN ledger_accounts a ON a.person_id = l.person_id AND a.kind = 'individual' "
-                        "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e GROUP BY a.id, l.person_id"
-                    ).bindparams(stamp),
-                    params,
-                )
-                conn.execute(
-                    text(
-                        "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "  # noqa: S608
-                        f"(SELECT l.person_id, SUM(l.account_credit) AS total {chunk} GROUP BY l.person_id) s "
-                        "WHERE ledger_accounts.person_id = s.person_id AND ledger_accounts.kind = 'individual'"
-                    ),
-                    params,
-                )
-                totals = [
-                    (str(r[0]), int(r[1]))
-                    for r in conn.execute(
-                        text(
-                            f"SELECT l.area, SUM(l.account_credit) {chunk} GROUP BY l.area ORDER BY l.area"
-                        ),
-                        params,
-                    ).all()
-                ]
-            if not claimed:  # nothing to credit here, or another run took these lines
-                conn.rollback()
-                continue
-            _debit_pending(conn, entry_id, totals, stamp)
-        chunk_total = sum(t for _, t in totals)
-        persons += claimed
-        amount += chunk_total
-        chunks += 1
-        if progress is not None:
-            progress(claimed)
-    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
+            ]
+        if not claimed:  # nothing to credit here, or another run took these lines
+            conn.rollback()
+            return 0, 0
+        _debit_pending(conn, entry_id, totals, stamp)
+    return claimed, sum(t for _, t in totals)
 
 
 def _debit_pending(
