@@ -392,9 +392,8 @@ def test_card_application_before_the_first_payment_is_refused_with_that_reason(u
     assert err.value.code == "card.not_eligible" and "first payment" in err.value.message
 
 
+@pytest.mark.postgresql_only
 def test_two_posting_runs_at_once_credit_each_line_once(uow, services, demo, backend):
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer: runs cannot overlap")
     import threading
 
     employer = make_employer(uow)

@@ -161,9 +161,8 @@ def test_history_gives_causes_and_running_balance(uow, demo):
     ]
 
 
+@pytest.mark.postgresql_only
 def test_concurrent_debits_never_overdraw_one_account(services, demo, backend):
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises writers; the race is a PostgreSQL matter")
     person = add_person(services.uow(), paid=False)
     with services.uow() as work:
         fund_person(work, person.id, 1_000_00, "fund")
@@ -201,9 +200,8 @@ def test_concurrent_debits_never_overdraw_one_account(services, demo, backend):
         assert balance == 1_000_00 - ok * 37_00 >= 0
 
 
+@pytest.mark.postgresql_only
 def test_the_same_key_sent_by_two_threads_at_once_posts_once(services, demo, backend):
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL concurrency")
     person = add_person(services.uow(), paid=False)
     with services.uow() as work:
         fund_person(work, person.id, 100_00, "fund")
