@@ -479,6 +479,44 @@ def settle_lines(
         ledger.post(uow, key=key, kind="contribution", legs=legs, memo="contributions received")
 
 
+def _receive(
+    uow: UnitOfWork,
+    *,
+    key: str,
+    amount: int,
+    holding: ledger.Leg,
+    payer_kind: str,
+    reference: str,
+    memo: str,
+    employer_id: int | None = None,
+    person_id: int | None = None,
+    assessment_id: int | None = None,
+) -> Payment:
+    """Money in from the bank, held for the payer until it is allocated."""
+    posted = ledger.post(
+        uow,
+        key=f"pay:{key}",
+        kind="payment",
+        person_id=person_id,
+        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
+        memo=memo,
+    )
+    payment = Payment(
+        idem_key=f"pay:{key}",
+        payer_kind=payer_kind,
+        employer_id=employer_id,
+        person_id=person_id,
+        assessment_id=assessment_id,
+        amount=amount,
+        reference=reference[:100],
+        received_at=uow.clock.now(),
+        entry_id=posted.entry.id,
+    )
+    uow.session.add(payment)
+    uow.session.flush()
+    return payment
+
+
 def record_employer_payment(
     uow: UnitOfWork,
     *,
@@ -519,26 +557,17 @@ def record_employer_payment(
             f"the amount is more than the {outstanding / 100:.2f} yuan outstanding",
             "overpaid",
         )
-    holding = ledger.Leg(f"EMP:{employer.id}", amount, "employer")
-    posted = ledger.post(
+    payment = _receive(
         uow,
-        key=f"pay:{key}",
-        kind="payment",
-        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
-        memo=f"employer {employer.uscc} pays {month_text(month)} ({reference})",
-    )
-    payment = Payment(
-        idem_key=f"pay:{key}",
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"EMP:{employer.id}", amount, "employer"),
         payer_kind="employer",
         employer_id=employer.id,
         assessment_id=assessment.id,
-        amount=amount,
-        reference=reference[:100],
-        received_at=uow.clock.now(),
-        entry_id=posted.entry.id,
+        reference=reference,
+        memo=f"employer {employer.uscc} pays {month_text(month)} ({reference})",
     )
-    uow.session.add(payment)
-    uow.session.flush()
     assessment.paid_total += amount
     if assessment.paid_total == assessment.total:
         assessment.status = "paid"
@@ -600,26 +629,16 @@ def record_person_payment(
             f"the amount due is {total / 100:.2f} yuan",
             "amount",
         )
-    holding = ledger.Leg(f"PSNPAY:{person.id}", amount, "payer", person.id)
-    posted = ledger.post(
+    payment = _receive(
         uow,
-        key=f"pay:{key}",
-        kind="payment",
-        person_id=person.id,
-        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
-        memo=f"personal contribution ({reference})",
-    )
-    payment = Payment(
-        idem_key=f"pay:{key}",
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"PSNPAY:{person.id}", amount, "payer", person.id),
         payer_kind="person",
         person_id=person.id,
-        amount=amount,
-        reference=reference[:100],
-        received_at=uow.clock.now(),
-        entry_id=posted.entry.id,
+        reference=reference,
+        memo=f"personal contribution ({reference})",
     )
-    uow.session.add(payment)
-    uow.session.flush()
     settle_lines(
         uow,
         lines=due,
