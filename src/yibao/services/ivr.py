@@ -391,15 +391,19 @@ def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Spee
     for line in lines:
         day = uow.clock.local(line.at).date()
         zh_cause, en_cause = records.cause(line.kind)
-        move_zh = "划入" if line.amount >= 0 else "支出"
-        move_en = "in" if line.amount >= 0 else "out"
+        amount_zh, amount_en = (
+            speech.amount_zh(abs(line.amount)),
+            speech.amount_en(abs(line.amount)),
+        )
         out.append(
             _say(
                 lang,
-                f"{speech.date_zh(day)}，{zh_cause}，{move_zh}{speech.amount_zh(abs(line.amount))}，"
-                f"余额{speech.amount_zh(line.balance_after)}。",
-                f"{speech.date_en(day)}, {en_cause}, {speech.amount_en(abs(line.amount))} {move_en}, "
-                f"balance {speech.amount_en(line.balance_after)}.",
+                f"{speech.date_zh(day)}，{zh_cause}"
+                + (f"{amount_zh}" if line.amount >= 0 else f"，支出{amount_zh}")
+                + f"，余额{speech.amount_zh(line.balance_after)}。",
+                f"{speech.date_en(day)}, {en_cause}, {amount_en}"
+                + ("" if line.amount >= 0 else " paid out")
+                + f", balance {speech.amount_en(line.balance_after)}.",
             )
         )
     paid = contributions.payment_records(uow.session, person.id)
