@@ -212,13 +212,14 @@ def step(uow: UnitOfWork, *, call_id: str, digits: str | None) -> Turn:
         call.silences = 0
         try:
             turn = _HANDLERS[call.state](uow, call, keys)
-        except DomainError:
+        except DomainError as exc:
             # a refusal from a service becomes a spoken prompt, never a trace
             uow.rollback()
             call = _load(uow, call_id)
             assert call is not None
             call.state = "menu"
-            turn = _menu_turn(call.lang, [prompt("error", call.lang)])
+            said = _say(call.lang, exc.zh.rstrip("。") + "。", exc.en.rstrip(".") + ".")
+            turn = _menu_turn(call.lang, [prompt("error", call.lang), said])
         if turn.hangup:
             _end(call, uow, turn)
         elif turn.transfer:
