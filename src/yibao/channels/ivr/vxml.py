@@ -118,7 +118,7 @@ def _answer(body: str) -> Response:
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/start")
+@router.api_route("/start", methods=["GET", "POST"])
 def start(request: Request, caller: str = "") -> Response:
     svc = services(request)
     call_id = "vxml-" + secrets.token_urlsafe(18)
