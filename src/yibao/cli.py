@@ -303,6 +303,61 @@ def cards_sweep() -> None:
         typer.echo(f"{len(cards)} card(s) returned to their county center")
 
 
+ledger_app = typer.Typer(help="ledger 账务", no_args_is_help=True)
+money_app = typer.Typer(help="contributions 缴费与个人账户划入", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(money_app, name="contributions")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Prove that every balance equals the sum of its postings; exit 1 if not."""
+    from yibao.services import ledger
+
+    with _services() as svc, svc.session_factory() as session:
+        ledger.repeatable_read(session)
+        result = ledger.check(session)
+    if result.ok:
+        typer.echo(
+            f"ledger balanced 账务平衡: {result.accounts} accounts, {result.entries} entries"
+        )
+        return
+    for problem in result.problems[:200]:
+        typer.secho(problem, fg=typer.colors.RED, err=True)
+    _fail(f"ledger has {len(result.problems)} problem(s) 账务不平")
+
+
+@money_app.command("post")
+def contributions_post(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    chunk: Annotated[int, typer.Option(help="persons per transaction")] = 50_000,
+) -> None:
+    """Credit individual accounts with the month's paid contributions; a second run posts nothing."""
+    import time
+
+    from yibao.domain.errors import DomainError
+    from yibao.services import contributions as cs
+
+    try:
+        m = cs.month_int(month)
+    except DomainError as exc:
+        _fail(exc.message)
+        return
+    with _services() as svc:
+        todo = cs.count_unposted(svc.engine, m)
+        started = time.perf_counter()
+        with typer.progressbar(length=int(todo), label=f"posting {month}", show_pos=True) as bar:
+            result = cs.post_month(
+                svc.engine, month=m, now=svc.clock.now(), chunk_size=chunk, progress=bar.update
+            )
+        seconds = time.perf_counter() - started
+    rate = result.persons / seconds if seconds > 0 and result.persons else 0.0
+    typer.echo(
+        f"{month}: {result.persons} person(s) credited, {result.amount / 100:.2f} yuan, "
+        f"{result.chunks} chunk(s), {seconds:.1f} s ({rate:,.0f} persons/s)"
+    )
+
+
 # ---- telephone (issue 6)
 ivr_app = typer.Typer(help="telephone line 电话查询", no_args_is_help=True)
 app.add_typer(ivr_app, name="ivr")
