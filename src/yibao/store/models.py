@@ -491,3 +491,51 @@ class EVoucher(Base):
     channel: Mapped[str] = mapped_column(String(20))
     used_at: Mapped[dt.datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(20))
+
+
+# ---- telephone (issue 6)
+
+
+class PhonePin(Base):
+    """A person's telephone-inquiry PIN (hashed) and its daily failure count."""
+
+    __tablename__ = "phone_pins"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id"), primary_key=True, autoincrement=False
+    )
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    # wrong PINs keyed on one China date; a new day starts from zero
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures_on: Mapped[dt.date | None] = mapped_column(Date)
+    locked_on: Mapped[dt.date | None] = mapped_column(Date)
+    set_at: Mapped[dt.datetime]
+    set_channel: Mapped[str] = mapped_column(String(20))
+
+
+class IvrCall(Base):
+    """One telephone call's dialog state: app servers are stateless, so every
+    keypad step reads and writes this row."""
+
+    __tablename__ = "ivr_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(10))  # twiml, vxml, sim
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    state: Mapped[str] = mapped_column(String(20))
+    lang: Mapped[str] = mapped_column(String(2), default="zh")
+    # what the caller asked for before being identified (menu key)
+    pending: Mapped[str] = mapped_column(String(10), default="")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    silences: Mapped[int] = mapped_column(Integer, default=0)
+    # the person keyed in (not yet proven) and the person proven by the PIN
+    candidate_id: Mapped[int | None] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    # the last turn spoken, for "9 repeat" and a silence
+    last_turn: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agent_number: Mapped[str | None] = mapped_column(String(40))
+    transferred_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
