@@ -17,7 +17,12 @@ from yibao.config import Settings, get_settings
 if TYPE_CHECKING:
     from yibao.app import Services
 
-app = typer.Typer(help="yibao 医保卡服务 — medical insurance card service", no_args_is_help=True)
+app = typer.Typer(
+    help="yibao 医保卡服务 — medical insurance card service",
+    no_args_is_help=True,
+    # an unexpected failure shows its trace to the operator, never local values (secrets)
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="database 数据库", no_args_is_help=True)
 audit_app = typer.Typer(help="audit log 审计日志", no_args_is_help=True)
 calendar_app = typer.Typer(help="working days 工作日", no_args_is_help=True)
