@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     argon2_profile: str = "default"
     timezone: str = "Asia/Shanghai"
     upload_max_bytes: int = 5 * 1024 * 1024
+    # Days after a cash visit during an equipment failure within which the
+    # institution may re-settle it (seed 000, part three, item 3).
+    his_resettle_window_days: int = 90
 
     @cached_property
     def effective_database_url(self) -> str:
