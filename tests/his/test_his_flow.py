@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from yibao.services import ledger
-
 from tests.his.client import His
+from yibao.services import ledger
 
 
 def _visit(his: His, person: dict[str, Any], lines: list[tuple[str, str]]) -> tuple[str, str]:

@@ -1091,7 +1091,8 @@ def query_settlement(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -
 def reconcile(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[str, Any]:
     """3201: the institution's totals for a period against ours."""
     with uow:
-        ledger.repeatable_read(uow.session)
+        # The totals come from one statement, so they are of one snapshot
+        # even under READ COMMITTED (a second statement would need REPEATABLE READ).
         begin = parse_time(need(data, "stmt_begndate"), "input.data.stmt_begndate")
         end = parse_time(need(data, "stmt_enddate"), "input.data.stmt_enddate") + dt.timedelta(
             days=1
