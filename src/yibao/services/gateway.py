@@ -14,9 +14,11 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from yibao.domain.errors import DomainError
 from yibao.services.context import Actor
@@ -120,13 +122,15 @@ def authenticate(
 
 
 def claim_nonce(uow: UnitOfWork, *, access_id: str, nonce: str) -> None:
-    try:
-        with uow.session.begin_nested():
-            uow.session.add(HisNonce(access_id=access_id, nonce=nonce, at=uow.clock.now()))
-    except IntegrityError:
-        raise refuse(
-            "replay", "重复的请求(nonce已使用)", "replayed request: nonce already used"
-        ) from None
+    """One statement; the unique key decides, whichever server got the first."""
+    values = {"access_id": access_id, "nonce": nonce, "at": uow.clock.now()}
+    if uow.session.get_bind().dialect.name == "postgresql":
+        stmt: Any = pg_insert(HisNonce).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(HisNonce).values(**values).on_conflict_do_nothing()
+    claimed = uow.session.execute(stmt.returning(HisNonce.id)).first()
+    if claimed is None:
+        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
 
 
 def purge_nonces(uow: UnitOfWork) -> int:

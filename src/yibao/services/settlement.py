@@ -12,12 +12,13 @@ kept and given again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from yibao.clock import CHINA
@@ -863,82 +864,187 @@ def _key(caller: Caller, msgid: str) -> str:
     return f"his:{caller.code}:{msgid}"
 
 
+def _institution_account(code: str, person_id: int) -> str:
+    # Every settlement at an institution credits it: sub-accounts, like the
+    # pooled fund's, so that one hot row does not serialise them (design.md).
+    return f"{codes.institution(code)}:{person_id % codes.FUND_SHARDS}"
+
+
+def _legs(c: Computed, caller: Caller) -> list[ledger.Leg]:
+    s, pid, area = c.split, c.who.person.id, c.enrolment.area
+    legs = [
+        ledger.Leg(codes.individual(pid), -s.acct_pay, "individual", pid),
+        ledger.Leg(codes.fund(area, pid), -s.hifp_pay, "fund", None, area),
+        ledger.Leg(_institution_account(caller.code, pid), s.acct_pay + s.hifp_pay, "institution"),
+    ]
+    return [leg for leg in legs if leg.amount] or [legs[-1]]
+
+
+def _settlement_row(
+    c: Computed, caller: Caller, *, setl_id: str, msgid: str, now: dt.datetime
+) -> dict[str, Any]:
+    s = c.split
+    return {
+        "setl_id": setl_id,
+        "person_id": c.who.person.id,
+        "institution_code": caller.code,
+        "visit_id": c.visit.id,
+        "mdtrt_id": c.visit.mdtrt_id,
+        "msgid": msgid,
+        "kind": c.kind,
+        "insutype": c.enrolment.insutype,
+        "psn_type": c.enrolment.psn_type,
+        "med_type": c.visit.med_type,
+        "year": c.year,
+        "setl_time": now,
+        "medfee_sumamt": s.medfee_sumamt,
+        "fulamt_ownpay_amt": s.fulamt_ownpay_amt,
+        "preselfpay_amt": s.preselfpay_amt,
+        "inscp_scp_amt": s.inscp_scp_amt,
+        "act_pay_dedc": s.act_pay_dedc,
+        "hifp_pay": s.hifp_pay,
+        "fund_pay_sumamt": s.fund_pay_sumamt,
+        "psn_part_amt": s.psn_part_amt,
+        "acct_pay": s.acct_pay,
+        "psn_cash_pay": s.psn_cash_pay,
+        "balc": s.balc,
+        "refund_owed": (s.acct_pay + s.fund_pay_sumamt) if c.kind == "resettlement" else 0,
+        "status": "settled",
+    }
+
+
+# A settlement whose inputs changed between the read and the write (another
+# settlement of the same person, a payment from the account) is computed again.
+RETRIES = 5
+
+
 def settle(uow: UnitOfWork, caller: Caller, *, msgid: str, data: dict[str, Any]) -> dict[str, Any]:
     """2207: settle a visit; one ledger entry, once per msgid. A cash visit
     is re-settled: the account and the fund pay what they would have paid
     then, and the institution owes the person that much back."""
     with uow:
-        first = ledger.find_entry(uow.session, _key(caller, msgid))
-        if first is not None:
-            return dict(first.result)
-        c = compute(uow, caller, data, lock=True)
+        if uow.session.get_bind().dialect.name == "postgresql":
+            output = _settle_pg(uow, caller, msgid=msgid, data=data)
+        else:
+            output = _settle_generic(uow, caller, msgid=msgid, data=data)
+        uow.commit()
+        return output
+
+
+def _replay_or(uow: UnitOfWork, caller: Caller, msgid: str, exc: DomainError) -> dict[str, Any]:
+    first = ledger.find_entry(uow.session, _key(caller, msgid))
+    if first is None:
+        raise exc
+    return dict(first.result)
+
+
+def _busy() -> DomainError:
+    return DomainError(
+        code="settlement.busy",
+        zh="该人员正在结算，请稍后重试",
+        en="settlements of this person are in progress; try again",
+        status=409,
+    )
+
+
+def _settle_pg(
+    uow: UnitOfWork, caller: Caller, *, msgid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Reads without locks, then one call of ``yb_settle`` (migration 0005)
+    checks what the split was computed from and writes everything."""
+    for _ in range(RETRIES):
+        try:
+            c = compute(uow, caller, data, lock=False)
+        except DomainError as exc:  # e.g. the visit is settled: a retried msgid?
+            return _replay_or(uow, caller, msgid, exc)
         now = uow.clock.now()
-        s = c.split
         setl_id = _new_id("ST", caller, now)
         output = {
             "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=uow.clock.today()),
-            "setldetail": _setldetail(s),
+            "setldetail": _setldetail(c.split),
         }
+        legs = _legs(c, caller)
+        row = _settlement_row(c, caller, setl_id=setl_id, msgid=msgid, now=now)
+        row["setl_time"] = now.isoformat()
         pid = c.who.person.id
-        legs = [
-            ledger.Leg(codes.individual(pid), -s.acct_pay, "individual", pid),
-            ledger.Leg(
-                codes.fund(c.enrolment.area, pid), -s.hifp_pay, "fund", None, c.enrolment.area
+        status = uow.session.execute(
+            text(
+                "SELECT yb_settle(:key, :kind, :pid, :memo, CAST(:result AS json), :at, "
+                ":codes, :kinds, :amounts, :pids, :areas, :visit, :insutype, :year, "
+                ":ded, :fund, CAST(:setl AS json))"
             ),
-            ledger.Leg(codes.institution(caller.code), s.acct_pay + s.hifp_pay, "institution"),
-        ]
-        legs = [leg for leg in legs if leg.amount] or [legs[-1]]
-        posted = ledger.post(
-            uow,
-            key=_key(caller, msgid),
-            kind=c.kind,
-            legs=legs,
-            person_id=pid,
-            memo=f"{caller.code} {c.visit.mdtrt_id}",
-            result=output,
-        )
-        if posted.replay:
-            return dict(posted.entry.result)
-        uow.session.add(
-            Settlement(
-                setl_id=setl_id,
-                person_id=pid,
-                institution_code=caller.code,
-                visit_id=c.visit.id,
-                mdtrt_id=c.visit.mdtrt_id,
-                msgid=msgid,
-                kind=c.kind,
-                insutype=c.enrolment.insutype,
-                psn_type=c.enrolment.psn_type,
-                med_type=c.visit.med_type,
-                year=c.year,
-                setl_time=now,
-                medfee_sumamt=s.medfee_sumamt,
-                fulamt_ownpay_amt=s.fulamt_ownpay_amt,
-                preselfpay_amt=s.preselfpay_amt,
-                inscp_scp_amt=s.inscp_scp_amt,
-                act_pay_dedc=s.act_pay_dedc,
-                hifp_pay=s.hifp_pay,
-                fund_pay_sumamt=s.fund_pay_sumamt,
-                psn_part_amt=s.psn_part_amt,
-                acct_pay=s.acct_pay,
-                psn_cash_pay=s.psn_cash_pay,
-                balc=s.balc,
-                refund_owed=(s.acct_pay + s.fund_pay_sumamt) if c.kind == "resettlement" else 0,
-                entry_id=posted.entry.id,
+            {
+                "key": _key(caller, msgid),
+                "kind": c.kind,
+                "pid": pid,
+                "memo": f"{caller.code} {c.visit.mdtrt_id}",
+                "result": json.dumps(output, ensure_ascii=False),
+                "at": now,
+                "codes": [leg.code for leg in legs],
+                "kinds": [leg.kind for leg in legs],
+                "amounts": [leg.amount for leg in legs],
+                "pids": [leg.person_id for leg in legs],
+                "areas": [leg.area for leg in legs],
+                "visit": c.visit.id,
+                "insutype": c.enrolment.insutype,
+                "year": c.year,
+                "ded": c.usage.deductible_used if c.usage else 0,
+                "fund": c.usage.fund_used if c.usage else 0,
+                "setl": json.dumps(row, ensure_ascii=False),
+            },
+        ).scalar_one()
+        if status == "ok":
+            uow.audit(
+                caller.actor.record(
+                    channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id
+                )
             )
+            return output
+        if status == "replay":
+            return _replay_or(uow, caller, msgid, _busy())
+        uow.session.expire_all()  # stale: read again what changed under us
+    raise _busy()
+
+
+def _settle_generic(
+    uow: UnitOfWork, caller: Caller, *, msgid: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Row locks, then the ledger's posting function: every database."""
+    first = ledger.find_entry(uow.session, _key(caller, msgid))
+    if first is not None:
+        return dict(first.result)
+    c = compute(uow, caller, data, lock=True)
+    now = uow.clock.now()
+    s = c.split
+    setl_id = _new_id("ST", caller, now)
+    output = {
+        "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=uow.clock.today()),
+        "setldetail": _setldetail(s),
+    }
+    pid = c.who.person.id
+    posted = ledger.post(
+        uow,
+        key=_key(caller, msgid),
+        kind=c.kind,
+        legs=_legs(c, caller),
+        person_id=pid,
+        memo=f"{caller.code} {c.visit.mdtrt_id}",
+        result=output,
+    )
+    if posted.replay:
+        return dict(posted.entry.result)
+    row = _settlement_row(c, caller, setl_id=setl_id, msgid=msgid, now=now)
+    uow.session.add(Settlement(**row, entry_id=posted.entry.id))
+    assert c.usage is not None
+    c.usage.deductible_used += s.act_pay_dedc
+    c.usage.fund_used += s.hifp_pay
+    c.visit.status = "settled"
+    uow.audit(
+        caller.actor.record(
+            channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id
         )
-        assert c.usage is not None
-        c.usage.deductible_used += s.act_pay_dedc
-        c.usage.fund_used += s.hifp_pay
-        c.visit.status = "settled"
-        uow.audit(
-            caller.actor.record(
-                channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id
-            )
-        )
-        uow.commit()
-        return output
+    )
+    return output
 
 
 def _settlement(
