@@ -190,3 +190,24 @@ def test_sign_out_ends_the_sign_in(his: His, demo: dict[str, Any]) -> None:
         "1101", {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": demo["persons"][0]["card_no"]}}
     )
     assert r["infcode"] == -1 and "sign_no" in r["err_msg"]
+
+
+def test_the_electronic_voucher_identifies_the_person_for_the_visit(
+    his: His, pharmacy: His, demo: dict[str, Any], services: Any
+) -> None:
+    from yibao.services import evoucher
+
+    zhang = demo["persons"][0]
+    with services.uow() as u:
+        psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
+        token, _ = evoucher.issue(u, person_id=int(psn), channel="portal")
+        u.commit()
+    out = his.ok("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
+    assert out["baseinfo"]["certno"] == zhang["certno"]
+    # the same institution may present it again within the visit; another may not
+    again = his.ok("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
+    assert again["baseinfo"]["psn_no"] == psn
+    r = pharmacy.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
+    assert r["infcode"] == -1 and "already used" in r["err_msg"]
+    r = his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": "YB1.forged"}})
+    assert r["infcode"] == -1 and "voucher" in r["err_msg"]

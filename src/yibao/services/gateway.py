@@ -16,7 +16,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -39,6 +39,8 @@ class Caller:
     level: str
     division: str
     access_id: str
+    # whether the envelope's sign_no is a current sign-in, when already known
+    signed_in: bool | None = None
 
     @property
     def actor(self) -> Actor:
@@ -66,6 +68,7 @@ def authenticate(
     signature: str | None,
     body_sig: str | None,
     body: bytes,
+    sign_no: str = "",
 ) -> Caller:
     """Check the headers and claim the nonce (inside the caller's unit of
     work, so that a refused request changes nothing)."""
@@ -86,9 +89,31 @@ def authenticate(
     assert access_id and timestamp and nonce and signature
     if len(nonce) > 100:
         raise refuse("bad_nonce", "x-tif-nonce过长", "x-tif-nonce is too long")
-    inst = uow.session.execute(
-        select(Institution).where(Institution.access_id == access_id)
-    ).scalar_one_or_none()
+    fresh: bool | None = None
+    signed_in: bool | None = None
+    if uow.session.get_bind().dialect.name == "postgresql":
+        # One round trip: the institution, the nonce claimed and the sign-in
+        # checked together. A refused request rolls the claim back.
+        row = uow.session.execute(
+            text(
+                "WITH n AS (INSERT INTO his_nonces (access_id, nonce, at) "
+                "VALUES (:a, :n, :at) ON CONFLICT DO NOTHING RETURNING id) "
+                "SELECT i.id, i.code, i.name, i.kind, i.level, i.division_code, i.access_id, "
+                "i.access_secret, i.require_body_signature, i.status, "
+                "EXISTS (SELECT 1 FROM n) AS fresh, "
+                "EXISTS (SELECT 1 FROM his_sign_ins s WHERE s.sign_no = :s "
+                "AND s.institution_code = i.code AND s.signed_out_at IS NULL) AS signed_in "
+                "FROM institutions i WHERE i.access_id = :a"
+            ),
+            {"a": access_id, "n": nonce, "at": uow.clock.now(), "s": sign_no},
+        ).first()
+        inst: Any = row  # a row reads like an Institution: inst.code, inst.status, ...
+        if row is not None:
+            fresh, signed_in = bool(row.fresh), bool(row.signed_in)
+    else:
+        inst = uow.session.execute(
+            select(Institution).where(Institution.access_id == access_id)
+        ).scalar_one_or_none()
     if inst is None:
         raise refuse("unknown", "未知的接入机构", f"unknown x-tif-paasid {access_id}")
     expected = gateway_signature(timestamp, inst.access_secret, nonce)
@@ -115,9 +140,19 @@ def authenticate(
             en="this institution's designation is suspended",
             status=403,
         )
-    claim_nonce(uow, access_id=access_id, nonce=nonce)
+    if fresh is None:
+        claim_nonce(uow, access_id=access_id, nonce=nonce)
+    elif not fresh:
+        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
     return Caller(
-        inst.id, inst.code, inst.name, inst.kind, inst.level, inst.division_code, inst.access_id
+        inst.id,
+        inst.code,
+        inst.name,
+        inst.kind,
+        inst.level,
+        inst.division_code,
+        inst.access_id,
+        signed_in,
     )
 
 

@@ -139,6 +139,25 @@ def sign_in(uow: UnitOfWork, caller: Caller, *, opter_no: str) -> dict[str, Any]
         return {"signinoutb": {"sign_time": fmt_time(now), "sign_no": sign_no}}
 
 
+def check_sign_in(uow: UnitOfWork, caller: Caller, sign_no: str) -> None:
+    """Business codes need a current sign-in of the same institution."""
+    if caller.signed_in is True:  # checked already, with the gateway's lookup
+        return
+    if caller.signed_in is False:
+        raise _not_signed_in()
+    require_sign_in(uow, caller, sign_no)
+
+
+def _not_signed_in() -> DomainError:
+    return DomainError(
+        code="his.not_signed_in",
+        zh="未签到或签到编号无效，请先签到(9001)",
+        en="sign_no is not a current sign-in of this institution; sign in with 9001",
+        field="sign_no",
+        status=401,
+    )
+
+
 def require_sign_in(uow: UnitOfWork, caller: Caller, sign_no: str) -> HisSignIn:
     row = uow.session.execute(
         select(HisSignIn).where(HisSignIn.sign_no == sign_no)

@@ -189,6 +189,7 @@ def handle(
             signature=h.get("x-tif-signature"),
             body_sig=h.get("x-yb-body-signature"),
             body=raw,
+            sign_no=str(env.get("sign_no") or ""),
         )
         try:
             if str(env["fixmedins_code"]) != caller.code:
@@ -200,7 +201,7 @@ def handle(
                     status=403,
                 )
             if infno not in NO_SIGN_IN:
-                svc.require_sign_in(uow, caller, str(env.get("sign_no") or ""))
+                svc.check_sign_in(uow, caller, str(env.get("sign_no") or ""))
             output = handler(uow, caller, env, env["input"])
             uow.commit()
         except DomainError:
