@@ -473,8 +473,9 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
         f"  SQL statements per 1101: {by_infno['1101'] / n:.1f}; per 2207: {by_infno['2207'] / n:.1f}"
     )
     s = io.StringIO()
-    pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(40)
-    print("\n".join(line for line in s.getvalue().splitlines() if line.strip())[:9000])
+    pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(30)
+    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+    print("\n".join(line for line in s.getvalue().splitlines() if line.strip())[:14000])
     app.state.services.engine.dispose()
 
 
