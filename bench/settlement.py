@@ -550,6 +550,10 @@ def main() -> None:
         print(
             f"  ratio settlements/s / pgbench tps = {peak['per_second'] / tps:.2f} (target >= 0.5)"
         )
+        load1, load5, _ = os.getloadavg()
+        print(
+            f"  machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)"
+        )
         profile(url, prof_work)
         with create_engine(url).connect() as conn:
             bad = conn.execute(
