@@ -151,4 +151,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from yibao.channels.ivr import router as ivr_router
 
     app.include_router(ivr_router)
+
+    from yibao.channels.his import router as his_router
+
+    app.include_router(his_router)
     return app

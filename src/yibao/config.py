@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     ivr_public_url: str = ""
     ivr_prompt_dir: Path | None = None
 
+    # Days after a cash visit during an equipment failure within which the
+    # institution may re-settle it (seed 000, part three, item 3).
+    his_resettle_window_days: int = 90
+
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:

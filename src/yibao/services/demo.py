@@ -252,6 +252,10 @@ def fixtures() -> dict[str, Any]:
             {"uscc": make_credit_code(a + b), "name": name, "division": div}
             for a, b, name, div in _EMPLOYERS
         ],
+        "catalogue": [
+            {"code": code, "name": name, "category": cat, "price": price / 100}
+            for code, name, cat, _share, price in CATALOGUE
+        ],
     }
 
 
@@ -491,6 +495,7 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
             certno=a["certno"],
             materials=["id_card", "photo"],
         )
+        _benefits(uow, system, months)
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
     if engine is not None:
@@ -523,3 +528,51 @@ def _phone_pins(uow: UnitOfWork, system: Actor, data: dict[str, Any]) -> None:
         phone_pin.set_phone_pin(
             uow, actor=system, channel=Channel.CLI, person=person, pin=p["phone_pin"]
         )
+
+
+# ---- settlement (issue 4): the catalogue and benefit policy of Huzhou, as data
+
+# code, name, category (A fully covered, B with a self-pay share, C self-paid),
+# self-pay share of a B item in basis points, reference price in fen
+CATALOGUE: list[tuple[str, str, str, int, int]] = [
+    ("001101000010000", "普通门诊诊查费", "A", 0, 10_00),
+    ("250101001", "血常规检查", "A", 0, 20_00),
+    ("XJ01CAA040A001", "阿莫西林胶囊 0.25g*24粒", "A", 0, 12_50),
+    ("XA02BCA211E001", "奥美拉唑肠溶胶囊 20mg*14粒", "B", 1000, 28_60),
+    ("ZA12CAD0056010", "复方丹参滴丸 27mg*180丸", "B", 500, 35_00),
+    ("C00000000001", "医用护理口罩（目录外）", "C", 0, 5_00),
+]
+
+# scheme -> (annual deductible, annual fund cap, fund ratio by institution level), fen/bp
+BENEFITS: dict[str, tuple[int, int, dict[str, int]]] = {
+    "310": (300_00, 200_000_00, {"0": 8000, "1": 8500, "2": 8000, "3": 7500}),
+    "390": (500_00, 100_000_00, {"0": 6000, "1": 6500, "2": 6000, "3": 5500}),
+}
+
+
+def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
+    from yibao.services import policy
+
+    for code, name, category, share, price in CATALOGUE:
+        policy.set_item(
+            uow,
+            area="330500",
+            code=code,
+            name=name,
+            category=category,
+            selfpay_bp=share,
+            price=price,
+        )
+    for year in range(months[0] // 100, uow.clock.today().year + 2):
+        for insutype, (deductible, cap, ratios) in BENEFITS.items():
+            policy.set_policy(
+                uow,
+                actor=system,
+                channel=Channel.CLI,
+                insutype=insutype,
+                area="330500",
+                year=year,
+                deductible=deductible,
+                fund_cap=cap,
+                ratios=ratios,
+            )

@@ -1,0 +1,574 @@
+"""Settlement throughput over the HIS interface, against pgbench on the same server.
+
+    .venv/bin/python -m bench.settlement [--persons 3000] [--clients 8] [--workers 2]
+
+Starts a throw-away, durable PostgreSQL cluster, migrates it, loads the demo
+city plus N persons (each with an active card, a balance and one registered
+visit with its fee details), starts ``yibao serve`` on it, and runs the
+clients: each signs in, then for each of its persons does 1101 (read the
+card) and 2207 (settle). It prints settlements per second and p50/p99
+latency, a second run paced at 70 % of that peak, pgbench's TPC-B-like tps
+with the same client count on the same server, the ratio, and a profile of
+one settlement in-process (SQL statements per settlement and the functions
+where the time goes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import hashlib
+import http.client
+import io
+import json
+import os
+import pstats
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+
+from yibao.app import Services
+from yibao.clock import CHINA, Clock
+from yibao.config import Settings
+from yibao.services import demo as demo_service
+from yibao.store import migrate
+from yibao.store.db import make_engine, make_session_factory
+from yibao.testing.pgcluster import PgCluster, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_ID = 10_000_000
+HOSPITALS = 3  # the demo's first three institutions are hospitals
+
+
+def load(url: str, persons: int) -> list[dict[str, Any]]:
+    """The demo city, then N persons with a card, a balance and one visit each."""
+    engine = make_engine(url)
+    settings = Settings(database_url=url, secret_key="bench", argon2_profile="fast")
+    services = Services(settings, engine, make_session_factory(engine), Clock())
+    demo_service.load(services.uow(), None)
+    insts = demo_service.fixtures()["institutions"][:HOSPITALS]
+    now = dt.datetime.now(dt.UTC)
+    begn = now.astimezone(CHINA).replace(microsecond=0) - dt.timedelta(minutes=30)
+    rows: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("persons", "enrolments", "cards", "accounts", "postings", "visits", "fees")
+    }
+    balance = 2_000_00
+    for i in range(persons):
+        pid = BASE_ID + i
+        rows["persons"].append(
+            dict(
+                id=pid,
+                certno=f"B{i:017d}",
+                account_no=f"9{i:015d}",
+                name=f"压测{i}",
+                gender="1",
+                birth_date=dt.date(1980, 1, 1),
+                division_code="330502001",
+                phone="",
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        rows["enrolments"].append(
+            dict(
+                id=pid,
+                person_id=pid,
+                insutype="310",
+                psn_type="employee",
+                area="330502",
+                base=0,
+                status="active",
+                start_date=dt.date(2020, 1, 1),
+                end_reason="",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        rows["cards"].append(
+            dict(
+                id=pid,
+                card_no=f"B{i:09d}",
+                person_id=pid,
+                kind="social_security",
+                status="issued",
+                location="holder",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        rows["accounts"].append(
+            dict(
+                id=pid,
+                code=f"IA:{pid}",
+                kind="individual",
+                person_id=pid,
+                area="330502",
+                balance=balance,
+                allow_negative=False,
+                created_at=now,
+            )
+        )
+        rows["postings"].append(
+            dict(id=pid, entry_id=BASE_ID, account_id=pid, person_id=pid, amount=balance, at=now)
+        )
+        inst = insts[i % HOSPITALS]["code"]
+        rows["visits"].append(
+            dict(
+                id=pid,
+                mdtrt_id=f"BENCH{i:010d}",
+                person_id=pid,
+                institution_code=inst,
+                insutype="310",
+                med_type="11",
+                begntime=begn,
+                ipt_otp_no="",
+                dept_name="",
+                dr_name="",
+                diagnoses=[],
+                status="registered",
+                cash_fallback=False,
+                created_at=now,
+            )
+        )
+        rows["fees"].append(
+            dict(
+                id=pid,
+                visit_id=pid,
+                person_id=pid,
+                feedetl_sn="1",
+                chrg_bchno="",
+                list_code="250101001",
+                cnt="1",
+                pric=480_00,
+                amount=480_00,
+                category="A",
+                selfpay_bp=0,
+                status="active",
+                created_at=now,
+            )
+        )
+    seed = BASE_ID - 1
+    rows["accounts"].append(
+        dict(
+            id=seed,
+            code="BENCH:SEED",
+            kind="bank",
+            person_id=None,
+            area="",
+            balance=-balance * persons,
+            allow_negative=True,
+            created_at=now,
+        )
+    )
+    rows["postings"].append(
+        dict(
+            id=seed,
+            entry_id=BASE_ID,
+            account_id=seed,
+            person_id=None,
+            amount=-balance * persons,
+            at=now,
+        )
+    )
+    from yibao.store import models as m
+
+    with engine.begin() as conn:
+        conn.execute(
+            m.LedgerEntry.__table__.insert(),
+            [
+                dict(
+                    id=BASE_ID,
+                    idem_key="bench:seed",
+                    kind="bench",
+                    person_id=None,
+                    memo="",
+                    at=now,
+                    reverses_id=None,
+                    result={},
+                )
+            ],
+        )
+        for table, key in (
+            (m.Person, "persons"),
+            (m.Enrolment, "enrolments"),
+            (m.Card, "cards"),
+            (m.LedgerAccount, "accounts"),
+            (m.Posting, "postings"),
+            (m.Visit, "visits"),
+            (m.FeeDetail, "fees"),
+        ):
+            conn.execute(table.__table__.insert(), rows[key])  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return [
+        {
+            "card_no": c["card_no"],
+            "psn_no": str(c["person_id"]),
+            "mdtrt_id": v["mdtrt_id"],
+            "inst": v["institution_code"],
+        }
+        for c, v in zip(rows["cards"], rows["visits"], strict=True)
+    ]
+
+
+class Client:
+    """One HIS: a keep-alive connection, signed requests."""
+
+    def __init__(self, port: int, inst: dict[str, Any]) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.inst = inst
+        self.sign_no = ""
+        self.seq = 0
+
+    def call(self, infno: str, inp: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        env = {
+            "infno": infno,
+            "msgid": f"{self.inst['code']}{time.time_ns()}{self.seq}",
+            "mdtrtarea_admvs": "330500",
+            "insuplc_admdvs": "",
+            "recer_sys_code": "FSI",
+            "infver": "V1.0",
+            "opter_type": "1",
+            "opter": "1",
+            "opter_name": "bench",
+            "inf_time": "",
+            "fixmedins_code": self.inst["code"],
+            "fixmedins_name": self.inst["name"],
+            "sign_no": self.sign_no,
+            "input": inp,
+        }
+        body = json.dumps(env).encode()
+        ts = str(int(time.time()))
+        nonce = f"{self.seq}-{time.time_ns()}-{id(self)}"
+        sig = hashlib.sha256(f"{ts}{self.inst['secret']}{nonce}{ts}".encode()).hexdigest()
+        self.conn.request(
+            "POST",
+            "/fsi/api/rsfComIfsService/callService",
+            body,
+            {
+                "content-type": "application/json",
+                "x-tif-paasid": self.inst["code"],
+                "x-tif-timestamp": ts,
+                "x-tif-nonce": nonce,
+                "x-tif-signature": sig,
+            },
+        )
+        result: dict[str, Any] = json.loads(self.conn.getresponse().read())
+        if result["infcode"] != 0:
+            raise RuntimeError(f"{infno}: {result['err_msg']}")
+        return result
+
+
+def run(port: int, work: list[dict[str, Any]], clients: int, rate: float | None) -> dict[str, Any]:
+    """Clients share the work; with ``rate`` (settlements/s overall) they are paced."""
+    insts = {i["code"]: i for i in demo_service.fixtures()["institutions"]}
+    lat: list[float] = []
+    pair: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    slices = [work[k::clients] for k in range(clients)]
+
+    def one(k: int) -> None:
+        mine = slices[k]
+        if not mine:
+            return
+        c = Client(port, insts[mine[0]["inst"]])
+        c.sign_no = c.call("9001", {"signIn": {"opter_no": "1"}})["output"]["signinoutb"]["sign_no"]
+        interval = clients / rate if rate else 0.0
+        due = time.perf_counter()
+        my_lat, my_pair = [], []
+        for w in mine:
+            if c.inst["code"] != w["inst"]:
+                c = Client(port, insts[w["inst"]])
+                c.sign_no = c.call("9001", {"signIn": {"opter_no": "1"}})["output"]["signinoutb"][
+                    "sign_no"
+                ]
+            if interval:
+                due += interval
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            try:
+                t0 = time.perf_counter()
+                c.call("1101", {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": w["card_no"]}})
+                t1 = time.perf_counter()
+                c.call(
+                    "2207",
+                    {
+                        "data": {
+                            "psn_no": w["psn_no"],
+                            "mdtrt_cert_type": "03",
+                            "mdtrt_cert_no": w["card_no"],
+                            "med_type": "11",
+                            "medfee_sumamt": "480.00",
+                            "psn_setlway": "01",
+                            "mdtrt_id": w["mdtrt_id"],
+                            "chrg_bchno": "",
+                            "insutype": "310",
+                            "acct_used_flag": "1",
+                        }
+                    },
+                )
+                t2 = time.perf_counter()
+                my_lat.append(t2 - t1)
+                my_pair.append(t2 - t0)
+            except Exception as exc:  # counted and shown, the run goes on
+                with lock:
+                    errors.append(str(exc))
+        with lock:
+            lat.extend(my_lat)
+            pair.extend(my_pair)
+
+    # each client's slice is served by one institution at a time
+    for k in range(clients):
+        slices[k].sort(key=lambda w: w["inst"])
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0.0] * 99
+    qp = statistics.quantiles(pair, n=100) if len(pair) > 2 else [0.0] * 99
+    return {
+        "settlements": len(lat),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "seconds": elapsed,
+        "per_second": len(lat) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "pair_p50_ms": qp[49] * 1000,
+        "pair_p99_ms": qp[98] * 1000,
+    }
+
+
+def pgbench(cluster: PgCluster, clients: int, seconds: int) -> float:
+    db = "pgb"
+    cluster.create_database(db)
+    common = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.user]
+    subprocess.run(
+        [cluster.bin("pgbench"), "-i", "-q", "-s", "10", *common, db],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            cluster.bin("pgbench"),
+            "-c",
+            str(clients),
+            "-j",
+            str(clients),
+            "-T",
+            str(seconds),
+            *common,
+            db,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = re.search(r"tps = ([0-9.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def profile(url: str, work: list[dict[str, Any]]) -> None:
+    """One process, no HTTP server: statements per settlement and the hot functions."""
+    from types import SimpleNamespace
+
+    from yibao.app import create_app
+    from yibao.channels.his import routes
+
+    settings = Settings(database_url=url, secret_key="bench")
+    app = create_app(settings)
+    statements = [0]
+
+    @event.listens_for(app.state.services.engine, "before_cursor_execute")
+    def _count(*_args: Any) -> None:
+        statements[0] += 1
+
+    insts = {i["code"]: i for i in demo_service.fixtures()["institutions"]}
+    services = app.state.services
+
+    class Local(Client):
+        """Calls the channel's handler in this thread, so that cProfile sees it."""
+
+        def __init__(self, inst: dict[str, Any]) -> None:
+            self.inst, self.sign_no, self.seq = inst, "", 0
+
+        def call(self, infno: str, inp: dict[str, Any]) -> dict[str, Any]:
+            self.seq += 1
+            ts, nonce = str(int(time.time())), f"p{self.seq}-{time.time_ns()}"
+            sig = hashlib.sha256(f"{ts}{self.inst['secret']}{nonce}{ts}".encode()).hexdigest()
+            env = {
+                "infno": infno,
+                "msgid": f"P{time.time_ns()}{self.seq}",
+                "fixmedins_code": self.inst["code"],
+                "sign_no": self.sign_no,
+                "input": inp,
+            }
+            raw = json.dumps(env).encode()
+            request = SimpleNamespace(
+                headers={
+                    "x-tif-paasid": self.inst["code"],
+                    "x-tif-timestamp": ts,
+                    "x-tif-nonce": nonce,
+                    "x-tif-signature": sig,
+                }
+            )
+            response = routes.handle(services, request, raw, env, None)  # type: ignore[arg-type]
+            result: dict[str, Any] = json.loads(bytes(response.body))
+            return result
+
+    clients = {code: Local(inst) for code, inst in insts.items()}
+    for c in clients.values():
+        c.sign_no = c.call("9001", {"signIn": {}})["output"]["signinoutb"]["sign_no"]
+    prof = cProfile.Profile()
+    by_infno = {"1101": 0, "2207": 0}
+    started = time.perf_counter()
+    prof.enable()
+    for w in work:
+        c = clients[w["inst"]]
+        before = statements[0]
+        c.call("1101", {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": w["card_no"]}})
+        mid = statements[0]
+        c.call(
+            "2207",
+            {
+                "data": {
+                    "psn_no": w["psn_no"],
+                    "mdtrt_cert_type": "03",
+                    "mdtrt_cert_no": w["card_no"],
+                    "med_type": "11",
+                    "medfee_sumamt": "480.00",
+                    "mdtrt_id": w["mdtrt_id"],
+                    "insutype": "310",
+                    "acct_used_flag": "1",
+                }
+            },
+        )
+        by_infno["1101"] += mid - before
+        by_infno["2207"] += statements[0] - mid
+    prof.disable()
+    wall = time.perf_counter() - started
+    n = len(work)
+    print(
+        f"\nprofile of {n} settlements (1101 + 2207) in one thread, no HTTP, no concurrency: "
+        f"{wall / n * 1000:.1f} ms per pair"
+    )
+    print(
+        f"  SQL statements per 1101: {by_infno['1101'] / n:.1f}; per 2207: {by_infno['2207'] / n:.1f}"
+    )
+    s = io.StringIO()
+    pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(30)
+    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+    print("\n".join(line for line in s.getvalue().splitlines() if line.strip())[:14000])
+    app.state.services.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--persons", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument("--profile-settlements", type=int, default=200)
+    args = parser.parse_args()
+    cluster = PgCluster(durable=True)
+    cluster.start()
+    server = None
+    try:
+        url = cluster.create_database("yibao")
+        migrate.upgrade(url)
+        t0 = time.perf_counter()
+        total = args.persons * 2 + args.profile_settlements
+        work = load(url, total)
+        print(
+            f"loaded {total} persons with cards, balances and visits in {time.perf_counter() - t0:.1f}s"
+        )
+        peak_work = work[: args.persons]
+        paced_work = work[args.persons : 2 * args.persons]
+        prof_work = work[2 * args.persons :]
+        port = free_port()
+        env = {**os.environ, "YIBAO_DATABASE_URL": url, "YIBAO_SECRET_KEY": "bench"}
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "yibao"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.3)
+        peak = run(port, peak_work, args.clients, None)
+        paced = run(port, paced_work, args.clients, 0.7 * peak["per_second"])
+        server.terminate()
+        server.wait(30)
+        server = None
+        tps = pgbench(cluster, args.clients, args.pgbench_seconds)
+        print(
+            f"\nsettlement over HTTP, {args.clients} clients, {args.workers} server workers, durable PostgreSQL"
+        )
+        for name, r in (("peak", peak), ("paced at 70 % of peak", paced)):
+            print(
+                f"  {name}: {r['settlements']} settlements in {r['seconds']:.1f}s = "
+                f"{r['per_second']:.0f}/s; 2207 p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms; "
+                f"1101+2207 p50 {r['pair_p50_ms']:.1f} ms, p99 {r['pair_p99_ms']:.1f} ms; "
+                f"errors {r['errors']} {r['first_error'][:100]}"
+            )
+        print(f"  pgbench TPC-B-like, {args.clients} clients, same server: {tps:.0f} tps")
+        print(
+            f"  ratio settlements/s / pgbench tps = {peak['per_second'] / tps:.2f} (target >= 0.5)"
+        )
+        load1, load5, _ = os.getloadavg()
+        print(
+            f"  machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)"
+        )
+        profile(url, prof_work)
+        with create_engine(url).connect() as conn:
+            bad = conn.execute(
+                text(
+                    "SELECT count(*) FROM ledger_accounts a LEFT JOIN (SELECT account_id, sum(amount) s "
+                    "FROM ledger_postings GROUP BY account_id) p ON p.account_id = a.id "
+                    "WHERE a.balance <> coalesce(p.s, 0) OR (NOT a.allow_negative AND a.balance < 0)"
+                )
+            ).scalar_one()
+        print(f"\nledger check after the run: {bad} accounts off")
+    finally:
+        if server is not None:
+            server.terminate()
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

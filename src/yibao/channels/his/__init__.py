@@ -1,0 +1,5 @@
+"""The national platform's interface for designated institutions' HIS."""
+
+from yibao.channels.his.routes import router
+
+__all__ = ["router"]

@@ -1,0 +1,246 @@
+"""``POST /fsi/api/rsfComIfsService/callService``: parse the platform's
+envelope, authenticate the institution, dispatch by ``infno`` to the
+settlement services, render the platform's answer. No rule lives here.
+
+Every failure is ``infcode`` -1 with an ``err_msg`` naming the reason: never
+an HTTP 500, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from yibao.app import Services
+from yibao.clock import CHINA
+from yibao.domain.errors import DomainError, invalid
+from yibao.services import gateway
+from yibao.services import settlement as svc
+from yibao.services.gateway import Caller
+from yibao.store.uow import UnitOfWork
+
+log = logging.getLogger("yibao.his")
+
+router = APIRouter(tags=["his"])
+
+ENVELOPE_REQUIRED = ("infno", "msgid", "fixmedins_code", "input")
+
+# Amount fields rendered as yuan with two decimals on the wire.
+AMOUNTS = {
+    "balc",
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "pool_prop_selfpay",
+    "cvlserv_pay",
+    "hifes_pay",
+    "hifmi_pay",
+    "hifob_pay",
+    "maf_pay",
+    "oth_pay",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "hosp_part_amt",
+    "acct_mulaid_pay",
+    "fund_payamt",
+    "det_item_fee_sumamt",
+    "pric",
+    "pric_uplmt_amt",
+    "overlmt_amt",
+    "refund_owed",
+}
+
+
+def render(value: Any, key: str = "") -> Any:
+    """Fen to yuan for the amount fields, recursively."""
+    if isinstance(value, dict):
+        return {k: render(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, key) for v in value]
+    if key in AMOUNTS and isinstance(value, int) and not isinstance(value, bool):
+        return float(Decimal(value) / 100)
+    return value
+
+
+def _data(inp: dict[str, Any], name: str = "data") -> dict[str, Any]:
+    value = inp.get(name)
+    if not isinstance(value, dict):
+        raise invalid(f"input.{name}", f"缺少input.{name}", f"missing input.{name}", "missing")
+    return value
+
+
+Handler = Callable[[UnitOfWork, Caller, dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def _h9001(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    sign = _data(inp, "signIn")
+    return svc.sign_in(u, c, opter_no=str(sign.get("opter_no") or env.get("opter") or ""))
+
+
+def _h9002(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    out = _data(inp, "signOut")
+    return svc.sign_out(u, c, sign_no=svc.need(out, "sign_no", "input.signOut"))
+
+
+def _h1101(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
+    d = _data(inp)
+    return svc.person_info(
+        u,
+        c,
+        cert_type=svc.need(d, "mdtrt_cert_type"),
+        cert_no=svc.need(d, "mdtrt_cert_no"),
+        card_sn=str(d.get("card_sn") or ""),
+    )
+
+
+def _msg(env: dict[str, Any]) -> str:
+    return str(env["msgid"])
+
+
+HANDLERS: dict[str, Handler] = {
+    "9001": _h9001,
+    "9002": _h9002,
+    "1101": _h1101,
+    "2201": lambda u, c, e, i: svc.register(u, c, msgid=_msg(e), data=_data(i)),
+    "2202": lambda u, c, e, i: svc.cancel_registration(u, c, msgid=_msg(e), data=_data(i)),
+    "2203": lambda u, c, e, i: svc.visit_info(
+        u,
+        c,
+        msgid=_msg(e),
+        mdtrtinfo=_data(i, "mdtrtinfo"),
+        diseinfo=list(i.get("diseinfo") or []),
+    ),
+    "2204": lambda u, c, e, i: svc.upload_fees(
+        u, c, msgid=_msg(e), lines=list(i.get("feedetail") or [])
+    ),
+    "2205": lambda u, c, e, i: svc.cancel_fees(u, c, msgid=_msg(e), data=_data(i)),
+    "2206": lambda u, c, e, i: svc.presettle(u, c, data=_data(i)),
+    "2207": lambda u, c, e, i: svc.settle(u, c, msgid=_msg(e), data=_data(i)),
+    "2208": lambda u, c, e, i: svc.cancel_settlement(u, c, msgid=_msg(e), data=_data(i)),
+    "3201": lambda u, c, e, i: svc.reconcile(u, c, data=_data(i)),
+    "5203": lambda u, c, e, i: svc.query_settlement(u, c, data=_data(i)),
+}
+NO_SIGN_IN = {"9001"}
+
+
+def answer(
+    services: Services, env: dict[str, Any], infcode: int, output: Any, err: str
+) -> JSONResponse:
+    now = services.clock.now().astimezone(CHINA)
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    body = {
+        "infcode": infcode,
+        "inf_refmsgid": f"{env.get('mdtrtarea_admvs') or '000000'}{stamp}{str(env.get('msgid') or '')[-8:]}",
+        "refmsg_time": now.strftime("%Y%m%d%H%M%S%f")[:17],
+        "respond_time": now.strftime("%Y%m%d%H%M%S%f")[:17],
+        "err_msg": err,
+        "output": render(output) if output is not None else {},
+    }
+    return JSONResponse(body, status_code=200)
+
+
+async def _envelope(request: Request) -> tuple[bytes, dict[str, Any]]:
+    raw = await request.body()
+    try:
+        env = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise invalid("body", "报文不是UTF-8 JSON", "the body is not UTF-8 JSON") from None
+    if not isinstance(env, dict):
+        raise invalid("body", "报文应为JSON对象", "the body is a JSON object")
+    return raw, env
+
+
+def handle(
+    services: Services, request: Request, raw: bytes, env: dict[str, Any], path_infno: str | None
+) -> JSONResponse:
+    for name in ENVELOPE_REQUIRED:
+        if env.get(name) in (None, ""):
+            raise invalid(name, f"缺少字段{name}", f"missing field {name}", "missing")
+    infno = str(env["infno"])
+    if path_infno and path_infno != infno:
+        raise invalid(
+            "infno", "路径与报文的交易编号不一致", "the path's infno differs from the body's"
+        )
+    handler = HANDLERS.get(infno)
+    if handler is None:
+        raise invalid("infno", f"不支持的交易编号{infno}", f"unknown infno {infno}", "unknown")
+    if not isinstance(env["input"], dict):
+        raise invalid("input", "input应为JSON对象", "input is a JSON object")
+    h = request.headers
+    uow = services.uow()
+    with uow:
+        caller = gateway.authenticate(
+            uow,
+            access_id=h.get("x-tif-paasid"),
+            timestamp=h.get("x-tif-timestamp"),
+            nonce=h.get("x-tif-nonce"),
+            signature=h.get("x-tif-signature"),
+            body_sig=h.get("x-yb-body-signature"),
+            body=raw,
+            sign_no=str(env.get("sign_no") or ""),
+        )
+        try:
+            if str(env["fixmedins_code"]) != caller.code:
+                raise DomainError(
+                    code="gateway.institution_mismatch",
+                    zh="fixmedins_code与接入凭证不符",
+                    en="fixmedins_code is not the institution of these credentials",
+                    field="fixmedins_code",
+                    status=403,
+                )
+            if infno not in NO_SIGN_IN:
+                svc.check_sign_in(uow, caller, str(env.get("sign_no") or ""))
+            output = handler(uow, caller, env, env["input"])
+            uow.commit()
+        except DomainError:
+            # the request was authentic: its nonce stays used even though
+            # the business part changed nothing
+            uow.rollback()
+            gateway.claim_nonce(uow, access_id=caller.access_id, nonce=str(h.get("x-tif-nonce")))
+            uow.commit()
+            raise
+    return answer(services, env, 0, output, "")
+
+
+def _err(exc: DomainError) -> str:
+    return exc.message
+
+
+async def call_service(request: Request, infno: str | None = None) -> JSONResponse:
+    services: Services = request.app.state.services
+    env: dict[str, Any] = {}
+    try:
+        raw, env = await _envelope(request)
+        # the services are synchronous (one database transaction each)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(handle, services, request, raw, env, infno)
+    except DomainError as exc:
+        return answer(services, env, -1, None, _err(exc))
+    except Exception:
+        log.exception("HIS %s failed", env.get("infno"))
+        return answer(
+            services,
+            env,
+            -1,
+            None,
+            "系统内部错误，请稍后再试 / internal error; please try again later",
+        )
+
+
+router.add_api_route("/fsi/api/rsfComIfsService/callService", call_service, methods=["POST"])
+router.add_api_route(
+    "/fsi/api/rsfComIfsService/callService/{infno}", call_service, methods=["POST"]
+)

@@ -1,0 +1,129 @@
+"""The gateway signature: unsigned, badly signed, stale, replayed, unknown
+or suspended institutions, and the optional body signature."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from tests.his.client import His
+from yibao.store.models import HisNonce, HisSignIn, Institution
+
+
+def _body(his: His) -> bytes:
+    return json.dumps(his.envelope("9001", {"signIn": {"opter_no": "001"}})).encode()
+
+
+def _sign_ins(services: Any) -> int:
+    with services.uow() as u:
+        return int(u.session.execute(select(func.count()).select_from(HisSignIn)).scalar_one())
+
+
+def test_unsigned_and_badly_signed_requests_change_nothing(
+    client: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    his = His(client, demo["institutions"][0], clock)
+    body = _body(his)
+    r = his.post(body, {"content-type": "application/json"})
+    assert r["infcode"] == -1 and "x-tif-signature" in r["err_msg"]
+    headers = his.headers(body)
+    headers["x-tif-signature"] = "0" * 64
+    r = his.post(body, headers)
+    assert r["infcode"] == -1 and "does not match" in r["err_msg"]
+    wrong = His(client, {**demo["institutions"][0], "secret": "guessed"}, clock)
+    r = wrong.post(body, wrong.headers(body))
+    assert r["infcode"] == -1 and "does not match" in r["err_msg"]
+    assert _sign_ins(services) == 0
+    with services.uow() as u:
+        assert u.session.execute(select(func.count()).select_from(HisNonce)).scalar_one() == 0
+
+
+def test_a_stale_timestamp_is_refused(client: Any, demo: dict[str, Any], clock: Any) -> None:
+    his = His(client, demo["institutions"][0], clock)
+    body = _body(his)
+    old = int((clock.now() - dt.timedelta(minutes=6)).timestamp())
+    r = his.post(body, his.headers(body, ts=old))
+    assert r["infcode"] == -1 and "5 minutes" in r["err_msg"]
+    ahead = int((clock.now() + dt.timedelta(minutes=6)).timestamp())
+    r = his.post(body, his.headers(body, ts=ahead))
+    assert r["infcode"] == -1 and "5 minutes" in r["err_msg"]
+    r = his.post(
+        body, his.headers(body, ts=int((clock.now() - dt.timedelta(minutes=4)).timestamp()))
+    )
+    assert r["infcode"] == 0
+
+
+def test_a_replayed_nonce_is_refused(
+    client: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    his = His(client, demo["institutions"][0], clock)
+    body = _body(his)
+    headers = his.headers(body, nonce="same-nonce-1")
+    assert his.post(body, headers)["infcode"] == 0
+    r = his.post(body, headers)
+    assert r["infcode"] == -1 and "replayed" in r["err_msg"]
+    assert _sign_ins(services) == 1
+
+
+def test_a_refused_business_request_still_uses_up_its_nonce(his: His, demo: dict[str, Any]) -> None:
+    body = json.dumps(
+        his.envelope("1101", {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": "nope"}})
+    ).encode()
+    headers = his.headers(body, nonce="n-refused")
+    assert his.post(body, headers)["infcode"] == -1
+    r = his.post(body, headers)
+    assert r["infcode"] == -1 and "replayed" in r["err_msg"]
+
+
+def test_unknown_and_suspended_institutions_are_refused(
+    client: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    ghost = His(client, {"code": "H99999999999", "name": "x", "secret": "s"}, clock)
+    r = ghost.call("9001", {"signIn": {}})
+    assert r["infcode"] == -1 and "unknown" in r["err_msg"]
+    with services.uow() as u:
+        u.session.execute(
+            update(Institution)
+            .where(Institution.code == demo["institutions"][1]["code"])
+            .values(status="suspended")
+        )
+        u.commit()
+    his = His(client, demo["institutions"][1], clock)
+    r = his.call("9001", {"signIn": {}})
+    assert r["infcode"] == -1 and "suspended" in r["err_msg"]
+    assert _sign_ins(services) == 0
+
+
+def test_the_envelope_must_name_the_signing_institution(
+    client: Any, demo: dict[str, Any], clock: Any
+) -> None:
+    his = His(client, demo["institutions"][0], clock)
+    env = his.envelope("9001", {"signIn": {}})
+    env["fixmedins_code"] = demo["institutions"][1]["code"]
+    body = json.dumps(env).encode()
+    r = his.post(body, his.headers(body))
+    assert r["infcode"] == -1 and "fixmedins_code" in r["err_msg"]
+
+
+def test_a_required_body_signature_is_checked(
+    client: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    code = demo["institutions"][0]["code"]
+    with services.uow() as u:
+        u.session.execute(
+            update(Institution).where(Institution.code == code).values(require_body_signature=True)
+        )
+        u.commit()
+    his = His(client, demo["institutions"][0], clock)
+    r = his.call("9001", {"signIn": {}})
+    assert r["infcode"] == -1 and "x-yb-body-signature" in r["err_msg"]
+    his.body_signature = True
+    body = _body(his)
+    headers = his.headers(body)
+    tampered = body.replace(b'"001"', b'"002"')
+    r = his.post(tampered, headers)
+    assert r["infcode"] == -1 and "x-yb-body-signature" in r["err_msg"]
+    assert his.call("9001", {"signIn": {}})["infcode"] == 0
