@@ -303,6 +303,15 @@ def cards_sweep() -> None:
         typer.echo(f"{len(cards)} card(s) returned to their county center")
 
 
+# ---- issue 3: bank files, assessment, suspensions (yibao.cli_enrolment)
+from yibao.cli_enrolment import add_contribution_commands, bank_app  # noqa: E402
+
+contributions_app = typer.Typer(help="contributions 缴费", no_args_is_help=True)
+add_contribution_commands(contributions_app)
+app.add_typer(contributions_app, name="contributions")
+app.add_typer(bank_app, name="bank")
+
+
 def main() -> None:
     from yibao.domain.errors import DomainError
 

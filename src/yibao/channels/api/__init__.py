@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from yibao.channels.api import auth, calendar, cards, registry
+from yibao.channels.api import auth, calendar, cards, enrolment, registry
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(registry.router)
 router.include_router(cards.router)
 router.include_router(calendar.router)
+router.include_router(enrolment.router)
