@@ -40,6 +40,10 @@ def _pdf(content: bytes, name: str) -> Response:
 # ---------------------------------------------------------------- views
 
 
+def _ts(value: dt.datetime) -> str:
+    return value.astimezone(CHINA).isoformat()
+
+
 def _voucher(work: Work, v: PaymentVoucher) -> dict[str, Any]:
     return {
         "voucher_no": v.voucher_no,
@@ -47,7 +51,7 @@ def _voucher(work: Work, v: PaymentVoucher) -> dict[str, Any]:
         "total": yuan(v.total).replace(",", ""),
         "payee": {"bank": v.payee_bank, "name": v.payee_name, "account": v.payee_account},
         "debit": {"bank": v.debit_bank, "account": v.debit_account},
-        "issued_at": v.issued_at.isoformat(),
+        "issued_at": _ts(v.issued_at),
         "schedule": [
             {
                 "month": contributions.month_text(s["month"]),
@@ -75,9 +79,9 @@ def _application(work: Work, a: EnrolmentApplication, person: Person) -> dict[st
             **a.subsidy_form,
             "declared_base": yuan(int(a.subsidy_form.get("declared_base") or 0)).replace(",", ""),
         },
-        "submitted_at": a.submitted_at.isoformat(),
+        "submitted_at": _ts(a.submitted_at),
         "review_due": submitted_day.isoformat(),  # reviewed the same day (seed 004, step 3)
-        "reviewed_at": a.reviewed_at.isoformat() if a.reviewed_at else None,
+        "reviewed_at": _ts(a.reviewed_at) if a.reviewed_at else None,
         "reviewed_by": a.reviewed_by,
         "reject_reason": a.reject_reason or None,
         "record_book_no": a.record_book_no,
@@ -99,7 +103,7 @@ def _closure(c: AccountClosure, person: Person) -> dict[str, Any]:
         "destination_area": c.destination_area,
         "card_no": c.card_no,
         "card_returned_at": c.card_returned_at,
-        "paid_out_at": c.paid_out_at.isoformat() if c.paid_out_at else None,
+        "paid_out_at": _ts(c.paid_out_at) if c.paid_out_at else None,
         "paid_reference": c.paid_reference,
         "recipient": {
             "name": c.recipient_name,
@@ -462,7 +466,7 @@ def rights_records(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
             ],
             "postings": [
                 {
-                    "at": line.at.isoformat(),
+                    "at": _ts(line.at),
                     "kind": line.kind,
                     "cause_zh": records.cause(line.kind)[0],
                     "cause_en": records.cause(line.kind)[1],
@@ -597,7 +601,7 @@ def employer_payment(
             "month": contributions.month_text(assessment.month),
             "amount": yuan(payment.amount).replace(",", ""),
             "reference": payment.reference,
-            "received_at": payment.received_at.isoformat(),
+            "received_at": _ts(payment.received_at),
             "payment_id": payment.id,
         }
 
