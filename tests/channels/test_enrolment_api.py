@@ -115,7 +115,7 @@ def test_seed_004_end_to_end_over_the_api_and_the_bank_files(
     out = tmp_path / "debit.csv"
     result = cli("bank", "debit-file", "--date", "2026-11-30", "-o", str(out))
     assert result.exit_code == 0 and "1 debit row(s)" in result.output
-    header, row = out.read_text(encoding="utf-8").strip().splitlines()
+    _header, row = out.read_text(encoding="utf-8").strip().splitlines()
     debit_no = row.split(",")[0]
     assert row.split(",")[1:5] == [
         voucher["voucher_no"],

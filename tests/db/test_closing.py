@@ -168,7 +168,7 @@ def test_transfer_in_creates_the_enrolment_and_credits_the_balance_once(uow, dem
     certno = new_certno()
     for _ in range(2):
         with uow:
-            person, entry_id = closing.transfer_in(
+            person, _entry_id = closing.transfer_in(
                 uow,
                 actor=WUXING,
                 channel=Channel.API,

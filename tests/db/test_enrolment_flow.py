@@ -40,7 +40,7 @@ def submit(uow, certno=None, materials=ALL, form=FORM, actor=WUXING):
 
 def approve(uow, app_no, actor=WUXING):
     with uow:
-        app, voucher = enrolment.approve(uow, actor=actor, channel=Channel.API, app_no=app_no)
+        _app, voucher = enrolment.approve(uow, actor=actor, channel=Channel.API, app_no=app_no)
         uow.commit()
         return voucher.voucher_no
 
