@@ -260,3 +260,17 @@ def test_each_step_is_audited(uow, demo):
             ).scalars()
         )
     assert {"enrolment_application.submit", "enrolment_application.approve"} <= actions
+
+
+def test_a_closed_account_gets_no_more_bank_debits(uow, demo):
+    from yibao.services import closing
+
+    certno = new_certno()
+    approve(uow, submit(uow, certno))
+    with uow:
+        person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
+        closing.close_account(
+            uow, actor=WUXING, channel=Channel.API, account_no=person.account_no, kind="emigration"
+        )
+        uow.commit()
+    assert debit_file(uow, dt.date(2026, 12, 31))[1] == []

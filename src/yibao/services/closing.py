@@ -22,7 +22,7 @@ from yibao.services import contributions, ledger, registry
 from yibao.services.context import Actor
 from yibao.services.documents import Document, yuan
 from yibao.services.records import PSN_TYPE_ZH, STATUS_ZH, mask_certno
-from yibao.store.models import AccountClosure, ContributionLine, Person
+from yibao.store.models import AccountClosure, ContributionLine, PaymentVoucher, Person
 from yibao.store.uow import UnitOfWork
 
 # kind: (person status, ledger entry kind, payable account, Chinese name)
@@ -154,6 +154,13 @@ def close_account(
     for enrolment in contributions.enrolments_of(uow.session, person.id):
         if enrolment.status != "terminated":
             contributions.terminate(uow, enrolment, day=today, reason=kind)
+    # no more bank debits for a closed account
+    for voucher in uow.session.execute(
+        select(PaymentVoucher).where(
+            PaymentVoucher.person_id == person.id, PaymentVoucher.status == "due"
+        )
+    ).scalars():
+        voucher.status = "cancelled"
     post_pending_credits(uow, person)
     balance = ledger.individual_balance(uow.session, person.id)
     payable, payable_kind = _payable(kind, person, destination)
@@ -475,7 +482,12 @@ def transfer_in(
     done = ledger.find_entry(uow.session, key)
     if done is not None:
         person = uow.session.get(Person, done.person_id)
-        assert person is not None
+        if person is None or not actor.sees(person.division_code):
+            raise conflict(
+                "transfer_in.done",
+                "该转移凭证已办理转入",
+                "this transfer certificate was already taken in",
+            )
         return person, done.id
     rid = parse_resident_id(certno, today=uow.clock.today())
     person = uow.session.execute(

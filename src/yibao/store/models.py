@@ -526,7 +526,7 @@ class PaymentVoucher(Base):
     debit_bank: Mapped[str] = mapped_column(String(100), default="")
     debit_account: Mapped[str] = mapped_column(String(40), default="")
     issued_at: Mapped[dt.datetime]
-    status: Mapped[str] = mapped_column(String(10))  # due, paid
+    status: Mapped[str] = mapped_column(String(10))  # due, paid, cancelled (account closed)
 
 
 class BankDebit(Base):
