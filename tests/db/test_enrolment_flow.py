@@ -11,7 +11,7 @@ from yibao.domain.cards import Path
 from yibao.domain.errors import DomainError
 from yibao.services import cards, contributions, enrolment, ledger
 from yibao.services.context import Channel
-from yibao.store.models import AuditEntry, BankDebit, Person
+from yibao.store.models import AuditEntry, BankDebit, Payment, Person
 
 ALL = list(enrolment.MATERIALS)
 FORM = {
@@ -274,3 +274,34 @@ def test_a_closed_account_gets_no_more_bank_debits(uow, demo):
         )
         uow.commit()
     assert debit_file(uow, dt.date(2026, 12, 31))[1] == []
+
+
+def test_the_same_return_file_read_twice_at_once_pays_once(services, demo, backend):
+    if backend != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL")
+    import threading
+
+    certno = new_certno()
+    approve(services.uow(), submit(services.uow(), certno))
+    rows = debit_file(services.uow(), dt.date(2026, 11, 30))[1]
+    content = f"debit_no,result,amount\n{rows[0][0]},paid,{rows[0][3]}\n"
+    results = []
+    barrier = threading.Barrier(2)
+
+    def read() -> None:
+        barrier.wait()
+        results.append(read_return(services.uow(), content))
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted((r.paid, r.unchanged) for r in results) == [(0, 1), (1, 0)]
+    with services.uow() as work:
+        person = work.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
+        payments = work.session.execute(
+            select(Payment.amount).where(Payment.person_id == person.id)
+        ).scalars()
+        assert list(payments) == [int(rows[0][3].replace(".", ""))]
+        assert ledger.check(work.session).ok
