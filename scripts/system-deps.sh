@@ -12,6 +12,10 @@ have_pg_server() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 have_pg_server || need+=(postgresql-15 postgresql-client-15)
+# pdftotext reads the PDFs (statements, vouchers, certificates) in the tests
+command -v pdftotext >/dev/null || need+=(poppler-utils)
+# the telephone line's recorded prompts (issue 6)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 
 if ((${#need[@]} == 0)); then
   exit 0

@@ -34,6 +34,19 @@ START = dt.datetime(2026, 11, 23, 10, 0, tzinfo=CHINA)
 security.configure("fast")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``postgresql_only`` (a race that SQLite's single writer
+    cannot have) runs on PostgreSQL alone: its SQLite variant is not collected."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("db_url") == "sqlite"
+        (drop if on_sqlite and item.get_closest_marker("postgresql_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     try:

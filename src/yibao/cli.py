@@ -17,7 +17,12 @@ from yibao.config import Settings, get_settings
 if TYPE_CHECKING:
     from yibao.app import Services
 
-app = typer.Typer(help="yibao 医保卡服务 — medical insurance card service", no_args_is_help=True)
+app = typer.Typer(
+    help="yibao 医保卡服务 — medical insurance card service",
+    no_args_is_help=True,
+    # an unexpected failure shows its trace to the operator, never local values (secrets)
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="database 数据库", no_args_is_help=True)
 audit_app = typer.Typer(help="audit log 审计日志", no_args_is_help=True)
 calendar_app = typer.Typer(help="working days 工作日", no_args_is_help=True)
@@ -303,12 +308,124 @@ def cards_sweep() -> None:
         typer.echo(f"{len(cards)} card(s) returned to their county center")
 
 
+ledger_app = typer.Typer(help="ledger 账务", no_args_is_help=True)
+money_app = typer.Typer(help="contributions 缴费与个人账户划入", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(money_app, name="contributions")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Prove that every balance equals the sum of its postings; exit 1 if not."""
+    from yibao.services import ledger
+
+    with _services() as svc, svc.session_factory() as session:
+        ledger.repeatable_read(session)
+        result = ledger.check(session)
+    if result.ok:
+        typer.echo(
+            f"ledger balanced 账务平衡: {result.accounts} accounts, {result.entries} entries"
+        )
+        return
+    for problem in result.problems[:200]:
+        typer.secho(problem, fg=typer.colors.RED, err=True)
+    _fail(f"ledger has {len(result.problems)} problem(s) 账务不平")
+
+
+@money_app.command("post")
+def contributions_post(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    chunk: Annotated[int, typer.Option(help="lines per transaction")] = 10_000,
+    workers: Annotated[int, typer.Option(help="parallel connections (PostgreSQL)")] = 2,
+) -> None:
+    """Credit individual accounts with the month's paid contributions; a second run posts nothing."""
+    import time
+
+    from yibao.domain.errors import DomainError
+    from yibao.services import contributions as cs
+
+    try:
+        m = cs.month_int(month)
+    except DomainError as exc:
+        _fail(exc.message)
+        return
+    with _services() as svc:
+        todo = cs.count_unposted(svc.engine, m)
+        started = time.perf_counter()
+        with typer.progressbar(length=int(todo), label=f"posting {month}", show_pos=True) as bar:
+            result = cs.post_month(
+                svc.engine,
+                month=m,
+                now=svc.clock.now(),
+                chunk_size=chunk,
+                workers=workers,
+                progress=bar.update,
+            )
+        seconds = time.perf_counter() - started
+    rate = result.persons / seconds if seconds > 0 and result.persons else 0.0
+    typer.echo(
+        f"{month}: {result.persons} person(s) credited, {result.amount / 100:.2f} yuan, "
+        f"{result.chunks} chunk(s), {seconds:.1f} s ({rate:,.0f} persons/s)"
+    )
+
+
+# ---- telephone (issue 6)
+ivr_app = typer.Typer(help="telephone line 电话查询", no_args_is_help=True)
+app.add_typer(ivr_app, name="ivr")
+
+
+@ivr_app.command("prompts")
+def ivr_prompts(
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", help="directory; default YIBAO_IVR_PROMPT_DIR or var/"),
+    ] = None,
+) -> None:
+    """Render every fixed prompt to WAV (8 kHz mono) in both languages with espeak-ng."""
+    from pathlib import Path
+
+    from yibao.channels.ivr import audio
+    from yibao.channels.ivr.common import prompt_dir
+
+    folder = Path(output) if output else prompt_dir(get_settings())
+    try:
+        made = audio.render_prompts(folder)
+    except audio.NoSpeechEngine as exc:
+        _fail(str(exc))
+    typer.echo(f"{len(made)} prompts written to {folder}")
+
+
+@app.command()
+def phone(
+    sound: Annotated[
+        bool | None,
+        typer.Option(
+            "--sound/--no-sound", help="speak the prompts; default: if a sound device exists"
+        ),
+    ] = None,
+) -> None:
+    """A telephone call in the terminal: type keypad digits, an empty line is silence."""
+    from yibao.channels.ivr import simulator
+
+    def read() -> str | None:
+        try:
+            return input()
+        except EOFError:
+            return None
+
+    with _services() as svc:
+        simulator.run(
+            svc,
+            read=read,
+            write=typer.echo,
+            sound=simulator.sound_available() if sound is None else sound,
+        )
+
+
 # ---- issue 3: bank files, assessment, suspensions (yibao.cli_enrolment)
 from yibao.cli_enrolment import add_contribution_commands, bank_app  # noqa: E402
 
-contributions_app = typer.Typer(help="contributions 缴费", no_args_is_help=True)
-add_contribution_commands(contributions_app)
-app.add_typer(contributions_app, name="contributions")
+add_contribution_commands(money_app)
 app.add_typer(bank_app, name="bank")
 
 

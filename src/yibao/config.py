@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     argon2_profile: str = "default"
     timezone: str = "Asia/Shanghai"
     upload_max_bytes: int = 5 * 1024 * 1024
+    # The telephone line (issue 6): Twilio-compatible webhooks are signed with
+    # this token; "0" on the keypad transfers to the agent number; the public
+    # base URL is the one the platform signs (else the request's own, honouring
+    # X-Forwarded-Proto/Host); recorded prompts are played from the prompt dir.
+    twilio_auth_token: str = ""
+    ivr_agent_number: str = ""
+    ivr_public_url: str = ""
+    ivr_prompt_dir: Path | None = None
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -231,7 +231,12 @@ def test_admins_see_their_whole_area_and_create_staff_only_inside_it(
 ):
     admin = token_for("admin")  # city admin of Huzhou
     for p in demo["persons"]:
-        assert client.get(f"/api/v1/persons/{p['account_no']}", headers=admin).status_code == 200
+        r = client.get(f"/api/v1/persons/{p['account_no']}", headers=admin)
+        assert r.status_code == 200
+        body = r.json()
+        assert float(body["balance"]) > 0 and body["balance"].count(".") == 1
+        assert body["insurance"]["insutype"] == "310"
+        assert body["cards"][0]["status"] == "issued"
     ok = client.post(
         "/api/v1/staff",
         headers=admin,

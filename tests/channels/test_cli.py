@@ -118,3 +118,21 @@ def test_staff_create_and_token(env):
         ],
     )
     assert refused.exit_code == 1 and "password" in refused.output
+
+
+def test_ledger_check_and_contributions_post(env, services, backend):
+    assert run("demo").exit_code == 0
+    ok = run("ledger", "check")
+    assert ok.exit_code == 0 and "balanced" in ok.output
+    posted = run("contributions", "post", "--month", "2026-10")
+    assert (
+        posted.exit_code == 0 and "0 person(s) credited" in posted.output
+    )  # the demo posted it already
+    bad = runner.invoke(cli_app, ["contributions", "post", "--month", "2026-13"])
+    assert bad.exit_code == 1 and "YYYY-MM" in bad.output
+    with services.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE ledger_accounts SET balance = balance + 5 WHERE code = 'BANK:CLEARING'")
+        )
+    broken = runner.invoke(cli_app, ["ledger", "check"])
+    assert broken.exit_code == 1 and "BANK:CLEARING" in broken.output

@@ -3,13 +3,13 @@
 import subprocess
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from tests.helpers import FUND_CLERK, NANXUN, WUXING, new_certno
 from yibao.domain import ledger as codes
 from yibao.services import closing, contributions, ledger
 from yibao.services.context import Channel
-from yibao.store.models import AuditEntry, Card, ContributionLine, Person
+from yibao.store.models import AuditEntry, Card, ContributionLine, IaCreditClaim, Person
 
 
 def person_of(uow, account_no):
@@ -24,7 +24,7 @@ def state(uow, account_no):
             select(func.coalesce(func.sum(ContributionLine.account_credit), 0)).where(
                 ContributionLine.person_id == person.id,
                 ContributionLine.status == "paid",
-                ContributionLine.posted_entry_id.is_(None),
+                ~exists().where(IaCreditClaim.line_id == ContributionLine.id),
             )
         ).scalar_one()
         return person.id, ledger.individual_balance(uow.session, person.id), int(pending)

@@ -346,6 +346,48 @@ def _find_card(uow: UnitOfWork, actor: Actor, card_no: str, *, lock: bool = True
     return card
 
 
+def open_application(
+    uow: UnitOfWork,
+    *,
+    path: Path,
+    office: Office,
+    office_division: Division,
+    person: Person,
+    kind: str,
+    materials: list[dict[str, object]],
+    actor: Actor,
+    delegate: tuple[str, str] | None = None,
+    reissue_of: Card | None = None,
+) -> CardApplication:
+    """Record an application; a service point's is due a number of working
+    days later (seed 000, part two, item 2), a county center's today."""
+    today = uow.clock.today()
+    due, note = today, ""
+    if office is Office.SERVICE_POINT:
+        due, notes = calendar_service.load(uow).add_working_days(
+            today, uow.settings.service_point_working_days
+        )
+        note = "; ".join(notes)
+    application = CardApplication(
+        app_no=new_app_no(path, today),
+        path=path.value,
+        person_id=person.id,
+        division_code=office_division.code,
+        kind=kind,
+        submitted_at=uow.clock.now(),
+        due_date=due,
+        calendar_note=note,
+        materials=materials,
+        delegate_certno=delegate[0] if delegate else None,
+        delegate_name=delegate[1] if delegate else None,
+        reissue_of_card_id=reissue_of.id if reissue_of else None,
+        created_by=actor.id,
+    )
+    uow.session.add(application)
+    uow.session.flush()
+    return application
+
+
 # ---------------------------------------------------------------- applying
 
 
@@ -413,31 +455,17 @@ def apply_for_card(
         delegate = (rid.number, name)
     require_applicable(uow, person)
 
-    today = uow.clock.today()
-    due: dt.date | None = None
-    note = ""
-    if office is Office.SERVICE_POINT:
-        cal = calendar_service.load(uow)
-        due, notes = cal.add_working_days(today, uow.settings.service_point_working_days)
-        note = "; ".join(notes)
-    else:
-        due = today
-    application = CardApplication(
-        app_no=new_app_no(path, today),
-        path=path.value,
-        person_id=person.id,
-        division_code=office_division.code,
+    application = open_application(
+        uow,
+        path=path,
+        office=office,
+        office_division=office_division,
+        person=person,
         kind=kind.value,
-        submitted_at=uow.clock.now(),
-        due_date=due,
-        calendar_note=note,
         materials=recorded,
-        delegate_certno=delegate[0] if delegate else None,
-        delegate_name=delegate[1] if delegate else None,
-        created_by=actor.id,
+        actor=actor,
+        delegate=delegate,
     )
-    uow.session.add(application)
-    uow.session.flush()
     if card_no is not None and (office is not Office.COUNTY_CENTER or not is_card_no(card_no)):
         raise invalid(
             "card_no",
@@ -747,29 +775,17 @@ def reissue(
         channel=channel,
         reason=f"reissued: {reason}",
     )
-    today = uow.clock.today()
-    due: dt.date | None = today
-    note = ""
-    if office is Office.SERVICE_POINT:
-        due, notes = calendar_service.load(uow).add_working_days(
-            today, uow.settings.service_point_working_days
-        )
-        note = "; ".join(notes)
-    application = CardApplication(
-        app_no=new_app_no(path, today),
-        path=path.value,
-        person_id=person.id,
-        division_code=office_division.code,
+    application = open_application(
+        uow,
+        path=path,
+        office=office,
+        office_division=office_division,
+        person=person,
         kind=old.kind,
-        submitted_at=uow.clock.now(),
-        due_date=due,
-        calendar_note=note,
         materials=recorded,
-        reissue_of_card_id=old.id,
-        created_by=actor.id,
+        actor=actor,
+        reissue_of=old,
     )
-    uow.session.add(application)
-    uow.session.flush()
     card = create_card(
         uow,
         person=person,

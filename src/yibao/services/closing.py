@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from yibao.clock import CHINA
 from yibao.domain import divisions as dv
@@ -22,7 +22,13 @@ from yibao.services import contributions, ledger, registry
 from yibao.services.context import Actor
 from yibao.services.documents import Document, yuan
 from yibao.services.records import PSN_TYPE_ZH, STATUS_ZH, mask_certno
-from yibao.store.models import AccountClosure, ContributionLine, PaymentVoucher, Person
+from yibao.store.models import (
+    AccountClosure,
+    ContributionLine,
+    IaCreditClaim,
+    PaymentVoucher,
+    Person,
+)
 from yibao.store.uow import UnitOfWork
 
 # kind: (person status, ledger entry kind, payable account, Chinese name)
@@ -51,7 +57,7 @@ def post_pending_credits(uow: UnitOfWork, person: Person) -> int:
             .where(
                 ContributionLine.person_id == person.id,
                 ContributionLine.status == "paid",
-                ContributionLine.posted_entry_id.is_(None),
+                ~exists().where(IaCreditClaim.line_id == ContributionLine.id),
                 ContributionLine.account_credit > 0,
             )
             .order_by(ContributionLine.id)
@@ -77,8 +83,7 @@ def post_pending_credits(uow: UnitOfWork, person: Person) -> int:
         person_id=person.id,
         memo="account credit before closing",
     )
-    for line in lines:
-        line.posted_entry_id = posted.entry.id
+    uow.session.add_all(IaCreditClaim(line_id=line.id, entry_id=posted.entry.id) for line in lines)
     return total
 
 

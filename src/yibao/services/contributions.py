@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, func, select, text
+from sqlalchemy import BindParameter, Connection, Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from yibao.domain import ledger as codes
@@ -477,6 +479,44 @@ def settle_lines(
         ledger.post(uow, key=key, kind="contribution", legs=legs, memo="contributions received")
 
 
+def _receive(
+    uow: UnitOfWork,
+    *,
+    key: str,
+    amount: int,
+    holding: ledger.Leg,
+    payer_kind: str,
+    reference: str,
+    memo: str,
+    employer_id: int | None = None,
+    person_id: int | None = None,
+    assessment_id: int | None = None,
+) -> Payment:
+    """Money in from the bank, held for the payer until it is allocated."""
+    posted = ledger.post(
+        uow,
+        key=f"pay:{key}",
+        kind="payment",
+        person_id=person_id,
+        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
+        memo=memo,
+    )
+    payment = Payment(
+        idem_key=f"pay:{key}",
+        payer_kind=payer_kind,
+        employer_id=employer_id,
+        person_id=person_id,
+        assessment_id=assessment_id,
+        amount=amount,
+        reference=reference[:100],
+        received_at=uow.clock.now(),
+        entry_id=posted.entry.id,
+    )
+    uow.session.add(payment)
+    uow.session.flush()
+    return payment
+
+
 def record_employer_payment(
     uow: UnitOfWork,
     *,
@@ -517,26 +557,17 @@ def record_employer_payment(
             f"the amount is more than the {outstanding / 100:.2f} yuan outstanding",
             "overpaid",
         )
-    holding = ledger.Leg(f"EMP:{employer.id}", amount, "employer")
-    posted = ledger.post(
+    payment = _receive(
         uow,
-        key=f"pay:{key}",
-        kind="payment",
-        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
-        memo=f"employer {employer.uscc} pays {month_text(month)} ({reference})",
-    )
-    payment = Payment(
-        idem_key=f"pay:{key}",
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"EMP:{employer.id}", amount, "employer"),
         payer_kind="employer",
         employer_id=employer.id,
         assessment_id=assessment.id,
-        amount=amount,
-        reference=reference[:100],
-        received_at=uow.clock.now(),
-        entry_id=posted.entry.id,
+        reference=reference,
+        memo=f"employer {employer.uscc} pays {month_text(month)} ({reference})",
     )
-    uow.session.add(payment)
-    uow.session.flush()
     assessment.paid_total += amount
     if assessment.paid_total == assessment.total:
         assessment.status = "paid"
@@ -598,26 +629,16 @@ def record_person_payment(
             f"the amount due is {total / 100:.2f} yuan",
             "amount",
         )
-    holding = ledger.Leg(f"PSNPAY:{person.id}", amount, "payer", person.id)
-    posted = ledger.post(
+    payment = _receive(
         uow,
-        key=f"pay:{key}",
-        kind="payment",
-        person_id=person.id,
-        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
-        memo=f"personal contribution ({reference})",
-    )
-    payment = Payment(
-        idem_key=f"pay:{key}",
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"PSNPAY:{person.id}", amount, "payer", person.id),
         payer_kind="person",
         person_id=person.id,
-        amount=amount,
-        reference=reference[:100],
-        received_at=uow.clock.now(),
-        entry_id=posted.entry.id,
+        reference=reference,
+        memo=f"personal contribution ({reference})",
     )
-    uow.session.add(payment)
-    uow.session.flush()
     settle_lines(
         uow,
         lines=due,
@@ -729,20 +750,21 @@ def post_month(
     *,
     month: int,
     now: dt.datetime,
-    chunk_size: int = 50_000,
+    chunk_size: int = 10_000,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> PostResult:
     """Credit every individual account with its paid lines of the month.
 
     Set-based and in chunks, each chunk one transaction and one ledger entry,
     committed before the next, so that live settlements keep their latency.
-    Each line is claimed once (``posted_entry_id IS NULL``): a second run,
-    or two runs at once, post nothing twice.
+    Each line is claimed once (the primary key of ``ia_credit_claims``): a
+    second run, or two runs at once, post nothing twice.
     """
     stamp = bindparam("now", value=now, type_=UTCDateTime())
     pending = (
-        "FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' "
-        "AND l.posted_entry_id IS NULL AND l.account_credit > 0"
+        "FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
     )
     with engine.begin() as conn:
         # every person to be credited gets an individual account, in one statement
@@ -755,97 +777,171 @@ def post_month(
             ).bindparams(stamp),
             {"m": month},
         )
+    postgres = engine.dialect.name == "postgresql"
     persons = amount = chunks = 0
-    last_id = 0
-    while True:
-        with engine.begin() as conn:
-            ids = (
-                conn.execute(
-                    text(f"SELECT l.id {pending} AND l.id > :last ORDER BY l.id LIMIT :n"),
-                    {"m": month, "last": last_id, "n": chunk_size},
-                )
-                .scalars()
-                .all()
-            )
-            if not ids:
-                break
-            lo, hi = ids[0], ids[-1]
-            last_id = hi
-            entry_id = conn.execute(
+    with engine.connect() as conn:
+        first, last = conn.execute(
+            text(
+                "SELECT MIN(id), MAX(id) FROM contribution_lines WHERE month = :m AND status = 'paid'"
+            ),
+            {"m": month},
+        ).one()
+    if first is None:
+        return PostResult(month=month, persons=0, amount=0, chunks=0)
+    # Chunks are ranges of the primary key: each is found by an index range
+    # scan, however large the table, and no query searches for "the next
+    # unposted lines". With several workers, each takes every n-th range on
+    # its own connection; the claims keep them from crediting a line twice.
+    ranges = [(lo, lo + chunk_size - 1) for lo in range(int(first), int(last) + 1, chunk_size)]
+    lock = threading.Lock()
+
+    def one(bounds: tuple[int, int]) -> None:
+        nonlocal persons, amount, chunks
+        claimed, total = _post_range(engine, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp)
+        if not claimed:
+            return
+        with lock:
+            persons += claimed
+            amount += total
+            chunks += 1
+            if progress is not None:
+                progress(claimed)
+
+    if workers <= 1 or not postgres:  # SQLite has one writer: no gain in parallel
+        for bounds in ranges:
+            one(bounds)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-month") as pool:
+            for future in [pool.submit(one, bounds) for bounds in ranges]:
+                future.result()
+    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
+
+
+def _post_range(
+    engine: Engine, *, month: int, lo: int, hi: int, stamp: BindParameter[dt.datetime]
+) -> tuple[int, int]:
+    """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        entry_id = conn.execute(
+            text(
+                "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
+                "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
+            ).bindparams(stamp),
+            {
+                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
+                "memo": f"individual account credit {month_text(month)}",
+            },
+        ).scalar_one()
+        params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
+        claim = (
+            "INSERT INTO ia_credit_claims (line_id, entry_id) SELECT l.id, :e FROM contribution_lines l "
+            "WHERE l.id BETWEEN :lo AND :hi AND l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+        )
+        if postgres:
+            # A chunk touches thousands of millions of accounts: index
+            # look-ups, never a hash join over the whole accounts table.
+            conn.execute(text("SET LOCAL enable_hashjoin = off"))
+            conn.execute(text("SET LOCAL enable_mergejoin = off"))
+            # One round trip: claim the lines (a concurrent run's claims
+            # win the conflict and are skipped), write the postings and
+            # credit the accounts.
+            rows = conn.execute(
                 text(
-                    "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
-                    "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
+                    f"WITH claimed AS ({claim} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
+                    "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
+                    "JOIN contribution_lines l ON l.id = c.line_id), "
+                    "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
+                    "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
+                    "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
+                    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                    "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1), "
+                    "credited AS (UPDATE ledger_accounts SET balance = ledger_accounts.balance + p.total "
+                    "FROM per_person p WHERE ledger_accounts.id = p.account_id RETURNING 1) "
+                    "SELECT area, SUM(account_credit), COUNT(*), "
+                    "(SELECT COUNT(*) FROM posted), (SELECT COUNT(*) FROM credited) "
+                    "FROM lines GROUP BY area ORDER BY area"
                 ).bindparams(stamp),
-                {
-                    "key": f"iacredit:{month}:{uuid.uuid4().hex}",
-                    "memo": f"individual account credit {month_text(month)}",
-                },
-            ).scalar_one()
+                params,
+            ).all()
+            claimed = sum(int(r[2]) for r in rows)
+            totals = [(str(r[0]), int(r[1])) for r in rows]
+        else:
+            # SQLite has one writer at a time: nothing can claim in between.
             claimed = conn.execute(
                 text(
-                    "UPDATE contribution_lines SET posted_entry_id = :e WHERE id BETWEEN :lo AND :hi "
-                    "AND month = :m AND status = 'paid' AND posted_entry_id IS NULL AND account_credit > 0"
+                    f"{claim} AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"  # noqa: S608
                 ),
-                {"e": entry_id, "lo": lo, "hi": hi, "m": month},
+                params,
             ).rowcount
-            if not claimed:  # another run took these lines
-                conn.rollback()
-                continue
+            chunk = (
+                "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
+                "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e"
+            )
             conn.execute(
                 text(
                     "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                    "SELECT :e, a.id, l.person_id, l.account_credit, :now FROM contribution_lines l "
+                    "SELECT :e, a.id, l.person_id, SUM(l.account_credit), :now "
+                    "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
                     "JOIN ledger_accounts a ON a.person_id = l.person_id AND a.kind = 'individual' "
-                    "WHERE l.posted_entry_id = :e"
+                    "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e GROUP BY a.id, l.person_id"
                 ).bindparams(stamp),
-                {"e": entry_id},
+                params,
             )
-            totals = conn.execute(
-                text(
-                    "SELECT area, SUM(account_credit) FROM contribution_lines WHERE posted_entry_id = :e "
-                    "GROUP BY area ORDER BY area"
-                ),
-                {"e": entry_id},
-            ).all()
-            for area, total in totals:
-                pend = codes.ia_pending(area)
-                pend_id = conn.execute(
-                    text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": pend}
-                ).scalar()
-                if pend_id is None:
-                    raise DomainError(
-                        code="ledger.no_pending",
-                        zh=f"{area}没有待记账资金",
-                        en=f"no contributions received for area {area} to credit from",
-                        status=409,
-                    )
-                conn.execute(
-                    text(
-                        "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                        "VALUES (:e, :a, NULL, :amt, :now)"
-                    ).bindparams(stamp),
-                    {"e": entry_id, "a": pend_id, "amt": -int(total)},
-                )
-                conn.execute(
-                    text("UPDATE ledger_accounts SET balance = balance - :amt WHERE id = :a"),
-                    {"amt": int(total), "a": pend_id},
-                )
             conn.execute(
                 text(
-                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "
-                    "(SELECT person_id, SUM(account_credit) AS total FROM contribution_lines "
-                    "WHERE posted_entry_id = :e GROUP BY person_id) s "
+                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "  # noqa: S608
+                    f"(SELECT l.person_id, SUM(l.account_credit) AS total {chunk} GROUP BY l.person_id) s "
                     "WHERE ledger_accounts.person_id = s.person_id AND ledger_accounts.kind = 'individual'"
                 ),
-                {"e": entry_id},
+                params,
             )
-            chunk_total = sum(int(t) for _, t in totals)
-        persons += claimed
-        amount += chunk_total
-        chunks += 1
-        if progress is not None:
-            progress(claimed)
-    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
+            totals = [
+                (str(r[0]), int(r[1]))
+                for r in conn.execute(
+                    text(
+                        f"SELECT l.area, SUM(l.account_credit) {chunk} GROUP BY l.area ORDER BY l.area"
+                    ),
+                    params,
+                ).all()
+            ]
+        if not claimed:  # nothing to credit here, or another run took these lines
+            conn.rollback()
+            return 0, 0
+        _debit_pending(conn, entry_id, totals, stamp)
+    return claimed, sum(t for _, t in totals)
+
+
+def _debit_pending(
+    conn: Connection,
+    entry_id: int,
+    totals: Sequence[tuple[str, int]],
+    stamp: BindParameter[dt.datetime],
+) -> None:
+    """The credited money leaves each area's pending account (one row per area)."""
+    for area, total in totals:
+        pend = codes.ia_pending(area)
+        pend_id = conn.execute(
+            text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": pend}
+        ).scalar()
+        if pend_id is None:
+            raise DomainError(
+                code="ledger.no_pending",
+                zh=f"{area}没有待记账资金",
+                en=f"no contributions received for area {area} to credit from",
+                status=409,
+            )
+        conn.execute(
+            text(
+                "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                "VALUES (:e, :a, NULL, :amt, :now)"
+            ).bindparams(stamp),
+            {"e": entry_id, "a": pend_id, "amt": -total},
+        )
+        conn.execute(
+            text("UPDATE ledger_accounts SET balance = balance - :amt WHERE id = :a"),
+            {"amt": total, "a": pend_id},
+        )
 
 
 # ---------------------------------------------------------------- records
@@ -893,6 +989,21 @@ def payment_records(
         )
         for line, name, insutype in session.execute(stmt)
     ]
+
+
+def count_unposted(engine: Engine, month: int) -> int:
+    """Paid lines of the month not yet credited to their accounts."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' "
+                    "AND l.account_credit > 0 "
+                    "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
+                ),
+                {"m": month},
+            ).scalar_one()
+        )
 
 
 def count_lines(session: Session, month: int) -> int:

@@ -212,6 +212,8 @@ def fixtures() -> dict[str, Any]:
                 "phone": phone,
             }
         )
+    for p, phone_pin in zip(persons, _PHONE_PINS, strict=True):
+        p["phone_pin"] = phone_pin  # the telephone line's PIN (issue 6)
     applicant = _APPLICANT
     return {
         "login": {"url": "http://127.0.0.1:8000/docs", "api": "http://127.0.0.1:8000/api/v1"},
@@ -441,6 +443,7 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
                 pin=p["pin"],
                 card_no=p["card_no"],
             )
+        _phone_pins(uow, system, data)
         a = data["applicants"][0]
         applicant = registry.register_person(
             uow,
@@ -503,3 +506,20 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
 
 def existing(uow: UnitOfWork) -> list[str]:
     return list(uow.session.execute(select(DemoMarker.name)).scalars())
+
+
+# ---- telephone (issue 6): each demo person's telephone-inquiry PIN
+_PHONE_PINS = ["802461", "913572", "124683", "235794", "346805", "457916"]
+
+
+def _phone_pins(uow: UnitOfWork, system: Actor, data: dict[str, Any]) -> None:
+    from yibao.services import phone_pin
+    from yibao.store.models import Person
+
+    for p in data["persons"]:
+        person = uow.session.execute(
+            select(Person).where(Person.certno == p["certno"])
+        ).scalar_one()
+        phone_pin.set_phone_pin(
+            uow, actor=system, channel=Channel.CLI, person=person, pin=p["phone_pin"]
+        )

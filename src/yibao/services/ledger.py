@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, text, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -308,5 +308,10 @@ def check(session: Session) -> CheckResult:
 
 
 def repeatable_read(session: Session) -> None:
+    """Read several rows from one snapshot (PostgreSQL); call before the first query.
+
+    Totals read under READ COMMITTED skew while settlements commit between
+    the statements. SQLite has a single writer, so its reads are consistent.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})

@@ -407,7 +407,8 @@ class ContributionLine(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    # (person_id, enrolment_id, month) is unique: that index serves look-ups by person
+    person_id: Mapped[int] = mapped_column(BigId)
     enrolment_id: Mapped[int] = mapped_column(BigId)
     employer_id: Mapped[int | None] = mapped_column(BigId, index=True)
     area: Mapped[str] = mapped_column(String(6))
@@ -419,8 +420,22 @@ class ContributionLine(Base):
     status: Mapped[str] = mapped_column(String(10))  # due, paid
     paid_at: Mapped[dt.datetime | None]
     payment_id: Mapped[int | None] = mapped_column(BigId)
-    posted_entry_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[dt.datetime]
+
+
+class IaCreditClaim(Base):
+    """A paid line credited to its individual account by the monthly batch.
+
+    Its own narrow table rather than a column of the line: the batch claims
+    a million lines a month, and inserting narrow rows costs a fraction of
+    rewriting wide, many-indexed ones. The primary key is what makes a
+    second run, or two runs at once, credit nothing twice.
+    """
+
+    __tablename__ = "ia_credit_claims"
+
+    line_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(BigId)
 
 
 class Assessment(Base):
@@ -476,6 +491,54 @@ class EVoucher(Base):
     channel: Mapped[str] = mapped_column(String(20))
     used_at: Mapped[dt.datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(20))
+
+
+# ---- telephone (issue 6)
+
+
+class PhonePin(Base):
+    """A person's telephone-inquiry PIN (hashed) and its daily failure count."""
+
+    __tablename__ = "phone_pins"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id"), primary_key=True, autoincrement=False
+    )
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    # wrong PINs keyed on one China date; a new day starts from zero
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures_on: Mapped[dt.date | None] = mapped_column(Date)
+    locked_on: Mapped[dt.date | None] = mapped_column(Date)
+    set_at: Mapped[dt.datetime]
+    set_channel: Mapped[str] = mapped_column(String(20))
+
+
+class IvrCall(Base):
+    """One telephone call's dialog state: app servers are stateless, so every
+    keypad step reads and writes this row."""
+
+    __tablename__ = "ivr_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(10))  # twiml, vxml, sim
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    state: Mapped[str] = mapped_column(String(20))
+    lang: Mapped[str] = mapped_column(String(2), default="zh")
+    # what the caller asked for before being identified (menu key)
+    pending: Mapped[str] = mapped_column(String(10), default="")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    silences: Mapped[int] = mapped_column(Integer, default=0)
+    # the person keyed in (not yet proven) and the person proven by the PIN
+    candidate_id: Mapped[int | None] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    # the last turn spoken, for "9 repeat" and a silence
+    last_turn: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agent_number: Mapped[str | None] = mapped_column(String(40))
+    transferred_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
 
 
 # ---- enrolment flow and closing (issue 3)

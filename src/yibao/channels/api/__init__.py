@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from yibao.channels.api import auth, calendar, cards, enrolment, registry
+from yibao.channels.api import auth, calendar, cards, enrolment, ivr, registry
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -10,3 +10,4 @@ router.include_router(registry.router)
 router.include_router(cards.router)
 router.include_router(calendar.router)
 router.include_router(enrolment.router)
+router.include_router(ivr.router)

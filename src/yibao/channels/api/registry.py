@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
 from yibao.domain.access import Perm
+from yibao.domain.money import format_yuan
 from yibao.services import access as access_service
 from yibao.services import cards as card_service
-from yibao.services import registry
+from yibao.services import contributions, ledger, registry
 from yibao.services.context import Channel
 
 router = APIRouter(tags=["registry 登记"])
@@ -105,8 +106,15 @@ def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
             work, actor=ctx.actor, channel=Channel.API, account_no=account_no
         )
         cards = card_service.cards_of(work, person)
+        enrolment = contributions.current_enrolment(work.session, person.id)
+        balance = ledger.individual_balance(work.session, person.id)
         work.commit()
-        return {**views.person(person), "cards": [views.card(c) for c in cards]}
+        return {
+            **views.person(person),
+            "balance": format_yuan(balance),
+            "insurance": views.enrolment(enrolment) if enrolment else None,
+            "cards": [views.card(c) for c in cards],
+        }
 
 
 @router.patch("/persons/{account_no}")

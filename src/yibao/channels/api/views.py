@@ -12,6 +12,7 @@ from yibao.store.models import (
     Division,
     Employer,
     EmployerBatch,
+    Enrolment,
     Institution,
     Person,
     StaffUser,
@@ -86,6 +87,18 @@ def application(v: ApplicationView) -> dict[str, Any]:
         else None,
         "card": card(v.card) if v.card else None,
         "state": v.state,
+    }
+
+
+def enrolment(e: Enrolment) -> dict[str, Any]:
+    return {
+        "insutype": e.insutype,
+        "psn_type": e.psn_type,
+        "status": e.status,
+        "area": e.area,
+        "start_date": e.start_date.isoformat(),
+        "end_date": e.end_date.isoformat() if e.end_date else None,
+        "suspended_since": e.suspended_since.isoformat() if e.suspended_since else None,
     }
 
 

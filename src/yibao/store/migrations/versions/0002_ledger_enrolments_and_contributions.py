@@ -41,9 +41,6 @@ def upgrade() -> None:
         sa.Column(
             "payment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "posted_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("person_id", "enrolment_id", "month", name="uq_contribution_lines"),
@@ -54,9 +51,6 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_contribution_lines_month_status", ["month", "status"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_contribution_lines_person_id"), ["person_id"], unique=False
         )
 
     op.create_table(
@@ -75,6 +69,17 @@ def upgrade() -> None:
         sa.Column("grace_months", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("area", "year", "insutype", name="uq_contribution_rules"),
+    )
+    op.create_table(
+        "ia_credit_claims",
+        sa.Column(
+            "line_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("line_id"),
     )
     op.create_table(
         "ledger_accounts",
@@ -229,6 +234,11 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        # Leave room in each page so that updates of non-indexed columns
+        # (balances, by the monthly batch and by settlements) are HOT
+        # updates that touch no index.
+        op.execute("ALTER TABLE ledger_accounts SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
@@ -265,9 +275,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_accounts_person_id"))
 
     op.drop_table("ledger_accounts")
+    op.drop_table("ia_credit_claims")
     op.drop_table("contribution_rules")
     with op.batch_alter_table("contribution_lines", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contribution_lines_person_id"))
         batch_op.drop_index("ix_contribution_lines_month_status")
         batch_op.drop_index(batch_op.f("ix_contribution_lines_employer_id"))
 

@@ -1,0 +1,314 @@
+"""Benchmark: the monthly crediting of individual accounts on PostgreSQL.
+
+Builds a data set of N insured persons (default 1,000,000) with one paid
+contribution line each for the month, then runs
+``contributions.post_month`` while live settlement-shaped debits (an
+individual account paying an institution, through the service layer with its
+audit) run at a steady rate on other persons' accounts; it reports
+
+- persons posted per second (target: 50,000 or more on 2 cores),
+- the live debits' p50/p99 latency idle and during the posting, and the
+  p99 ratio during/idle (target: 3 or less),
+- pgbench TPC-B tps on the same server, as the reference of the machine's
+  speed in this run, and posted persons/s divided by it.
+
+    .venv/bin/python -m bench.contributions_post [--persons 1000000] [--chunk 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from yibao.app import Services
+from yibao.clock import CHINA, Clock
+from yibao.config import Settings
+from yibao.domain import ledger as codes
+from yibao.services import contributions, ledger, security
+from yibao.services.context import Actor
+from yibao.store import migrate
+from yibao.store.db import make_engine, make_session_factory
+from yibao.testing.pgcluster import PgCluster
+
+MONTH = 202611
+LIVE_PERSONS = 20_000  # persons with money already, who keep settling meanwhile
+LIVE_STRIDE = 50  # spread over the whole population: every 50th person
+
+
+def build(engine, persons: int) -> None:
+    """Persons, enrolments and paid lines made set-based inside the server."""
+    t0 = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO divisions (code, name, name_en, level, parent_code, service_point) VALUES "
+                "('000000','全国','China','nation',NULL,false),"
+                "('330000','浙江省','Zhejiang','province','000000',false),"
+                "('330500','湖州市','Huzhou','city','330000',false),"
+                "('330502','吴兴区','Wuxing','county','330500',false)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO persons (id, certno, account_no, name, gender, birth_date, division_code, phone, status, "
+                "created_at, updated_at) SELECT i, '330502' || lpad(i::text, 12, '0'), '3305029' || lpad(i::text, 9, '0'), "
+                "'参保人' || i, '1', date '1980-01-01', '330502', '', 'active', :now, :now "
+                "FROM generate_series(1, :n) i"
+            ),
+            {"n": persons, "now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO enrolments (id, person_id, insutype, psn_type, area, base, status, start_date, created_at, "
+                "updated_at, end_reason) SELECT i, i, '310', 'employee', '330502', 600000, 'active', date '2020-01-01', "
+                ":now, :now, '' FROM generate_series(1, :n) i"
+            ),
+            {"n": persons, "now": now},
+        )
+        # last month, paid and already posted for the live persons: they have money
+        conn.execute(
+            text(
+                "INSERT INTO contribution_lines (person_id, enrolment_id, area, month, base, employer_amount, "
+                "individual_amount, account_credit, status, paid_at, created_at) "
+                "SELECT i, i, '330502', :m, 600000, 42000, 12000, 12000, 'paid', :now, :now "
+                "FROM generate_series(1, :n) i"
+            ),
+            {"n": persons, "now": now, "m": MONTH},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO contribution_lines (person_id, enrolment_id, area, month, base, employer_amount, "
+                "individual_amount, account_credit, status, paid_at, created_at) "
+                "SELECT i, i, '330502', :m, 600000, 42000, 12000, 12000, 'paid', :now, :now "
+                "FROM generate_series(:s, :n, :s) i"
+            ),
+            {"n": LIVE_PERSONS * LIVE_STRIDE, "s": LIVE_STRIDE, "now": now, "m": MONTH - 1},
+        )
+        # an established city: everybody's individual account exists already
+        conn.execute(
+            text(
+                "INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at) "
+                "SELECT 'IA:' || i, 'individual', i, '330502', 0, false, :now FROM generate_series(1, :n) i"
+            ),
+            {"n": persons, "now": now},
+        )
+        total = (persons + LIVE_PERSONS) * 12000
+        # the money for the credits arrived with the contributions
+        entry = conn.execute(
+            text(
+                "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) VALUES "
+                "('bench-funding', 'contribution', 'bench', :now, '{}') RETURNING id"
+            ),
+            {"now": now},
+        ).scalar_one()
+        for code, kind, amount in (
+            (codes.BANK, "bank", -total),
+            (codes.ia_pending("330502"), "ia_pending", total),
+        ):
+            acct = conn.execute(
+                text(
+                    "INSERT INTO ledger_accounts (code, kind, area, balance, allow_negative, created_at) "
+                    "VALUES (:c, :k, '330502', :b, :neg, :now) RETURNING id"
+                ),
+                {"c": code, "k": kind, "b": amount, "neg": kind == "bank", "now": now},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_postings (entry_id, account_id, amount, at) VALUES (:e, :a, :amt, :now)"
+                ),
+                {"e": entry, "a": acct, "amt": amount, "now": now},
+            )
+        for seq in ("persons_id_seq", "enrolments_id_seq"):
+            conn.execute(text(f"SELECT setval('{seq}', :n)"), {"n": persons})
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    print(f"data set: {persons:,} persons built in {time.perf_counter() - t0:.1f} s")
+
+
+class Live:
+    """Settlement-shaped debits at a steady rate, with their latencies."""
+
+    def __init__(self, services: Services, rate: float) -> None:
+        self.services = services
+        self.interval = 1.0 / rate
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+        self.n = 0
+        self.actor = Actor(kind="institution", id="H33050200001", division="330502")
+
+    def one(self) -> None:
+        self.n += 1
+        pid = LIVE_STRIDE * (1 + (self.n * 7919) % LIVE_PERSONS)
+        t0 = time.perf_counter()
+        with self.services.uow() as work:
+            ledger.post(
+                work,
+                key=f"live:{id(self)}:{self.n}",
+                kind="settlement",
+                person_id=pid,
+                legs=[
+                    ledger.Leg(codes.individual(pid), -1, "individual", pid),
+                    ledger.Leg(codes.institution("H33050200001"), 1, "institution"),
+                ],
+            )
+            work.audit(
+                self.actor.record(
+                    channel="his", action="settlement", person_id=pid, subject=str(self.n)
+                )
+            )
+            work.commit()
+        self.latencies.append(time.perf_counter() - t0)
+
+    def run(self) -> None:
+        next_at = time.perf_counter()
+        while not self.stop.is_set():
+            self.one()
+            next_at += self.interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def measure(self, seconds: float) -> list[float]:
+        start = len(self.latencies)
+        self.stop.clear()
+        t = threading.Thread(target=self.run)
+        t.start()
+        time.sleep(seconds)
+        self.stop.set()
+        t.join()
+        return self.latencies[start:]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def pgbench(cluster: PgCluster, clients: int, seconds: int) -> float:
+    dsn = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.user]
+    subprocess.run(
+        [cluster.bin("pgbench"), "-i", "-q", "-s", "10", *dsn, "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            cluster.bin("pgbench"),
+            "-c",
+            str(clients),
+            "-j",
+            str(clients),
+            "-T",
+            str(seconds),
+            *dsn,
+            "postgres",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="parallel posting connections")
+    parser.add_argument("--rate", type=float, default=50.0, help="live debits per second")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    security.configure("fast")
+    # a production-like server for bulk work: checkpoints far apart
+    settings = {"max_wal_size": "8GB", "checkpoint_timeout": "30min", "wal_compression": "on"}
+    with PgCluster(durable=True, settings=settings) as cluster:
+        url = cluster.create_database("bench")
+        migrate.upgrade(url)
+        engine = make_engine(url, pool_size=4)
+        services = Services(
+            Settings(database_url=url, secret_key="bench"),
+            engine,
+            make_session_factory(engine),
+            Clock(),
+        )
+        build(engine, args.persons)
+        warm = contributions.post_month(engine, month=MONTH - 1, now=dt.datetime.now(CHINA))
+        print(f"live persons funded: {warm.persons:,}")
+        live = Live(services, args.rate)
+        live.measure(2.0)  # warm up
+        idle = live.measure(args.idle_seconds)
+        done = threading.Event()
+        during: list[float] = []
+
+        def live_during() -> None:
+            live.stop.clear()
+            start = len(live.latencies)
+            t = threading.Thread(target=live.run)
+            t.start()
+            done.wait()
+            live.stop.set()
+            t.join()
+            during.extend(live.latencies[start:])
+
+        watcher = threading.Thread(target=live_during)
+        watcher.start()
+        t0 = time.perf_counter()
+        result = contributions.post_month(
+            engine,
+            month=MONTH,
+            now=dt.datetime.now(CHINA),
+            chunk_size=args.chunk,
+            workers=args.workers,
+        )
+        seconds = time.perf_counter() - t0
+        done.set()
+        watcher.join()
+        again = contributions.post_month(engine, month=MONTH, now=dt.datetime.now(CHINA))
+        with services.session_factory() as session:
+            ledger.repeatable_read(session)
+            check = ledger.check(session)
+        tps = pgbench(cluster, clients=2, seconds=15)
+        engine.dispose()
+    rate = result.persons / seconds
+    figures = {
+        "persons": result.persons,
+        "seconds": round(seconds, 2),
+        "persons_per_second": round(rate),
+        "chunk": args.chunk,
+        "workers": args.workers,
+        "second_run_posted": again.persons,
+        "ledger_check_ok": check.ok,
+        "live_idle_p50_ms": round(statistics.median(idle) * 1000, 2),
+        "live_idle_p99_ms": round(pct(idle, 0.99), 2),
+        "live_during_p50_ms": round(statistics.median(during) * 1000, 2),
+        "live_during_p99_ms": round(pct(during, 0.99), 2),
+        "live_during_samples": len(during),
+        "p99_ratio_during_over_idle": round(pct(during, 0.99) / pct(idle, 0.99), 2),
+        "pgbench_tps_2_clients": round(tps),
+        "persons_per_second_over_pgbench_tps": round(rate / tps, 2),
+    }
+    print(json.dumps(figures, indent=2))
+    print(
+        f"posted {result.persons:,} persons in {seconds:.1f} s: {rate:,.0f} persons/s (target >= 50,000); "
+        f"live p99 {figures['live_idle_p99_ms']} ms idle, {figures['live_during_p99_ms']} ms during: "
+        f"ratio {figures['p99_ratio_during_over_idle']} (target <= 3)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The telephone line's staff side: setting a person's telephone PIN at the
+counter, and the agent's console reading who is on a transferred call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from yibao.channels.api import views
+from yibao.channels.api.deps import Staff, Work
+from yibao.services import ivr as ivr_service
+from yibao.services import phone_pin, registry
+from yibao.services.context import Channel
+
+router = APIRouter(tags=["telephone 电话查询"])
+
+
+class PhonePinIn(BaseModel):
+    pin: str | None = Field(
+        default=None,
+        description="6-digit telephone PIN chosen by the person; without it one is made and returned once",
+    )
+
+
+@router.post("/persons/{account_no}/phone-pin")
+def set_phone_pin(account_no: str, body: PhonePinIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        person = registry.get_person(
+            work, actor=ctx.actor, channel=Channel.API, account_no=account_no
+        )
+        new = phone_pin.set_phone_pin(
+            work, actor=ctx.actor, channel=Channel.API, person=person, pin=body.pin
+        )
+        work.commit()
+        out: dict[str, Any] = {"account_no": person.account_no, "phone_pin_set": True}
+        if new is not None:
+            out["phone_pin"] = new
+        return out
+
+
+@router.get("/ivr/calls/{call_id}")
+def get_call(call_id: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    """For the agent's console: the call and the person the caller proved to be."""
+    with work:
+        view = ivr_service.get_call(work, actor=ctx.actor, channel=Channel.API, call_id=call_id)
+        work.commit()
+        call = view.call
+        return {
+            "call_id": call.call_id,
+            "platform": call.platform,
+            "caller": call.caller,
+            "state": call.state,
+            "lang": call.lang,
+            "started_at": call.started_at.isoformat(),
+            "transferred_at": call.transferred_at.isoformat() if call.transferred_at else None,
+            "agent_number": call.agent_number,
+            "person": views.person(view.person) if view.person else None,
+        }
