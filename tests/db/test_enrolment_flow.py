@@ -179,6 +179,13 @@ def test_bank_debit_and_return_files_pay_once_and_a_failed_row_stays_due(uow, de
         ]
         debits = uow.session.execute(select(BankDebit).order_by(BankDebit.id)).scalars().all()
         assert [d.status for d in debits] == ["failed", "paid"]
+        trail = uow.session.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.person_id == person.id, AuditEntry.action.like("bank.%"))
+            .order_by(AuditEntry.id)
+        ).scalars()
+        # the same-day rewrite of the file is audited too: the file went out again
+        assert list(trail) == ["bank.debit", "bank.debit", "bank.debit_failed", "bank.debit"]
         assert ledger.check(uow.session).ok
         assert ledger.balance(uow.session, "BANK:CLEARING") < 0
 
