@@ -312,3 +312,14 @@ def test_the_same_return_file_read_twice_at_once_pays_once(services, demo, backe
         ).scalars()
         assert list(payments) == [int(rows[0][3].replace(".", ""))]
         assert ledger.check(work.session).ok
+
+
+def test_an_insured_person_or_one_with_an_open_application_cannot_apply_again(uow, demo):
+    with pytest.raises(DomainError) as err:
+        submit(uow, demo["persons"][0]["certno"])
+    assert err.value.code == "enrolment.exists"
+    certno = new_certno()
+    submit(uow, certno)
+    with pytest.raises(DomainError) as err:
+        submit(uow, certno)
+    assert err.value.code == "enrolment_application.open"

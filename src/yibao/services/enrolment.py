@@ -161,6 +161,15 @@ def submit(
             division_code=division_code,
             phone=form["phone"],
         )
+    if any(
+        e.insutype == contributions.EMPLOYEE and e.status != "terminated"
+        for e in contributions.enrolments_of(uow.session, person.id)
+    ):
+        raise conflict(
+            "enrolment.exists",
+            "该人员已参加职工基本医疗保险",
+            "the person is already enrolled in employee medical insurance",
+        )
     open_app = uow.session.execute(
         select(EnrolmentApplication.app_no).where(
             EnrolmentApplication.person_id == person.id,
