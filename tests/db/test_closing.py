@@ -104,7 +104,11 @@ def test_emigration_pays_the_balance_out_to_the_person_once(uow, demo):
 
 def test_death_balance_goes_to_the_heirs_recorded_with_who_received_it(uow, demo):
     chen = demo["persons"][4]
-    closure = close(uow, chen["account_no"], "death", reason="死亡证明 2026-11-20")
+    closure = close(
+        uow, chen["account_no"], "death", reason="死亡证明 2026-11-20", card_returned=False
+    )
+    # the card is cancelled even when the family could not hand it back
+    assert closure.card_no == chen["card_no"] and closure.card_returned_at is None
     with uow, pytest.raises(Exception) as err:
         closing.pay_out(
             uow,
@@ -150,6 +154,7 @@ def test_transfer_out_moves_the_balance_to_the_destination_and_gives_a_certifica
     cert = closure.certificate
     assert cert["to_area"] == "310101" and cert["balance"] == closure.balance
     assert cert["certificate_no"] == closure.closure_no
+    assert {e["status"] for e in cert["enrolments"]} == {"terminated"}
     assert cert["paid_months"] > 0 and cert["payments"][0]["status"] in ("paid", "due")
     with uow:
         c, person = closing.get_closure(

@@ -179,6 +179,13 @@ def test_bank_debit_and_return_files_pay_once_and_a_failed_row_stays_due(uow, de
         ]
         debits = uow.session.execute(select(BankDebit).order_by(BankDebit.id)).scalars().all()
         assert [d.status for d in debits] == ["failed", "paid"]
+        trail = uow.session.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.person_id == person.id, AuditEntry.action.like("bank.%"))
+            .order_by(AuditEntry.id)
+        ).scalars()
+        # the same-day rewrite of the file is audited too: the file went out again
+        assert list(trail) == ["bank.debit", "bank.debit", "bank.debit_failed", "bank.debit"]
         assert ledger.check(uow.session).ok
         assert ledger.balance(uow.session, "BANK:CLEARING") < 0
 
@@ -276,9 +283,8 @@ def test_a_closed_account_gets_no_more_bank_debits(uow, demo):
     assert debit_file(uow, dt.date(2026, 12, 31))[1] == []
 
 
-def test_the_same_return_file_read_twice_at_once_pays_once(services, demo, backend):
-    if backend != "postgresql":
-        pytest.skip("concurrent writers: PostgreSQL")
+@pytest.mark.postgresql_only
+def test_the_same_return_file_read_twice_at_once_pays_once(services, demo):
     import threading
 
     certno = new_certno()
@@ -305,3 +311,14 @@ def test_the_same_return_file_read_twice_at_once_pays_once(services, demo, backe
         ).scalars()
         assert list(payments) == [int(rows[0][3].replace(".", ""))]
         assert ledger.check(work.session).ok
+
+
+def test_an_insured_person_or_one_with_an_open_application_cannot_apply_again(uow, demo):
+    with pytest.raises(DomainError) as err:
+        submit(uow, demo["persons"][0]["certno"])
+    assert err.value.code == "enrolment.exists"
+    certno = new_certno()
+    submit(uow, certno)
+    with pytest.raises(DomainError) as err:
+        submit(uow, certno)
+    assert err.value.code == "enrolment_application.open"

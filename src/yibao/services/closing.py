@@ -24,6 +24,7 @@ from yibao.services.documents import Document, yuan
 from yibao.services.records import PSN_TYPE_ZH, STATUS_ZH, mask_certno
 from yibao.store.models import (
     AccountClosure,
+    Card,
     ContributionLine,
     IaCreditClaim,
     PaymentVoucher,
@@ -155,10 +156,10 @@ def close_account(
     today = uow.clock.today()
     now = uow.clock.now()
     status, entry_kind, kind_zh = KINDS[kind]
-    certificate = certificate_data(uow, person, destination) if kind == "transfer_out" else {}
     for enrolment in contributions.enrolments_of(uow.session, person.id):
         if enrolment.status != "terminated":
             contributions.terminate(uow, enrolment, day=today, reason=kind)
+    certificate = certificate_data(uow, person, destination) if kind == "transfer_out" else {}
     # no more bank debits for a closed account
     for voucher in uow.session.execute(
         select(PaymentVoucher).where(
@@ -233,7 +234,7 @@ def close_account(
     return closure
 
 
-def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Any:
+def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:
     for card in card_service.cards_of(uow, person):
         if card.status in {s.value for s in LIVE} or card.status == CardStatus.LOST.value:
             return card

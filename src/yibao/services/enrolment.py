@@ -161,6 +161,15 @@ def submit(
             division_code=division_code,
             phone=form["phone"],
         )
+    if any(
+        e.insutype == contributions.EMPLOYEE and e.status != "terminated"
+        for e in contributions.enrolments_of(uow.session, person.id)
+    ):
+        raise conflict(
+            "enrolment.exists",
+            "该人员已参加职工基本医疗保险",
+            "the person is already enrolled in employee medical insurance",
+        )
     open_app = uow.session.execute(
         select(EnrolmentApplication.app_no).where(
             EnrolmentApplication.person_id == person.id,
@@ -513,7 +522,9 @@ DEBIT_HEADER = ["debit_no", "voucher_no", "month", "amount", "debit_bank", "debi
 RETURN_HEADER = ["debit_no", "result", "amount", "bank_ref", "reason"]
 
 
-def debit_rows(uow: UnitOfWork, *, day: dt.date) -> list[dict[str, str]]:
+def debit_rows(
+    uow: UnitOfWork, *, actor: Actor, channel: str, day: dt.date
+) -> list[dict[str, str]]:
     """The debit file for a day: every month of a due voucher whose due date
     has come and that is neither paid nor waiting for the bank's answer.
     Writing the file again the same day gives the same rows."""
@@ -549,6 +560,16 @@ def debit_rows(uow: UnitOfWork, *, day: dt.date) -> list[dict[str, str]]:
                 )
                 uow.session.add(debit)
                 uow.session.flush()
+            # the file carries the person's name and bank account out of the service
+            uow.audit(
+                actor.record(
+                    channel=channel,
+                    action="bank.debit",
+                    person_id=person.id,
+                    subject=debit.debit_no,
+                    detail={"voucher": voucher.voucher_no, "month": debit.month},
+                )
+            )
             rows.append(
                 {
                     "debit_no": debit.debit_no,
@@ -574,7 +595,7 @@ def _sequence(uow: UnitOfWork, day: dt.date) -> int:
 
 
 def write_debit_file(uow: UnitOfWork, *, actor: Actor, channel: str, day: dt.date) -> str:
-    rows = debit_rows(uow, day=day)
+    rows = debit_rows(uow, actor=actor, channel=channel, day=day)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=DEBIT_HEADER, lineterminator="\n")
     writer.writeheader()
@@ -634,6 +655,16 @@ def read_return_file(
             debit.status = "failed"
             debit.reason = (row.get("reason") or "").strip()[:200] or "failed"
             result.failed += 1
+            failed_line = uow.session.get(ContributionLine, debit.line_id)
+            uow.audit(
+                actor.record(
+                    channel=channel,
+                    action="bank.debit_failed",
+                    person_id=failed_line.person_id if failed_line else None,
+                    subject=debit.debit_no,
+                    detail={"reason": debit.reason},
+                )
+            )
             continue
         amount_text = (row.get("amount") or "").strip()
         if amount_text and yuan_to_fen(amount_text, field="amount") != debit.amount:

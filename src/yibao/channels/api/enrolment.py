@@ -273,6 +273,7 @@ class ClosureIn(BaseModel):
     destination_area: str | None = Field(
         default=None, description="转入地 6-digit area code (transfer_out)"
     )
+    card_returned: bool = Field(default=True, description="卡已交回 the card was handed back here")
 
 
 class PayoutIn(BaseModel):
@@ -306,6 +307,7 @@ def close_account(account_no: str, body: ClosureIn, ctx: Staff, work: Work) -> d
             kind=body.kind,
             reason=body.reason,
             destination_area=body.destination_area,
+            card_returned=body.card_returned,
         )
         person = work.session.get(Person, closure.person_id)
         assert person is not None
