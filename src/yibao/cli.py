@@ -422,6 +422,13 @@ def phone(
         )
 
 
+# ---- issue 3: bank files, assessment, suspensions (yibao.cli_enrolment)
+from yibao.cli_enrolment import add_contribution_commands, bank_app  # noqa: E402
+
+add_contribution_commands(money_app)
+app.add_typer(bank_app, name="bank")
+
+
 def main() -> None:
     from yibao.domain.errors import DomainError
 

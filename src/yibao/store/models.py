@@ -751,3 +751,104 @@ class Settlement(Base):
     status: Mapped[str] = mapped_column(String(10), default="settled")  # settled, cancelled
     cancelled_at: Mapped[dt.datetime | None]
     cancel_entry_id: Mapped[int | None] = mapped_column(BigId)
+
+
+# ---- enrolment flow and closing (issue 3)
+
+
+class EnrolmentApplication(Base):
+    """An individual's enrolment application (seed 004): materials checklist,
+    the social insurance subsidy form, the same-day review and its outcome."""
+
+    __tablename__ = "enrolment_applications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    app_no: Mapped[str] = mapped_column(String(24), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    division_code: Mapped[str] = mapped_column(String(9))  # the office that took it
+    # [{"item", "zh", "en", "checked"}], and the names of what is missing
+    materials: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    subsidy_form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12))  # submitted, approved, rejected
+    submitted_at: Mapped[dt.datetime]
+    submitted_by: Mapped[str] = mapped_column(String(50))
+    reviewed_at: Mapped[dt.datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(50))
+    reject_reason: Mapped[str] = mapped_column(String(200), default="")
+    enrolment_id: Mapped[int | None] = mapped_column(BigId)
+    record_book_no: Mapped[str | None] = mapped_column(String(40))
+    record_book_issued_at: Mapped[dt.datetime | None]
+
+
+class PaymentVoucher(Base):
+    """The payment voucher issued on approval: what to pay, to which bank
+    account, by when; paid month by month by bank debit."""
+
+    __tablename__ = "payment_vouchers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    voucher_no: Mapped[str] = mapped_column(String(24), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    application_id: Mapped[int] = mapped_column(BigId, unique=True)
+    enrolment_id: Mapped[int] = mapped_column(BigId)
+    # [{"month": 202611, "amount": fen, "due_date": "2026-11-30"}]
+    schedule: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    total: Mapped[int] = mapped_column(BigInteger)
+    payee_bank: Mapped[str] = mapped_column(String(100))
+    payee_name: Mapped[str] = mapped_column(String(100))
+    payee_account: Mapped[str] = mapped_column(String(40))
+    debit_bank: Mapped[str] = mapped_column(String(100), default="")
+    debit_account: Mapped[str] = mapped_column(String(40), default="")
+    issued_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(10))  # due, paid, cancelled (account closed)
+
+
+class BankDebit(Base):
+    """One row of a bank debit file: an attempt to collect one month of a
+    voucher; answered once by a row of the bank's return file."""
+
+    __tablename__ = "bank_debits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    debit_no: Mapped[str] = mapped_column(String(30), unique=True)
+    voucher_id: Mapped[int] = mapped_column(BigId, index=True)
+    line_id: Mapped[int] = mapped_column(BigId, index=True)
+    month: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    file_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # sent, paid, failed
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    bank_ref: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[dt.datetime]
+    answered_at: Mapped[dt.datetime | None]
+    payment_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class AccountClosure(Base):
+    """Closing a person's account: emigration, transfer out or death (seed 000,
+    part three, item 4); where the balance went and who received it."""
+
+    __tablename__ = "account_closures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    closure_no: Mapped[str] = mapped_column(String(24), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # emigration, transfer_out, death
+    closed_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    balance: Mapped[int] = mapped_column(BigInteger)
+    payable_code: Mapped[str] = mapped_column(String(60))
+    destination_area: Mapped[str | None] = mapped_column(String(6))
+    card_no: Mapped[str | None] = mapped_column(String(10))
+    card_returned_at: Mapped[str | None] = mapped_column(String(9))
+    close_entry_id: Mapped[int | None] = mapped_column(BigId)
+    certificate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    paid_out_at: Mapped[dt.datetime | None]
+    paid_entry_id: Mapped[int | None] = mapped_column(BigId)
+    recipient_name: Mapped[str | None] = mapped_column(String(50))
+    recipient_certno: Mapped[str | None] = mapped_column(String(18))
+    recipient_relation: Mapped[str | None] = mapped_column(String(20))
+    paid_reference: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(50))

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from yibao.channels.api import auth, calendar, cards, ivr, registry
+from yibao.channels.api import auth, calendar, cards, enrolment, ivr, registry
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(registry.router)
 router.include_router(cards.router)
 router.include_router(calendar.router)
+router.include_router(enrolment.router)
 router.include_router(ivr.router)
