@@ -12,6 +12,9 @@ have_pg_server() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 have_pg_server || need+=(postgresql-15 postgresql-client-15)
+# browser tests of the web channels (issue 5): Debian's Chromium and a CJK font
+command -v chromium >/dev/null || need+=(chromium)
+compgen -G "/usr/share/fonts/truetype/wqy/wqy-zenhei.tt*" >/dev/null || need+=(fonts-wqy-zenhei)
 
 if ((${#need[@]} == 0)); then
   exit 0

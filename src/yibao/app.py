@@ -147,4 +147,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from yibao.channels.api import router as api_router
 
     app.include_router(api_router, prefix="/api/v1")
+
+    from yibao.channels import web
+
+    web.mount(app)
     return app

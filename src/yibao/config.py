@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     argon2_profile: str = "default"
     timezone: str = "Asia/Shanghai"
     upload_max_bytes: int = 5 * 1024 * 1024
+    # Seconds without a touch before a self-service terminal forgets the person.
+    kiosk_idle_seconds: int = 60
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -225,6 +225,7 @@ def fixtures() -> dict[str, Any]:
                 "note": "applied at the Yuehe service point; the card is in production",
             }
         ],
+        "terminals": [{"code": c, "location": loc, "division": d} for c, loc, d in TERMINALS],
         "institutions": [
             {
                 "code": code,
@@ -488,6 +489,7 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
             certno=a["certno"],
             materials=["id_card", "photo"],
         )
+        _web_channels(uow, system)
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
     if engine is not None:
@@ -503,3 +505,24 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
 
 def existing(uow: UnitOfWork) -> list[str]:
     return list(uow.session.execute(select(DemoMarker.name)).scalars())
+
+
+# ---- web channels (issue 5): self-service terminals in hospital lobbies
+TERMINALS = [
+    ("T-HZZX-01", "湖州市中心医院门诊大厅 / Huzhou Central Hospital, outpatient lobby", "330502"),
+    ("T-NXRM-01", "南浔区人民医院一楼大厅 / Nanxun People's Hospital, ground floor", "330503"),
+]
+
+
+def _web_channels(uow: UnitOfWork, system: Actor) -> None:
+    from yibao.services import kiosk
+
+    for code, location, division in TERMINALS:
+        kiosk.register_terminal(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            code=code,
+            location=location,
+            division_code=division,
+        )
