@@ -150,9 +150,7 @@ def issue_activation_code(
     return code, acct.activation_expires_at
 
 
-def activate(
-    uow: UnitOfWork, *, login_id: str, code: str, password: str, channel: str
-) -> Person:
+def activate(uow: UnitOfWork, *, login_id: str, code: str, password: str, channel: str) -> Person:
     """Set the password with an activation code; the code works once."""
     check_password(password)
     now = uow.clock.now()
@@ -192,15 +190,16 @@ def activate(
     acct.updated_at = now
     uow.audit(
         person_actor(person).record(
-            channel=channel, action="portal.activate", person_id=person.id, subject=person.account_no
+            channel=channel,
+            action="portal.activate",
+            person_id=person.id,
+            subject=person.account_no,
         )
     )
     return person
 
 
-def change_password(
-    uow: UnitOfWork, *, person: Person, channel: str, old: str, new: str
-) -> int:
+def change_password(uow: UnitOfWork, *, person: Person, channel: str, old: str, new: str) -> int:
     """Change the password; returns the new session epoch (other sessions end)."""
     if not security.verify_secret(person.portal_password_hash, old):
         raise invalid("old_password", "原密码错误", "the current password is wrong", "wrong")

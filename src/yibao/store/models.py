@@ -513,9 +513,7 @@ class KioskPinTry(Base):
 
     __tablename__ = "kiosk_pin_tries"
 
-    terminal_code: Mapped[str] = mapped_column(
-        ForeignKey("kiosk_terminals.code"), primary_key=True
-    )
+    terminal_code: Mapped[str] = mapped_column(ForeignKey("kiosk_terminals.code"), primary_key=True)
     card_no: Mapped[str] = mapped_column(String(20), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)

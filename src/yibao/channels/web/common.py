@@ -81,9 +81,7 @@ def error_text(request: Request, exc: DomainError) -> str:
     return exc.en if lang_of(request) == "en" else exc.zh
 
 
-def render(
-    request: Request, template: str, status: int = 200, **context: Any
-) -> HTMLResponse:
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     context.setdefault("message", None)
     context.setdefault("error", None)
@@ -94,9 +92,7 @@ def render(
     )
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LOCALES:
-        response.set_cookie(
-            LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True
-        )
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     # pages show personal data: never cache them, never frame them
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"

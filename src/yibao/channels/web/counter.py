@@ -262,9 +262,7 @@ def _person_page(
                 ),
             ),
         )
-    person = registry.get_person(
-        work, actor=actor, channel=Channel.COUNTER, account_no=account_no
-    )
+    person = registry.get_person(work, actor=actor, channel=Channel.COUNTER, account_no=account_no)
     balance = ledger.individual_balance(work.session, person.id)
     lines = ledger.history(work.session, code=codes.individual(person.id), limit=10)
     payments = contributions.payment_records(work.session, person.id)[:12]
@@ -328,8 +326,14 @@ async def act(request: Request, account_no: str, action: str) -> Response:
         except NotLoggedIn:
             return _go("/counter/login")
         except DomainError as exc:
-            return _page(request, SESSION.load(request), "counter/search.html", exc.status,
-                         documents=DOCUMENTS, error=error_text(request, exc))
+            return _page(
+                request,
+                SESSION.load(request),
+                "counter/search.html",
+                exc.status,
+                documents=DOCUMENTS,
+                error=error_text(request, exc),
+            )
         if (data.get("visit") or {}).get("account_no") != account_no or action not in ACTIONS:
             return _person_page(request, work, actor, data, account_no)
         ch = Channel.COUNTER
@@ -350,8 +354,12 @@ async def act(request: Request, account_no: str, action: str) -> Response:
                     delegate_certno=val("delegate_certno") or None,
                     delegate_name=val("delegate_name") or None,
                 )
-                result = {"done": "apply", "card_no": res.card.card_no, "pin": res.pin,
-                          "app_no": res.application.app_no if res.application else ""}
+                result = {
+                    "done": "apply",
+                    "card_no": res.card.card_no,
+                    "pin": res.pin,
+                    "app_no": res.application.app_no if res.application else "",
+                }
             elif action == "collect":
                 res = card_service.collect_card(
                     work,
@@ -419,12 +427,16 @@ def applications(request: Request, view: str = "due") -> Response:
             work.commit()
         except DomainError as exc:
             return _page(
-                request, data, "counter/applications.html", exc.status, actor=actor,
-                rows=[], view=view, error=error_text(request, exc),
+                request,
+                data,
+                "counter/applications.html",
+                exc.status,
+                actor=actor,
+                rows=[],
+                view=view,
+                error=error_text(request, exc),
             )
-        return _page(
-            request, data, "counter/applications.html", actor=actor, rows=rows, view=view
-        )
+        return _page(request, data, "counter/applications.html", actor=actor, rows=rows, view=view)
 
 
 @router.get("/batch")
@@ -455,10 +467,19 @@ async def batch_upload(
         except NotLoggedIn:
             return _go("/counter/login")
         except DomainError as exc:
-            return _page(request, SESSION.load(request), "counter/batch.html", exc.status,
-                         error=error_text(request, exc))
-        form = {"employer_uscc": employer_uscc, "letter_ref": letter_ref,
-                "handler_certno": handler_certno, "handler_name": handler_name}
+            return _page(
+                request,
+                SESSION.load(request),
+                "counter/batch.html",
+                exc.status,
+                error=error_text(request, exc),
+            )
+        form = {
+            "employer_uscc": employer_uscc,
+            "letter_ref": letter_ref,
+            "handler_certno": handler_certno,
+            "handler_name": handler_name,
+        }
         try:
             if len(content) > services_of(request).settings.upload_max_bytes:
                 raise invalid("file", "文件过大", "the file is too large", "size")
@@ -477,7 +498,21 @@ async def batch_upload(
             work.commit()
         except DomainError as exc:
             work.rollback()
-            return _page(request, data, "counter/batch.html", exc.status, actor=actor,
-                         form=form, error=error_text(request, exc))
-        return _page(request, data, "counter/batch.html", actor=actor, form=form,
-                     batch=res.batch, rows=res.batch.results)
+            return _page(
+                request,
+                data,
+                "counter/batch.html",
+                exc.status,
+                actor=actor,
+                form=form,
+                error=error_text(request, exc),
+            )
+        return _page(
+            request,
+            data,
+            "counter/batch.html",
+            actor=actor,
+            form=form,
+            batch=res.batch,
+            rows=res.batch.results,
+        )

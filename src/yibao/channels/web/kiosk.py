@@ -151,9 +151,7 @@ def pin(request: Request, pin: str = Form(""), csrf: str = Form("")) -> Response
                 error=error_text(request, CSRF_REFUSED),
             )
         try:
-            person = kiosk_service.sign_in(
-                work, terminal=term, card_no=str(data["card"]), pin=pin
-            )
+            person = kiosk_service.sign_in(work, terminal=term, card_no=str(data["card"]), pin=pin)
             work.commit()
         except DomainError as exc:
             if exc.code == "kiosk.blocked":

@@ -46,9 +46,7 @@ def _person(request: Request, work: UnitOfWork) -> Person | None:
     )
 
 
-def _page(
-    request: Request, template: str, status: int = 200, **context: Any
-) -> Response:
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     """Render with the session's CSRF token, creating an anonymous session if needed."""
     data = SESSION.load(request)
     if "csrf" in data:
@@ -133,9 +131,7 @@ def activate(
     csrf: str = Form(""),
 ) -> Response:
     if not csrf_ok(SESSION.load(request), csrf):
-        return _page(
-            request, "portal/activate.html", 403, error=error_text(request, CSRF_REFUSED)
-        )
+        return _page(request, "portal/activate.html", 403, error=error_text(request, CSRF_REFUSED))
     try:
         if password != password2:
             raise invalid(
@@ -193,7 +189,9 @@ def home(request: Request) -> Response:
 
 def _period(start: str, end: str, today: dt.date) -> tuple[dt.date, dt.date]:
     try:
-        lo = dt.date.fromisoformat(start) if start else today.replace(day=1) - dt.timedelta(days=365)
+        lo = (
+            dt.date.fromisoformat(start) if start else today.replace(day=1) - dt.timedelta(days=365)
+        )
         hi = dt.date.fromisoformat(end) if end else today
     except ValueError:
         raise invalid("start", "日期格式错误", "dates are YYYY-MM-DD", "format") from None
@@ -251,7 +249,11 @@ def payments(request: Request) -> Response:
         _view(work, person, "portal.payments")
         work.commit()
         return _page(
-            request, "portal/payments.html", person=person, rows=rows, month_text=contributions.month_text
+            request,
+            "portal/payments.html",
+            person=person,
+            rows=rows,
+            month_text=contributions.month_text,
         )
 
 
