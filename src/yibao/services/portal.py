@@ -47,7 +47,7 @@ def _find(uow: UnitOfWork, login_id: str) -> Person | None:
 
 def _locked(acct: PortalAccount, now: dt.datetime) -> DomainError | None:
     if acct.locked_until is not None and acct.locked_until > now:
-        minutes = int((acct.locked_until - now).total_seconds() // 60) + 1
+        minutes = max(1, -int(-(acct.locked_until - now).total_seconds() // 60))
         return DomainError(
             code="portal.locked",
             zh=f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试",
