@@ -3,7 +3,7 @@ Playwright against a real uvicorn server on a free port, with the demo city
 in a SQLite database (the services under these pages are tested on both
 databases in tests/db and tests/channels). Every page is checked with
 axe-core: no serious or critical violations. Screenshots of the main pages
-go to docs/screenshots/ (``YIBAO_SCREENSHOTS=0`` turns that off)."""
+go to docs/screenshots/ with ``YIBAO_SCREENSHOTS=1`` (``make screenshots``)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def check(page: Any, name: str | None = None) -> None:
         ],
         indent=1,
     )
-    if name and os.environ.get("YIBAO_SCREENSHOTS", "1") != "0":
+    if name and os.environ.get("YIBAO_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
