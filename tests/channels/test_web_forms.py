@@ -168,3 +168,19 @@ def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo):
     time.sleep(1.2)
     r = client.get("/kiosk/home")
     assert 'id="card_no"' in r.text  # forgotten: back at the start
+
+
+def test_person_reports_the_card_lost_on_the_portal(client, demo):
+    p = demo["persons"][4]
+    r = portal_login(client, p["certno"], p["password"])
+    assert 'action="/portal/lost"' in r.text
+    r = client.post("/portal/lost", data={"card_no": p["card_no"], "csrf": "forged"})
+    assert r.status_code == 403
+    token = csrf_of(client.get("/portal/").text)
+    other = demo["persons"][0]["card_no"]  # not theirs: refused as not found
+    r = client.post("/portal/lost", data={"card_no": other, "csrf": token})
+    assert r.status_code == 404
+    r = client.post("/portal/lost", data={"card_no": p["card_no"], "csrf": token})
+    assert 'data-testid="card-status">已挂失' in r.text
+    # after a posted form, the language link goes to the channel's first page
+    assert 'href="/portal/?lang=en"' in client.post("/portal/lost", data={}).text

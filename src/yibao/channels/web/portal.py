@@ -22,6 +22,7 @@ from yibao.channels.web.common import (
 )
 from yibao.domain import ledger as codes
 from yibao.domain.errors import DomainError, invalid
+from yibao.services import cards as card_service
 from yibao.services import contributions, evoucher, ledger, records
 from yibao.services import portal as portal_service
 from yibao.services.cards import current_card
@@ -372,6 +373,42 @@ def change_password(
         response = _page(request, "portal/password.html", person=person, changed=True)
         SESSION.save(request, response, {"pid": person.id, "epoch": epoch, "csrf": data["csrf"]})
         return response
+
+
+@router.post("/lost")
+def report_lost(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
+    """The person reports their own card lost; it is blocked at once."""
+    data = SESSION.load(request)
+    with services_of(request).uow() as work:
+        person = _person(request, work)
+        if person is None:
+            return _go("/portal/login")
+        if not csrf_ok(data, csrf):
+            return _page(
+                request,
+                "portal/message.html",
+                403,
+                person=person,
+                error=error_text(request, CSRF_REFUSED),
+            )
+        try:
+            card_service.report_lost(
+                work,
+                actor=portal_service.person_actor(person),
+                channel=Channel.PORTAL,
+                card_no=card_no,
+                reason="reported lost on the portal",
+            )
+            work.commit()
+        except DomainError as exc:
+            return _page(
+                request,
+                "portal/message.html",
+                exc.status,
+                person=person,
+                error=error_text(request, exc),
+            )
+    return _go("/portal/")
 
 
 @router.get("/voucher")
