@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean web-assets screenshots
+.PHONY: run test lint check system-deps bench clean web-assets screenshots messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ node_modules/.installed: package.json package-lock.json
 ## screenshots: run the browser tests and save the main pages under docs/screenshots/
 screenshots: $(VENV)/.installed-test system-deps node_modules/.installed
 	YIBAO_SCREENSHOTS=1 YIBAO_TEST_DATABASES=sqlite $(BIN)/pytest -p no:cacheprovider -q tests/browser
+
+## messages: after changing page texts, update the English catalogue (then translate the new entries)
+messages: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F src/yibao/channels/web/babel.cfg --no-location -o $(VENV)/web-messages.pot src/yibao/channels/web
+	$(BIN)/pybabel update -i $(VENV)/web-messages.pot -d src/yibao/channels/web/locale -l en
 
 ## web-assets: refresh the vendored htmx.min.js from node_modules after changing its version
 web-assets: node_modules/.installed
