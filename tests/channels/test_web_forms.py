@@ -184,3 +184,49 @@ def test_person_reports_the_card_lost_on_the_portal(client, demo):
     assert 'data-testid="card-status">已挂失' in r.text
     # after a posted form, the language link goes to the channel's first page
     assert 'href="/portal/?lang=en"' in client.post("/portal/lost", data={}).text
+
+
+def test_counter_batch_upload_shows_each_row(client, demo, uow):
+    from tests.helpers import add_person
+
+    good = add_person(uow, name="批量员工")
+    token = counter_login(client, "wuxing")
+    csv = f"certno,name\n{good.certno},批量员工\n{demo['persons'][2]['certno']},李娜\n"
+    r = client.post(
+        "/counter/batch",
+        data={
+            "employer_uscc": demo["employers"][0]["uscc"],
+            "letter_ref": "织里童装〔2026〕12号",
+            "handler_certno": demo["applicants"][0]["certno"],
+            "handler_name": "经办人",
+            "materials": ["letter_of_introduction", "handler_id_card"],
+            "csrf": token,
+        },
+        files={"file": ("list.csv", csv.encode(), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    rows = r.text[r.text.index('data-testid="batch-rows"') :]
+    assert "批量员工" in rows and rows.count("<tr>") == 3  # header and two rows
+    assert "受理 1" in r.text and "退回 1" in r.text
+
+
+def test_counter_visit_is_audited_with_the_document(client, demo, uow):
+    from sqlalchemy import select
+
+    from yibao.store.models import AuditEntry
+
+    p = demo["persons"][0]
+    token = counter_login(client, "wuxing")
+    client.post(
+        "/counter/visit",
+        data={"account_no": p["account_no"], "document": "passport", "csrf": token},
+    )
+    with uow:
+        rows = list(
+            uow.session.execute(
+                select(AuditEntry).where(AuditEntry.action.in_(["counter.visit", "person.read"]))
+            ).scalars()
+        )
+    visit = [r for r in rows if r.action == "counter.visit"]
+    assert visit and visit[0].detail == {"document": "passport"} and visit[0].actor_id == "wuxing"
+    assert any(r.action == "person.read" and r.channel == "counter" for r in rows)
