@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean
+.PHONY: run test lint check system-deps bench clean web-assets screenshots messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,26 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy src
 
 ## test: lint, then the whole suite on SQLite and on a throw-away PostgreSQL cluster
-test: $(VENV)/.installed-test system-deps lint
+test: $(VENV)/.installed-test system-deps node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider
 
+## node_modules: axe-core for the accessibility checks and htmx (vendored into the web static files)
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm missing: the browser tests' accessibility checks will skip loudly" >&2; fi
+
+## screenshots: run the browser tests and save the main pages under docs/screenshots/
+screenshots: $(VENV)/.installed-test system-deps node_modules/.installed
+	YIBAO_SCREENSHOTS=1 YIBAO_TEST_DATABASES=sqlite $(BIN)/pytest -p no:cacheprovider -q tests/browser
+
+## messages: after changing page texts, update the English catalogue (then translate the new entries)
+messages: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F src/yibao/channels/web/babel.cfg --no-location -o $(VENV)/web-messages.pot src/yibao/channels/web
+	$(BIN)/pybabel update -i $(VENV)/web-messages.pot -d src/yibao/channels/web/locale -l en
+
+## web-assets: refresh the vendored htmx.min.js from node_modules after changing its version
+web-assets: node_modules/.installed
+	cp node_modules/htmx.org/dist/htmx.min.js src/yibao/channels/web/static/htmx.min.js
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

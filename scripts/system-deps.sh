@@ -17,6 +17,10 @@ command -v pdftotext >/dev/null || need+=(poppler-utils)
 # the telephone line's recorded prompts (issue 6)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 
+# browser tests of the web channels (issue 5): Debian's Chromium and a CJK font
+command -v chromium >/dev/null || need+=(chromium)
+compgen -G "/usr/share/fonts/truetype/wqy/wqy-zenhei.tt*" >/dev/null || need+=(fonts-wqy-zenhei)
+
 if ((${#need[@]} == 0)); then
   exit 0
 fi

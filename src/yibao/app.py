@@ -155,4 +155,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from yibao.channels.his import router as his_router
 
     app.include_router(his_router)
+    from yibao.channels import web
+
+    web.mount(app)
     return app

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Days after a cash visit during an equipment failure within which the
     # institution may re-settle it (seed 000, part three, item 3).
     his_resettle_window_days: int = 90
+    # Seconds without a touch before a self-service terminal forgets the person.
+    kiosk_idle_seconds: int = 60
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -227,6 +227,7 @@ def fixtures() -> dict[str, Any]:
                 "note": "applied at the Yuehe service point; the card is in production",
             }
         ],
+        "terminals": [{"code": c, "location": loc, "division": d} for c, loc, d in TERMINALS],
         "institutions": [
             {
                 "code": code,
@@ -496,6 +497,7 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
             materials=["id_card", "photo"],
         )
         _benefits(uow, system, months)
+        _web_channels(uow, system)
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
     if engine is not None:
@@ -576,3 +578,24 @@ def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
                 fund_cap=cap,
                 ratios=ratios,
             )
+
+
+# ---- web channels (issue 5): self-service terminals in hospital lobbies
+TERMINALS = [
+    ("T-HZZX-01", "湖州市中心医院门诊大厅 / Huzhou Central Hospital, outpatient lobby", "330502"),
+    ("T-NXRM-01", "南浔区人民医院一楼大厅 / Nanxun People's Hospital, ground floor", "330503"),
+]
+
+
+def _web_channels(uow: UnitOfWork, system: Actor) -> None:
+    from yibao.services import kiosk
+
+    for code, location, division in TERMINALS:
+        kiosk.register_terminal(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            code=code,
+            location=location,
+            division_code=division,
+        )

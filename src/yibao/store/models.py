@@ -852,3 +852,44 @@ class AccountClosure(Base):
     paid_reference: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(50))
+
+
+# ---- web channels (issue 5)
+
+
+class PortalAccount(Base):
+    """A person's portal log-in state: wrong passwords, lockout, activation code."""
+
+    __tablename__ = "portal_accounts"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    activation_hash: Mapped[str | None] = mapped_column(String(200))
+    activation_expires_at: Mapped[dt.datetime | None]
+    # bumped on every password change: older portal sessions stop working
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime]
+
+
+class KioskTerminal(Base):
+    """A self-service terminal in a lobby, registered with its location."""
+
+    __tablename__ = "kiosk_terminals"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    location: Mapped[str] = mapped_column(String(200))
+    division_code: Mapped[str] = mapped_column(ForeignKey("divisions.code"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class KioskPinTry(Base):
+    """Wrong PINs of a card on one terminal on one day (3 block the card there)."""
+
+    __tablename__ = "kiosk_pin_tries"
+
+    terminal_code: Mapped[str] = mapped_column(ForeignKey("kiosk_terminals.code"), primary_key=True)
+    card_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,22 @@
+"""Server-rendered pages: the person's portal, the self-service terminal and
+the staff counter console (issue 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(app: FastAPI) -> None:
+    from yibao.channels.web import counter, kiosk, portal
+
+    app.mount("/web-static", StaticFiles(directory=STATIC), name="web-static")
+    root = APIRouter(include_in_schema=False)
+    root.include_router(portal.router, prefix="/portal")
+    root.include_router(kiosk.router, prefix="/kiosk")
+    root.include_router(counter.router, prefix="/counter")
+    app.include_router(root)

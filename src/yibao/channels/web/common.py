@@ -1,0 +1,187 @@
+"""What the three web channels share: templates with Babel message catalogues,
+signed session cookies, CSRF tokens and showing a domain error as a message."""
+
+from __future__ import annotations
+
+import base64
+import gettext
+import hashlib
+import hmac
+import io
+import json
+import secrets
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from yibao.app import Services
+from yibao.clock import CHINA
+from yibao.domain.errors import DomainError
+from yibao.services.documents import yuan
+
+HERE = Path(__file__).parent
+LOCALES = ("zh", "en")
+LANG_COOKIE = "yb_lang"
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalogue for a language, compiled from its .po file on first use
+    (so no build step is needed); Chinese is the source language."""
+    po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    if lang == "zh" or not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "astimezone") and getattr(value, "tzinfo", None) is not None:
+        value = value.astimezone(CHINA)
+    return str(value.strftime(fmt))
+
+
+@cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["yuan"] = yuan
+    env.filters["date"] = _date
+    return env
+
+
+def lang_of(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    return lang if lang in LOCALES else "zh"
+
+
+def tr(request: Request, message: str) -> str:
+    """A message from code (rare: most text is in templates), in the page's language."""
+    return translations(lang_of(request)).gettext(message)
+
+
+def error_text(request: Request, exc: DomainError) -> str:
+    return exc.en if lang_of(request) == "en" else exc.zh
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = lang_of(request)
+    context.setdefault("message", None)
+    context.setdefault("error", None)
+    html = (
+        environment(lang)
+        .get_template(template)
+        .render(request=request, lang=lang, html_lang="en" if lang == "en" else "zh-CN", **context)
+    )
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in LOCALES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    # pages show personal data: never cache them, never frame them
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def services_of(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+# ---------------------------------------------------------------- signed cookies
+
+
+def _key(request: Request, purpose: str) -> bytes:
+    secret = services_of(request).settings.effective_secret_key
+    return hashlib.sha256(f"yibao-web:{purpose}:{secret}".encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(request: Request, purpose: str, data: dict[str, Any]) -> str:
+    body = _b64(json.dumps(data, separators=(",", ":")).encode())
+    mac = _b64(hmac.new(_key(request, purpose), body.encode(), hashlib.sha256).digest())
+    return f"{body}.{mac}"
+
+
+def unsign(request: Request, purpose: str, value: str | None) -> dict[str, Any] | None:
+    if not value or "." not in value:
+        return None
+    body, mac = value.rsplit(".", 1)
+    good = _b64(hmac.new(_key(request, purpose), body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(mac, good):
+        return None
+    try:
+        data = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class WebSession:
+    """A signed cookie holding a channel's session: who is in, the CSRF token
+    and when it ends. HttpOnly, SameSite=Strict, Secure unless configured off."""
+
+    def __init__(self, name: str, path: str, max_age: int) -> None:
+        self.name = name
+        self.path = path
+        self.max_age = max_age
+
+    def load(self, request: Request) -> dict[str, Any]:
+        data = unsign(request, self.name, request.cookies.get(self.name))
+        if data is None or float(data.get("exp", 0)) < time.time():
+            return {}
+        return data
+
+    def save(self, request: Request, response: Response, data: dict[str, Any]) -> None:
+        data = dict(data)
+        data.setdefault("csrf", secrets.token_urlsafe(24))
+        data["exp"] = time.time() + self.max_age
+        response.set_cookie(
+            self.name,
+            sign(request, self.name, data),
+            max_age=self.max_age,
+            path=self.path,
+            httponly=True,
+            samesite="strict",
+            secure=services_of(request).settings.cookie_secure,
+        )
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(self.name, path=self.path)
+
+
+def csrf_ok(session: dict[str, Any], given: str | None) -> bool:
+    token = session.get("csrf")
+    return bool(token) and bool(given) and hmac.compare_digest(str(token), str(given))
+
+
+CSRF_REFUSED = DomainError(
+    code="web.csrf",
+    zh="页面已过期，请刷新后重试",
+    en="the page has expired; reload it and try again",
+    status=403,
+)

@@ -1,0 +1,278 @@
+"""The self-service terminal under /kiosk/: card reader, PIN keypad, balance,
+last transactions and a receipt; it forgets the person after an idle minute."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from yibao.channels.web.common import (
+    CSRF_REFUSED,
+    WebSession,
+    csrf_ok,
+    error_text,
+    render,
+    services_of,
+)
+from yibao.domain import ledger as codes
+from yibao.domain.errors import DomainError
+from yibao.services import kiosk as kiosk_service
+from yibao.services import ledger, records
+from yibao.services.cards import current_card
+from yibao.services.documents import Document, yuan
+from yibao.store.models import KioskTerminal, Person
+from yibao.store.uow import UnitOfWork
+
+router = APIRouter()
+SESSION = WebSession("yb_kiosk", "/kiosk", 24 * 3600)
+PERSON_KEYS = ("pid", "card", "seen")
+
+
+def _go(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _idle(request: Request) -> int:
+    return services_of(request).settings.kiosk_idle_seconds
+
+
+def _state(request: Request) -> dict[str, Any]:
+    """The terminal's session; the person in it is forgotten once idle too long."""
+    data = SESSION.load(request)
+    if "seen" in data and time.time() - float(data["seen"]) > _idle(request):
+        for key in PERSON_KEYS:
+            data.pop(key, None)
+    return data
+
+
+def _page(
+    request: Request, data: dict[str, Any], template: str, status: int = 200, **context: Any
+) -> Response:
+    data.setdefault("csrf", secrets.token_urlsafe(24))
+    response = render(
+        request,
+        template,
+        status,
+        csrf=data["csrf"],
+        idle_seconds=_idle(request),
+        body_class="kiosk",
+        **context,
+    )
+    SESSION.save(request, response, data)
+    return response
+
+
+def _terminal(work: UnitOfWork, data: dict[str, Any]) -> KioskTerminal | None:
+    code = data.get("term")
+    if not code:
+        return None
+    try:
+        return kiosk_service.get_terminal(work, str(code))
+    except DomainError:
+        return None
+
+
+@router.get("/")
+def start(request: Request, terminal: str = "") -> Response:
+    data = _state(request)
+    for key in PERSON_KEYS:
+        data.pop(key, None)
+    with services_of(request).uow() as work:
+        if terminal:
+            try:
+                data["term"] = kiosk_service.get_terminal(work, terminal).code
+            except DomainError as exc:
+                return _page(
+                    request,
+                    data,
+                    "kiosk/setup.html",
+                    exc.status,
+                    terminals=kiosk_service.list_terminals(work),
+                    error=error_text(request, exc),
+                )
+        term = _terminal(work, data)
+        if term is None:
+            return _page(
+                request, data, "kiosk/setup.html", terminals=kiosk_service.list_terminals(work)
+            )
+        return _page(request, data, "kiosk/start.html", terminal=term)
+
+
+@router.post("/card")
+def card(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
+    data = _state(request)
+    with services_of(request).uow() as work:
+        term = _terminal(work, data)
+        if term is None:
+            return _go("/kiosk/")
+        if not csrf_ok(data, csrf):
+            return _page(
+                request,
+                data,
+                "kiosk/start.html",
+                403,
+                terminal=term,
+                error=error_text(request, CSRF_REFUSED),
+            )
+        try:
+            found = kiosk_service.read_card(work, terminal=term, card_no=card_no)
+        except DomainError as exc:
+            return _page(
+                request,
+                data,
+                "kiosk/start.html",
+                exc.status,
+                terminal=term,
+                error=error_text(request, exc),
+            )
+        data["card"] = found.card_no
+        data["seen"] = time.time()
+        return _page(request, data, "kiosk/pin.html", terminal=term)
+
+
+@router.post("/pin")
+def pin(request: Request, pin: str = Form(""), csrf: str = Form("")) -> Response:
+    data = _state(request)
+    with services_of(request).uow() as work:
+        term = _terminal(work, data)
+        if term is None or "card" not in data:
+            return _go("/kiosk/")
+        if not csrf_ok(data, csrf):
+            return _page(
+                request,
+                data,
+                "kiosk/pin.html",
+                403,
+                terminal=term,
+                error=error_text(request, CSRF_REFUSED),
+            )
+        try:
+            person = kiosk_service.sign_in(work, terminal=term, card_no=str(data["card"]), pin=pin)
+            work.commit()
+        except DomainError as exc:
+            if exc.code == "kiosk.blocked":
+                data.pop("card", None)
+                return _page(
+                    request,
+                    data,
+                    "kiosk/start.html",
+                    exc.status,
+                    terminal=term,
+                    error=error_text(request, exc),
+                )
+            data["seen"] = time.time()
+            return _page(
+                request,
+                data,
+                "kiosk/pin.html",
+                exc.status,
+                terminal=term,
+                error=error_text(request, exc),
+            )
+        data["pid"] = person.id
+        data["seen"] = time.time()
+        response = _go("/kiosk/home")
+        SESSION.save(request, response, data)
+        return response
+
+
+def _signed_in(work: UnitOfWork, data: dict[str, Any]) -> tuple[KioskTerminal, Person] | None:
+    term = _terminal(work, data)
+    if term is None or "pid" not in data:
+        return None
+    person = work.session.get(Person, int(data["pid"]))
+    return (term, person) if person is not None else None
+
+
+@router.get("/home")
+def home(request: Request) -> Response:
+    data = _state(request)
+    with services_of(request).uow() as work:
+        who = _signed_in(work, data)
+        if who is None:
+            return _go("/kiosk/")
+        term, person = who
+        balance = ledger.individual_balance(work.session, person.id)
+        lines = ledger.history(work.session, code=codes.individual(person.id), limit=10)
+        the_card = current_card(work, person)
+        kiosk_service.inquire(work, terminal=term, person=person, action="kiosk.balance")
+        now = work.clock.now()
+        work.commit()
+        data["seen"] = time.time()
+        return _page(
+            request,
+            data,
+            "kiosk/home.html",
+            terminal=term,
+            person=person,
+            balance=balance,
+            lines=lines,
+            card=the_card,
+            as_of=now,
+            cause=records.cause,
+        )
+
+
+@router.get("/receipt.pdf")
+def receipt(request: Request) -> Response:
+    data = _state(request)
+    with services_of(request).uow() as work:
+        who = _signed_in(work, data)
+        if who is None:
+            return _go("/kiosk/")
+        term, person = who
+        balance = ledger.individual_balance(work.session, person.id)
+        lines = ledger.history(work.session, code=codes.individual(person.id), limit=10)
+        the_card = current_card(work, person)
+        now = work.clock.now()
+        doc = Document("医保个人账户查询回单", "Account inquiry receipt", subtitle=term.location)
+        doc.fields(
+            [
+                ("姓名 Name", person.name),
+                ("卡号 Card", the_card.card_no if the_card else ""),
+                ("余额 Balance", f"{yuan(balance)} 元"),
+                ("终端 Terminal", term.code),
+            ]
+        )
+        doc.table(
+            ["日期 Date", "摘要 Cause", "金额 Amount", "余额 Balance"],
+            [
+                [
+                    line.at.strftime("%Y-%m-%d"),
+                    " / ".join(records.cause(line.kind)),
+                    yuan(line.amount),
+                    yuan(line.balance_after),
+                ]
+                for line in lines
+            ],
+            [30, 80, 30, 30],
+        )
+        pdf = doc.render(generated_at=now)
+        kiosk_service.inquire(work, terminal=term, person=person, action="kiosk.receipt")
+        work.commit()
+    data["seen"] = time.time()
+    response = Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="receipt.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+    SESSION.save(request, response, data)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    # Forgetting the person needs no CSRF check: it only ever takes access away.
+    data = _state(request)
+    for key in PERSON_KEYS:
+        data.pop(key, None)
+    response = _go("/kiosk/")
+    SESSION.save(request, response, data)
+    return response

@@ -1,0 +1,298 @@
+"""The three web channels in a real browser: Debian's Chromium driven by
+Playwright against a real uvicorn server on a free port, with the demo city
+in a SQLite database (the services under these pages are tested on both
+databases in tests/db and tests/channels). Every page is checked with
+axe-core: no serious or critical violations. Screenshots of the main pages
+go to docs/screenshots/ with ``YIBAO_SCREENSHOTS=1`` (``make screenshots``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1280, "height": 900}
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _missing() -> str | None:
+    if not shutil.which("chromium"):
+        return "chromium is not installed (make system-deps, as root)"
+    if not AXE.exists():
+        return "node_modules/axe-core is missing (npm ci)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    why = _missing()
+    if why:
+        warnings.warn(f"BROWSER TESTS SKIPPED: {why}", stacklevel=1)
+        pytest.skip(f"BROWSER TESTS SKIPPED: {why}")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def demo() -> dict[str, Any]:
+    """The demo city's identifiers (this module's server runs on SQLite only)."""
+    from yibao.services import demo as demo_service
+
+    return demo_service.fixtures()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_templates: dict[str, Path], tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn on 127.0.0.1, on a copy of the demo database."""
+    import uvicorn
+
+    from tests.conftest import START
+    from yibao.app import create_app
+    from yibao.clock import FixedClock
+    from yibao.config import Settings
+
+    db = tmp_path / "yibao.sqlite3"
+    shutil.copy(sqlite_templates["demo"], db)
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        var_dir=tmp_path / "var",
+        secret_key="browser-test",
+        argon2_profile="fast",
+        kiosk_idle_seconds=3,
+    )
+    app = create_app(settings, FixedClock(START))
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+    app.state.services.engine.dispose()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", accept_downloads=True)
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def check(page: Any, name: str | None = None) -> None:
+    """axe-core on the page as it is: no serious or critical violations; and a screenshot."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, json.dumps(
+        [
+            {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in bad
+        ],
+        indent=1,
+    )
+    if name and os.environ.get("YIBAO_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def portal_login(page: Any, base: str, login_id: str, password: str) -> None:
+    page.goto(f"{base}/portal/login")
+    page.fill("#login_id", login_id)
+    page.fill("#password", password)
+    page.click("button[type=submit].primary")
+
+
+def test_portal_by_id_number_and_account_number_balance_statement(
+    server: str, page: Any, demo: dict[str, Any]
+) -> None:
+    p = demo["persons"][0]
+    page.goto(f"{server}/portal/login")
+    check(page, "portal-login")
+    portal_login(page, server, p["certno"], p["password"])
+    page.wait_for_url(f"{server}/portal/")
+    balance = page.get_by_test_id("balance")
+    assert balance.inner_text().startswith("¥")
+    # the balance is the first thing in the page, large
+    box = balance.bounding_box()
+    assert box is not None and box["y"] < 300
+    size = page.evaluate("() => getComputedStyle(document.querySelector('.amount')).fontSize")
+    assert float(size.rstrip("px")) >= 36
+    assert page.get_by_test_id("card-status").inner_text() == "正常"
+    check(page, "portal-home")
+    for path, name in [
+        ("postings", "portal-postings"),
+        ("payments", "portal-payments"),
+        ("rights", None),
+        ("password", None),
+        ("statement", None),
+    ]:
+        page.goto(f"{server}/portal/{path}")
+        check(page, name)
+    # the period filter swaps the table in place (HTMX)
+    page.goto(f"{server}/portal/postings")
+    page.fill("#start", "2026-10-01")
+    page.fill("#end", "2026-10-31")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("caption:has-text('2026-10-01')")
+    page.goto(f"{server}/portal/statement")
+    with page.expect_download() as download:
+        page.click("main form button[type=submit]")
+    path = download.value.path()
+    assert Path(path).read_bytes().startswith(b"%PDF")
+    page.goto(f"{server}/portal/voucher")
+    page.wait_for_selector("#voucher svg")
+    check(page, "portal-voucher")
+    page.click("nav.menu button[type=submit]")  # log out
+    page.wait_for_url(f"{server}/portal/login")
+    # by the account number, in English
+    portal_login(page, server, p["account_no"], p["password"])
+    page.wait_for_url(f"{server}/portal/")
+    page.goto(f"{server}/portal/?lang=en")
+    assert "Individual account balance" in page.content()
+    check(page, "portal-home-en")
+    page.goto(f"{server}/portal/activate")
+    check(page)
+
+
+def test_portal_lockout(server: str, page: Any, demo: dict[str, Any]) -> None:
+    p = demo["persons"][1]
+    for _ in range(5):
+        portal_login(page, server, p["certno"], "not-the-password")
+    assert "已锁定" in page.locator("[role=alert]").inner_text()
+    portal_login(page, server, p["certno"], p["password"])
+    assert "15分钟" in page.locator("[role=alert]").inner_text()
+    check(page, "portal-locked")
+
+
+def kiosk_sign_in(page: Any, base: str, terminal: str, card_no: str, pin: str) -> None:
+    page.goto(f"{base}/kiosk/?terminal={terminal}")
+    page.wait_for_selector("#card_no:focus")
+    # the card reader is a keyboard: it types the number and Enter
+    page.keyboard.type(card_no, delay=10)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".keypad")
+    for digit in pin:
+        page.click(f".keypad button[data-key='{digit}']")
+    page.click(".keypad button[data-key='ok']")
+
+
+def test_kiosk_card_reader_pin_balance_and_idle_timeout(
+    server: str, browser: Any, demo: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    p = demo["persons"][0]
+    terminal = demo["terminals"][0]["code"]
+    page.goto(f"{server}/kiosk/")
+    check(page)
+    page.goto(f"{server}/kiosk/?terminal={terminal}")
+    check(page, "kiosk-start")
+    page.goto(f"{server}/kiosk/?terminal={terminal}")
+    page.keyboard.type(p["card_no"], delay=10)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".keypad")
+    for digit in "000001":
+        page.click(f".keypad button[data-key='{digit}']")
+    page.click(".keypad button[data-key='ok']")
+    assert "还可尝试2次" in page.locator("[role=alert]").inner_text()
+    check(page, "kiosk-pin")
+    page.click(".keypad button[data-key='clear']")
+    for digit in p["pin"]:
+        page.click(f".keypad button[data-key='{digit}']")
+    page.click(".keypad button[data-key='ok']")
+    page.wait_for_url(f"{server}/kiosk/home")
+    assert page.get_by_test_id("balance").inner_text().startswith("¥")
+    assert page.locator(".lines li").count() >= 1
+    check(page, "kiosk-balance")
+    # no touch for the idle time (3 s here, 60 s in service): back to the start
+    page.wait_for_selector("#card_no", timeout=10_000)
+    assert page.url.rstrip("/").endswith("/kiosk")
+    page.goto(f"{server}/kiosk/home")
+    assert page.locator("#card_no").count() == 1  # the person is forgotten
+    # the logout button (card taken away)
+    kiosk_sign_in(page, server, terminal, p["card_no"], p["pin"])
+    page.wait_for_url(f"{server}/kiosk/home")
+    page.click("#logoutform button")
+    page.wait_for_selector("#card_no")
+    context.close()
+
+
+def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
+    server: str, browser: Any, demo: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport=DESK, locale="zh-CN")
+    page = context.new_page()
+    inside, outside = demo["persons"][0], demo["persons"][2]
+    page.goto(f"{server}/counter/login")
+    check(page, "counter-login")
+    page.fill("#username", "wuxing")
+    page.fill("#password", "yibao-demo-2026")
+    page.click("form button[type=submit].primary")
+    page.wait_for_url(f"{server}/counter/")
+    check(page)
+    # outside the clerk's area: not found
+    page.fill("#certno", outside["certno"])
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("[data-testid=not-found]")
+    # inside: found by ID number
+    page.fill("#certno", inside["certno"])
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("[data-testid=result]")
+    check(page, "counter-search")
+    page.select_option("[data-testid=result] select", "id_card")
+    page.click("[data-testid=result] button[type=submit]")
+    page.wait_for_url(f"{server}/counter/person/{inside['account_no']}")
+    check(page, "counter-person")
+    page.click("[data-testid=lost-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=result]")
+    assert "已挂失" in page.get_by_test_id("card-status").inner_text()
+    for path in ("applications?view=due", "applications?view=overdue", "batch"):
+        page.goto(f"{server}/counter/{path}")
+        check(page, "counter-batch" if path == "batch" else None)
+    context.close()
+    # the person sees it on the portal ...
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    portal_login(page, server, inside["certno"], inside["password"])
+    page.wait_for_url(f"{server}/portal/")
+    assert page.get_by_test_id("card-status").inner_text() == "已挂失"
+    context.close()
+    # ... and at the terminal
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    kiosk_sign_in(page, server, demo["terminals"][0]["code"], inside["card_no"], inside["pin"])
+    page.wait_for_url(f"{server}/kiosk/home")
+    assert page.get_by_test_id("card-status").inner_text() == "已挂失"
+    context.close()
