@@ -230,3 +230,43 @@ def test_counter_visit_is_audited_with_the_document(client, demo, uow):
     visit = [r for r in rows if r.action == "counter.visit"]
     assert visit and visit[0].detail == {"document": "passport"} and visit[0].actor_id == "wuxing"
     assert any(r.action == "person.read" and r.channel == "counter" for r in rows)
+
+
+def test_person_sets_the_telephone_pin_on_the_portal(client, demo, uow):
+    from sqlalchemy import select
+
+    from yibao.services import phone_pin
+    from yibao.store.models import Person
+
+    p = demo["persons"][1]
+    home = portal_login(client, p["account_no"], p["password"])
+    token = csrf_of(home.text)
+    page = client.get("/portal/password")
+    assert "电话查询密码" in page.text
+    form = {
+        "phone_password": p["password"],
+        "phone_pin": "570913",
+        "phone_pin2": "570913",
+        "csrf": token,
+    }
+    wrong = client.post("/portal/phone-pin", data={**form, "phone_password": "not-it"})
+    assert wrong.status_code == 422 and "登录密码错误" in wrong.text
+    weak = client.post(
+        "/portal/phone-pin", data={**form, "phone_pin": "111111", "phone_pin2": "111111"}
+    )
+    assert weak.status_code == 422 and "过于简单" in weak.text
+    assert client.post("/portal/phone-pin", data={**form, "csrf": "forged"}).status_code == 403
+    ok = client.post("/portal/phone-pin", data=form)
+    assert ok.status_code == 200 and "电话查询密码已设置" in ok.text
+    with uow:
+        person = uow.session.execute(
+            select(Person).where(Person.certno == p["certno"])
+        ).scalar_one()
+        check = phone_pin.check_phone_pin
+        assert (
+            check(uow, person_id=person.id, pin=p["phone_pin"], channel="telephone", subject="t1")
+            == "wrong"
+        )
+        assert (
+            check(uow, person_id=person.id, pin="570913", channel="telephone", subject="t2") == "ok"
+        )

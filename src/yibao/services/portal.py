@@ -221,6 +221,20 @@ def change_password(uow: UnitOfWork, *, person: Person, channel: str, old: str, 
     return acct.session_epoch
 
 
+def set_phone_pin(
+    uow: UnitOfWork, *, person: Person, channel: str, password: str, pin: str
+) -> None:
+    """The person sets the telephone-inquiry PIN (issue 6) from the portal,
+    confirming it with the portal password."""
+    from yibao.services import phone_pin
+
+    if not security.verify_secret(person.portal_password_hash, password):
+        raise invalid("phone_password", "登录密码错误", "the portal password is wrong", "wrong")
+    phone_pin.set_phone_pin(
+        uow, actor=person_actor(person), channel=channel, person=person, pin=pin
+    )
+
+
 def month_end_balances(
     lines: list[tuple[dt.datetime, int]], *, today: dt.date, months: int = 12
 ) -> list[tuple[str, int]]:

@@ -375,6 +375,52 @@ def change_password(
         return response
 
 
+@router.post("/phone-pin")
+def set_phone_pin(
+    request: Request,
+    phone_password: str = Form(""),
+    phone_pin: str = Form(""),
+    phone_pin2: str = Form(""),
+    csrf: str = Form(""),
+) -> Response:
+    """Set the 6-digit PIN the telephone line asks for."""
+    data = SESSION.load(request)
+    with services_of(request).uow() as work:
+        person = _person(request, work)
+        if person is None:
+            return _go("/portal/login")
+        if not csrf_ok(data, csrf):
+            return _page(
+                request,
+                "portal/password.html",
+                403,
+                person=person,
+                pin_error=error_text(request, CSRF_REFUSED),
+            )
+        try:
+            if phone_pin != phone_pin2:
+                raise invalid(
+                    "phone_pin2", "两次输入的密码不一致", "the two PINs differ", "mismatch"
+                )
+            portal_service.set_phone_pin(
+                work,
+                person=person,
+                channel=Channel.PORTAL,
+                password=phone_password,
+                pin=phone_pin,
+            )
+            work.commit()
+        except DomainError as exc:
+            return _page(
+                request,
+                "portal/password.html",
+                exc.status,
+                person=person,
+                pin_error=error_text(request, exc),
+            )
+        return _page(request, "portal/password.html", person=person, pin_set=True)
+
+
 @router.post("/lost")
 def report_lost(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
     """The person reports their own card lost; it is blocked at once."""
