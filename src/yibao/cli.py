@@ -108,8 +108,15 @@ def demo(
         )
         typer.echo("")
         typer.echo(
-            "Open http://127.0.0.1:8000/docs (API) — staff log in with POST /api/v1/auth/login"
+            "Web 网页: portal 网上服务 http://127.0.0.1:8000/portal/ "
+            "(persons below: ID or account number + password)"
         )
+        typer.echo("          counter 柜台 http://127.0.0.1:8000/counter/ (staff below)")
+        typer.echo(
+            "          kiosk 自助终端 http://127.0.0.1:8000/kiosk/?terminal=T-HZZX-01 "
+            "(card number + PIN)"
+        )
+        typer.echo("API: http://127.0.0.1:8000/docs — staff log in with POST /api/v1/auth/login")
         typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
         for s in data["staff"]:
             typer.echo(f"  {s['username']:<14} {s['role']:<20} {s['division']:<10} {s['name']}")
