@@ -211,3 +211,20 @@ def test_the_electronic_voucher_identifies_the_person_for_the_visit(
     assert r["infcode"] == -1 and "already used" in r["err_msg"]
     r = his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": "YB1.forged"}})
     assert r["infcode"] == -1 and "voucher" in r["err_msg"]
+
+
+def test_an_expired_electronic_voucher_is_refused(
+    his: His, demo: dict[str, Any], services: Any, clock: Any
+) -> None:
+    import datetime as dt
+
+    from yibao.services import evoucher
+
+    zhang = demo["persons"][0]
+    psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
+    with services.uow() as u:
+        token, _ = evoucher.issue(u, person_id=int(psn), channel="portal")
+        u.commit()
+    clock.advance(dt.timedelta(minutes=2, seconds=1))  # valid for two minutes
+    r = his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
+    assert r["infcode"] == -1 and "expired" in r["err_msg"]
