@@ -64,6 +64,14 @@ def _voucher(work: Work, v: PaymentVoucher) -> dict[str, Any]:
     }
 
 
+def _committed(work: Work, a: EnrolmentApplication) -> dict[str, Any]:
+    """Commit the change to an application and show it as it now stands."""
+    person = work.session.get(Person, a.person_id)
+    assert person is not None
+    work.commit()
+    return _application(work, a, person)
+
+
 def _application(work: Work, a: EnrolmentApplication, person: Person) -> dict[str, Any]:
     voucher = enrolment.voucher_of(work, a)
     submitted_day = a.submitted_at.astimezone(CHINA).date()
@@ -162,10 +170,7 @@ def submit_application(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str,
             name=body.name,
             division_code=body.division_code,
         )
-        person = work.session.get(Person, app.person_id)
-        assert person is not None
-        work.commit()
-        return _application(work, app, person)
+        return _committed(work, app)
 
 
 @router.get("/enrolment-applications")
@@ -198,10 +203,7 @@ def add_materials(app_no: str, body: MaterialsIn, ctx: Staff, work: Work) -> dic
         app = enrolment.add_materials(
             work, actor=ctx.actor, channel=Channel.API, app_no=app_no, materials=body.materials
         )
-        person = work.session.get(Person, app.person_id)
-        assert person is not None
-        work.commit()
-        return _application(work, app, person)
+        return _committed(work, app)
 
 
 @router.post("/enrolment-applications/{app_no}/approve")
@@ -211,10 +213,7 @@ def approve_application(app_no: str, body: ApproveIn, ctx: Staff, work: Work) ->
         app, _ = enrolment.approve(
             work, actor=ctx.actor, channel=Channel.API, app_no=app_no, months=body.months
         )
-        person = work.session.get(Person, app.person_id)
-        assert person is not None
-        work.commit()
-        return _application(work, app, person)
+        return _committed(work, app)
 
 
 @router.post("/enrolment-applications/{app_no}/reject")
@@ -223,10 +222,7 @@ def reject_application(app_no: str, body: RejectIn, ctx: Staff, work: Work) -> d
         app = enrolment.reject(
             work, actor=ctx.actor, channel=Channel.API, app_no=app_no, reason=body.reason
         )
-        person = work.session.get(Person, app.person_id)
-        assert person is not None
-        work.commit()
-        return _application(work, app, person)
+        return _committed(work, app)
 
 
 @router.post("/enrolment-applications/{app_no}/record-book")
@@ -236,10 +232,7 @@ def issue_record_book(app_no: str, body: RecordBookIn, ctx: Staff, work: Work) -
         app = enrolment.issue_record_book(
             work, actor=ctx.actor, channel=Channel.API, app_no=app_no, number=body.number
         )
-        person = work.session.get(Person, app.person_id)
-        assert person is not None
-        work.commit()
-        return _application(work, app, person)
+        return _committed(work, app)
 
 
 @router.get("/payment-vouchers/{voucher_no}")
