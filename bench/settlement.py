@@ -16,6 +16,7 @@ where the time goes).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import datetime as dt
 import hashlib
@@ -221,6 +222,35 @@ def load(url: str, persons: int) -> list[dict[str, Any]]:
     ]
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time so far of the server (its processes), PostgreSQL and this process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"server": 0.0, "postgres": 0.0, "clients": 0.0}
+    procs: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        procs[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    for pid, (ppid, name, cpu) in procs.items():
+        chain, p = {pid}, ppid
+        while p > 1 and p in procs and p not in chain:
+            chain.add(p)
+            p = procs[p][0]
+        if pid == os.getpid():
+            out["clients"] += cpu
+        elif server_pid in chain:
+            out["server"] += cpu
+        elif name.startswith("postgres") or name.startswith("postmaster"):
+            out["postgres"] += cpu
+    return out
+
+
 class Client:
     """One HIS: a keep-alive connection, signed requests."""
 
@@ -390,7 +420,7 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
     from types import SimpleNamespace
 
     from yibao.app import create_app
-    from yibao.channels.his import routes
+    from yibao.channels.his import routes as his_routes
 
     settings = Settings(database_url=url, secret_key="bench")
     app = create_app(settings)
@@ -402,6 +432,9 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
 
     insts = {i["code"]: i for i in demo_service.fixtures()["institutions"]}
     services = app.state.services
+    fast = app.state.his_fast
+    loop = asyncio.new_event_loop()
+    counts = {"fast": 0, "general": 0}
 
     class Local(Client):
         """Calls the channel's handler in this thread, so that cProfile sees it."""
@@ -429,7 +462,13 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
                     "x-tif-signature": sig,
                 }
             )
-            response = routes.handle(services, request, raw, env, None)  # type: ignore[arg-type]
+            if fast is not None:  # PostgreSQL: the path 1101 and 2207 take in the server
+                output = loop.run_until_complete(fast.answer(request.headers, raw, env, None))
+                if output is not None:
+                    counts["fast"] += 1
+                    return {"infcode": 0, "output": output}
+            counts["general"] += 1
+            response = his_routes.handle(services, request, raw, env, None)  # type: ignore[arg-type]
             result: dict[str, Any] = json.loads(bytes(response.body))
             return result
 
@@ -470,12 +509,21 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
         f"{wall / n * 1000:.1f} ms per pair"
     )
     print(
-        f"  SQL statements per 1101: {by_infno['1101'] / n:.1f}; per 2207: {by_infno['2207'] / n:.1f}"
+        f"  requests answered by the fast path: {counts['fast']}, by the general path: "
+        f"{counts['general']} (sign-ins included)"
+    )
+    print(
+        "  statements through SQLAlchemy (the general path) per 1101: "
+        f"{by_infno['1101'] / n:.1f}; per 2207: {by_infno['2207'] / n:.1f}; "
+        "the fast path makes 2 calls per request (read, then write)"
     )
     s = io.StringIO()
     pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(30)
     pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
     print("\n".join(line for line in s.getvalue().splitlines() if line.strip())[:14000])
+    if fast is not None:
+        loop.run_until_complete(fast.close())
+    loop.close()
     app.state.services.engine.dispose()
 
 
@@ -530,7 +578,21 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.3)
+        with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text("ALTER SYSTEM SET track_functions = 'pl'"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+            conn.execute(text("SELECT pg_stat_reset()"))
+        cpu0 = cpu_seconds(server.pid)
         peak = run(port, peak_work, args.clients, None)
+        cpu1 = cpu_seconds(server.pid)
+        time.sleep(1.5)  # the backends report their function statistics when idle
+        with create_engine(url).connect() as conn:
+            functions = conn.execute(
+                text(
+                    "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions "
+                    "ORDER BY total_time DESC"
+                )
+            ).all()
         paced = run(port, paced_work, args.clients, 0.7 * peak["per_second"])
         server.terminate()
         server.wait(30)
@@ -547,6 +609,19 @@ def main() -> None:
                 f"errors {r['errors']} {r['first_error'][:100]}"
             )
         print(f"  pgbench TPC-B-like, {args.clients} clients, same server: {tps:.0f} tps")
+        n = max(peak["settlements"], 1)
+        print(
+            "  CPU per settlement (1101 + 2207) at peak: "
+            + ", ".join(f"{k} {(cpu1[k] - cpu0[k]) / n * 1000:.2f} ms" for k in cpu0)
+            + f"; wall {peak['seconds']:.1f}s x {os.cpu_count()} cores"
+            + f" = {peak['seconds'] * (os.cpu_count() or 1) / n * 1000:.2f} ms"
+        )
+        print("  time inside the database functions at peak, per settlement (1101 + 2207):")
+        for f in functions:
+            print(
+                f"    {f.funcname}: {f.calls / n:.1f} calls, {f.total_time / n:.3f} ms total, "
+                f"{f.self_time / n:.3f} ms self"
+            )
         print(
             f"  ratio settlements/s / pgbench tps = {peak['per_second'] / tps:.2f} (target >= 0.5)"
         )

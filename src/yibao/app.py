@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,8 +126,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     security.configure(settings.argon2_profile)
     engine = make_engine(settings.effective_database_url)
     services = Services(settings, engine, make_session_factory(engine), clock or Clock())
+    his_fast = None
+    if settings.his_fast_path and engine.dialect.name == "postgresql":
+        from yibao.services.his_fast import FastPath
+
+        his_fast = FastPath(engine, services.clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if his_fast is not None:
+            await his_fast.close()
 
     app = FastAPI(
+        lifespan=lifespan,
         title="yibao 医保卡服务",
         version=__version__,
         description=(
@@ -136,6 +150,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         openapi_url="/api/v1/openapi.json",
     )
     app.state.services = services
+    app.state.his_fast = his_fast
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
@@ -152,9 +167,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.include_router(ivr_router)
 
-    from yibao.channels.his import router as his_router
+    from yibao.channels.his import routes as his_routes
 
-    app.include_router(his_router)
+    app.router.routes[0:0] = his_routes
     from yibao.channels import web
 
     web.mount(app)

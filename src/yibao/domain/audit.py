@@ -34,11 +34,8 @@ class AuditRecord:
         return int(hashlib.sha256(self.actor_id.encode()).hexdigest(), 16) % CHAINS
 
 
-def entry_hash(
+def hash_tail(
     *,
-    prev_hash: str,
-    chain: int,
-    seq: int,
     at: dt.datetime,
     actor_kind: str,
     actor_id: str,
@@ -49,10 +46,11 @@ def entry_hash(
     subject: str,
     detail: dict[str, Any],
 ) -> str:
-    payload = json.dumps(
+    """The hashed payload after chain and sequence number, as JSON: what a
+    writer knows before it holds the chain head (the database function
+    ``yb_audit_append`` completes the hash from it, see migration 0008)."""
+    return json.dumps(
         [
-            chain,
-            seq,
             at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             actor_kind,
             actor_id,
@@ -68,4 +66,37 @@ def entry_hash(
         separators=(",", ":"),
         default=str,
     )
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def chained_hash(prev_hash: str, chain: int, seq: int, tail: str) -> str:
+    """sha256 of the previous hash and ``[chain,seq,...tail]``."""
+    return hashlib.sha256(f"{prev_hash}[{chain},{seq},{tail[1:]}".encode()).hexdigest()
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    chain: int,
+    seq: int,
+    at: dt.datetime,
+    actor_kind: str,
+    actor_id: str,
+    actor_division: str,
+    channel: str,
+    action: str,
+    person_id: int | None,
+    subject: str,
+    detail: dict[str, Any],
+) -> str:
+    tail = hash_tail(
+        at=at,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        actor_division=actor_division,
+        channel=channel,
+        action=action,
+        person_id=person_id,
+        subject=subject,
+        detail=detail,
+    )
+    return chained_hash(prev_hash, chain, seq, tail)

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -256,7 +256,11 @@ def enrolments_of(session: Session, person_id: int) -> list[Enrolment]:
 
 def current_enrolment(session: Session, person_id: int) -> Enrolment | None:
     """The open enrolment that benefits come from: employee insurance first."""
-    open_ones = [e for e in enrolments_of(session, person_id) if e.status != "terminated"]
+    return pick_current(enrolments_of(session, person_id))
+
+
+def pick_current(enrolments: Iterable[Enrolment]) -> Enrolment | None:
+    open_ones = [e for e in enrolments if e.status != "terminated"]
     open_ones.sort(key=lambda e: (e.insutype != EMPLOYEE, e.id))
     return open_ones[0] if open_ones else None
 

@@ -116,6 +116,43 @@ def authenticate(
         ).scalar_one_or_none()
     if inst is None:
         raise refuse("unknown", "未知的接入机构", f"unknown x-tif-paasid {access_id}")
+    check_credentials(
+        inst,
+        timestamp=timestamp,
+        nonce=nonce,
+        signature=signature,
+        body_sig=body_sig,
+        body=body,
+        now=uow.clock.now(),
+    )
+    if fresh is None:
+        claim_nonce(uow, access_id=access_id, nonce=nonce)
+    elif not fresh:
+        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
+    return Caller(
+        inst.id,
+        inst.code,
+        inst.name,
+        inst.kind,
+        inst.level,
+        inst.division_code,
+        inst.access_id,
+        signed_in,
+    )
+
+
+def check_credentials(
+    inst: Any,
+    *,
+    timestamp: str,
+    nonce: str,
+    signature: str,
+    body_sig: str | None,
+    body: bytes,
+    now: dt.datetime,
+) -> None:
+    """The signature, the timestamp, the body signature where required and
+    the institution's status; ``inst`` reads like an Institution."""
     expected = gateway_signature(timestamp, inst.access_secret, nonce)
     if not hmac.compare_digest(expected, signature.strip().lower()):
         raise refuse("bad_signature", "签名错误", "x-tif-signature does not match")
@@ -123,7 +160,7 @@ def authenticate(
         sent = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
     except (ValueError, OverflowError, OSError):
         raise refuse("bad_timestamp", "时间戳格式错误", "x-tif-timestamp is Unix seconds") from None
-    if abs(uow.clock.now() - sent) > WINDOW:
+    if abs(now - sent) > WINDOW:
         raise refuse("stale", "时间戳超出5分钟", "x-tif-timestamp is more than 5 minutes off")
     if inst.require_body_signature:
         want = body_signature(inst.access_secret, body)
@@ -140,20 +177,6 @@ def authenticate(
             en="this institution's designation is suspended",
             status=403,
         )
-    if fresh is None:
-        claim_nonce(uow, access_id=access_id, nonce=nonce)
-    elif not fresh:
-        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
-    return Caller(
-        inst.id,
-        inst.code,
-        inst.name,
-        inst.kind,
-        inst.level,
-        inst.division_code,
-        inst.access_id,
-        signed_in,
-    )
 
 
 def claim_nonce(uow: UnitOfWork, *, access_id: str, nonce: str) -> None:

@@ -5,6 +5,7 @@ province, like the contribution rules."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -84,8 +85,8 @@ def set_policy(
 
 
 def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Policy:
-    rows = {
-        r.area: r
+    rows = [
+        Policy(r.insutype, r.area, r.year, r.deductible, r.fund_cap, dict(r.ratios))
         for r in session.execute(
             select(BenefitPolicy).where(
                 BenefitPolicy.insutype == insutype,
@@ -93,11 +94,16 @@ def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Poli
                 BenefitPolicy.area.in_(areas_up(area)),
             )
         ).scalars()
-    }
+    ]
+    return choose_policy(rows, insutype=insutype, area=area, year=year)
+
+
+def choose_policy(rows: Iterable[Policy], *, insutype: str, area: str, year: int) -> Policy:
+    """The area's own policy, else its city's, else its province's."""
+    by_area = {r.area: r for r in rows if r.insutype == insutype and r.year == year}
     for code in areas_up(area):
-        if code in rows:
-            r = rows[code]
-            return Policy(r.insutype, r.area, r.year, r.deductible, r.fund_cap, dict(r.ratios))
+        if code in by_area:
+            return by_area[code]
     raise DomainError(
         code="policy.missing",
         zh=f"{area}地区{year}年没有险种{insutype}的待遇政策",

@@ -291,42 +291,54 @@ def person_info(
     with uow:
         who = identify(uow, caller, cert_type=cert_type, cert_no=cert_no, card_sn=card_sn)
         p, e = who.person, who.enrolment
-        today = uow.clock.today()
-        insuinfo = []
-        if e is not None:
-            insuinfo.append(
-                {
-                    "balc": ledger.individual_balance(uow.session, p.id),
-                    "insutype": e.insutype,
-                    "psn_type": PSN_TYPE_CODES.get(e.psn_type, e.psn_type),
-                    "psn_insu_stas": INSU_STAS.get(e.status, "4"),
-                    "psn_insu_date": e.start_date.isoformat(),
-                    "paus_insu_date": e.suspended_since.isoformat() if e.suspended_since else None,
-                    "cvlserv_flag": "0",
-                    "insuplc_admdvs": e.area,
-                    "emp_name": _employer_name(uow, e),
-                }
-            )
+        output = person_info_output(
+            p,
+            e,
+            balance=ledger.individual_balance(uow.session, p.id),
+            emp_name=_employer_name(uow, e),
+            today=uow.clock.today(),
+        )
         uow.audit(
             caller.actor.record(
                 channel=Channel.HIS, action="his.person_info", person_id=p.id, subject=caller.code
             )
         )
         uow.commit()
-        return {
-            "baseinfo": {
-                "psn_no": str(p.id),
-                "psn_cert_type": "01",
-                "certno": p.certno,
-                "psn_name": p.name,
-                "gend": p.gender,
-                "naty": "01",
-                "brdy": p.birth_date.isoformat(),
-                "age": age_on(p.birth_date, today),
-            },
-            "insuinfo": insuinfo,
-            "idetinfo": [],
-        }
+        return output
+
+
+def person_info_output(
+    p: Person, e: Enrolment | None, *, balance: int, emp_name: str, today: dt.date
+) -> dict[str, Any]:
+    insuinfo = []
+    if e is not None:
+        insuinfo.append(
+            {
+                "balc": balance,
+                "insutype": e.insutype,
+                "psn_type": PSN_TYPE_CODES.get(e.psn_type, e.psn_type),
+                "psn_insu_stas": INSU_STAS.get(e.status, "4"),
+                "psn_insu_date": e.start_date.isoformat(),
+                "paus_insu_date": e.suspended_since.isoformat() if e.suspended_since else None,
+                "cvlserv_flag": "0",
+                "insuplc_admdvs": e.area,
+                "emp_name": emp_name,
+            }
+        )
+    return {
+        "baseinfo": {
+            "psn_no": str(p.id),
+            "psn_cert_type": "01",
+            "certno": p.certno,
+            "psn_name": p.name,
+            "gend": p.gender,
+            "naty": "01",
+            "brdy": p.birth_date.isoformat(),
+            "age": age_on(p.birth_date, today),
+        },
+        "insuinfo": insuinfo,
+        "idetinfo": [],
+    }
 
 
 # ------------------------------------------------------------- visits
@@ -784,21 +796,31 @@ def compute(uow: UnitOfWork, caller: Caller, data: dict[str, Any], *, lock: bool
         uow.session, insutype=enrolment.insutype, area=enrolment.area, year=year
     )
     usage = _usage(uow, who.person.id, enrolment.insutype, year, lock)
-    used_dedc = usage.deductible_used if usage else 0
-    used_fund = usage.fund_used if usage else 0
     balance = ledger.individual_balance(uow.session, who.person.id)
+    terms = terms_for(pol, caller, enrolment, usage, balance, data)
+    return Computed(visit, who, enrolment, year, benefit.split(items, terms), kind, usage)
+
+
+def terms_for(
+    pol: policy.Policy,
+    caller: Caller,
+    enrolment: Enrolment,
+    usage: BenefitUsage | None,
+    balance: int,
+    data: dict[str, Any],
+) -> benefit.Terms:
+    """What is left of the year's deductible and cap, the ratio, the account."""
     use_account = (
         str(data.get("acct_used_flag") or "0") == "1"
         and enrolment.insutype != contributions.RESIDENT
     )
-    terms = benefit.Terms(
-        deductible_left=pol.deductible - used_dedc,
+    return benefit.Terms(
+        deductible_left=pol.deductible - (usage.deductible_used if usage else 0),
         fund_ratio_bp=pol.ratio(caller.level),
-        fund_cap_left=pol.fund_cap - used_fund,
+        fund_cap_left=pol.fund_cap - (usage.fund_used if usage else 0),
         balance=balance,
         use_account=use_account,
     )
-    return Computed(visit, who, enrolment, year, benefit.split(items, terms), kind, usage)
 
 
 def _setlinfo(
@@ -977,14 +999,9 @@ def _settle_pg(
         except DomainError as exc:  # e.g. the visit is settled: a retried msgid?
             return _replay_or(uow, caller, msgid, exc)
         now = uow.clock.now()
-        setl_id = _new_id("ST", caller, now)
-        output = {
-            "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=uow.clock.today()),
-            "setldetail": _setldetail(c.split),
-        }
-        legs = _legs(c, caller)
-        row = _settlement_row(c, caller, setl_id=setl_id, msgid=msgid, now=now)
-        row["setl_time"] = now.isoformat()
+        setl_id, output, params = settle_params(
+            c, caller, msgid=msgid, now=now, today=uow.clock.today()
+        )
         pid = c.who.person.id
         status = uow.session.execute(
             text(
@@ -992,25 +1009,7 @@ def _settle_pg(
                 ":codes, :kinds, :amounts, :pids, :areas, :visit, :insutype, :year, "
                 ":ded, :fund, CAST(:setl AS json))"
             ),
-            {
-                "key": _key(caller, msgid),
-                "kind": c.kind,
-                "pid": pid,
-                "memo": f"{caller.code} {c.visit.mdtrt_id}",
-                "result": json.dumps(output, ensure_ascii=False),
-                "at": now,
-                "codes": [leg.code for leg in legs],
-                "kinds": [leg.kind for leg in legs],
-                "amounts": [leg.amount for leg in legs],
-                "pids": [leg.person_id for leg in legs],
-                "areas": [leg.area for leg in legs],
-                "visit": c.visit.id,
-                "insutype": c.enrolment.insutype,
-                "year": c.year,
-                "ded": c.usage.deductible_used if c.usage else 0,
-                "fund": c.usage.fund_used if c.usage else 0,
-                "setl": json.dumps(row, ensure_ascii=False),
-            },
+            params,
         ).scalar_one()
         if status == "ok":
             uow.audit(
@@ -1023,6 +1022,40 @@ def _settle_pg(
             return _replay_or(uow, caller, msgid, _busy())
         uow.session.expire_all()  # stale: read again what changed under us
     raise _busy()
+
+
+def settle_params(
+    c: Computed, caller: Caller, *, msgid: str, now: dt.datetime, today: dt.date
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The settlement's id, its answer and the arguments of ``yb_settle``."""
+    setl_id = _new_id("ST", caller, now)
+    output = {
+        "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=today),
+        "setldetail": _setldetail(c.split),
+    }
+    legs = _legs(c, caller)
+    row = _settlement_row(c, caller, setl_id=setl_id, msgid=msgid, now=now)
+    row["setl_time"] = now.isoformat()
+    params = {
+        "key": _key(caller, msgid),
+        "kind": c.kind,
+        "pid": c.who.person.id,
+        "memo": f"{caller.code} {c.visit.mdtrt_id}",
+        "result": json.dumps(output, ensure_ascii=False),
+        "at": now,
+        "codes": [leg.code for leg in legs],
+        "kinds": [leg.kind for leg in legs],
+        "amounts": [leg.amount for leg in legs],
+        "pids": [leg.person_id for leg in legs],
+        "areas": [leg.area for leg in legs],
+        "visit": c.visit.id,
+        "insutype": c.enrolment.insutype,
+        "year": c.year,
+        "ded": c.usage.deductible_used if c.usage else 0,
+        "fund": c.usage.fund_used if c.usage else 0,
+        "setl": json.dumps(row, ensure_ascii=False),
+    }
+    return setl_id, output, params
 
 
 def _settle_generic(

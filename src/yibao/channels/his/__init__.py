@@ -1,5 +1,5 @@
 """The national platform's interface for designated institutions' HIS."""
 
-from yibao.channels.his.routes import router
+from yibao.channels.his.routes import routes
 
-__all__ = ["router"]
+__all__ = ["routes"]

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from yibao.app import Services
 from yibao.clock import CHINA
@@ -26,8 +27,6 @@ from yibao.services.gateway import Caller
 from yibao.store.uow import UnitOfWork
 
 log = logging.getLogger("yibao.his")
-
-router = APIRouter(tags=["his"])
 
 ENVELOPE_REQUIRED = ("infno", "msgid", "fixmedins_code", "input")
 
@@ -223,6 +222,11 @@ async def call_service(request: Request, infno: str | None = None) -> JSONRespon
     env: dict[str, Any] = {}
     try:
         raw, env = await _envelope(request)
+        fast = request.app.state.his_fast
+        if fast is not None:
+            output = await fast.answer(request.headers, raw, env, infno)
+            if output is not None:
+                return answer(services, env, 0, output, "")
         # the services are synchronous (one database transaction each)
         from starlette.concurrency import run_in_threadpool
 
@@ -240,7 +244,15 @@ async def call_service(request: Request, infno: str | None = None) -> JSONRespon
         )
 
 
-router.add_api_route("/fsi/api/rsfComIfsService/callService", call_service, methods=["POST"])
-router.add_api_route(
-    "/fsi/api/rsfComIfsService/callService/{infno}", call_service, methods=["POST"]
-)
+async def _endpoint(request: Request) -> JSONResponse:
+    return await call_service(request, request.path_params.get("infno"))
+
+
+ENDPOINT = "/fsi/api/rsfComIfsService/callService"
+# Plain Starlette routes, placed first in the application (app.py): every
+# visit costs two of these requests, so they skip FastAPI's parameter
+# machinery and the matching of every other route.
+routes = [
+    Route(ENDPOINT, _endpoint, methods=["POST"]),
+    Route(ENDPOINT + "/{infno}", _endpoint, methods=["POST"]),
+]
