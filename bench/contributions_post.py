@@ -12,7 +12,7 @@ audit) run at a steady rate on other persons' accounts; it reports
 - pgbench TPC-B tps on the same server, as the reference of the machine's
   speed in this run, and posted persons/s divided by it.
 
-    .venv/bin/python -m bench.contributions_post [--persons 1000000] [--chunk 10000]
+    .venv/bin/python -m bench.contributions_post [--persons 1000000] [--chunk 10000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import re
 import statistics
 import subprocess
 import threading
 import time
+from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sqlalchemy import text
@@ -178,15 +181,81 @@ class Live:
             if delay > 0:
                 time.sleep(delay)
 
+
+def live_process(url: str, rate: float, pipe: Connection) -> None:
+    """The live debits run in a process of their own, as settlements do in
+    the server's: in the posting's process they would queue for its GIL."""
+    engine = make_engine(url, pool_size=2, connect_args={"application_name": "live"})
+    services = Services(
+        Settings(database_url=url, secret_key="bench"),
+        engine,
+        make_session_factory(engine),
+        Clock(),
+    )
+    live = Live(services, rate)
+    while (command := pipe.recv()) != "quit":
+        if command == "start":
+            start = len(live.latencies)
+            live.stop.clear()
+            runner = threading.Thread(target=live.run)
+            runner.start()
+        else:  # "stop"
+            live.stop.set()
+            runner.join()
+            pipe.send(live.latencies[start:])
+    engine.dispose()
+
+
+class LiveProcess:
+    def __init__(self, url: str, rate: float) -> None:
+        self.pipe, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=live_process, args=(url, rate, child)
+        )
+        self.process.start()
+
+    def start(self) -> None:
+        self.pipe.send("start")
+
+    def stop(self) -> list[float]:
+        self.pipe.send("stop")
+        latencies: list[float] = self.pipe.recv()
+        return latencies
+
     def measure(self, seconds: float) -> list[float]:
-        start = len(self.latencies)
-        self.stop.clear()
-        t = threading.Thread(target=self.run)
-        t.start()
+        self.start()
         time.sleep(seconds)
-        self.stop.set()
-        t.join()
-        return self.latencies[start:]
+        return self.stop()
+
+    def close(self) -> None:
+        self.pipe.send("quit")
+        self.process.join(30)
+
+
+def sample_waits(url: str, done: threading.Event, waits: Counter[tuple[str, str]]) -> None:
+    """What the live and the posting connections are doing, every 5 ms:
+    on the CPU, waiting for a lock, for the WAL, or for their client."""
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        while not done.is_set():
+            for name, state, kind, event in conn.execute(
+                text(
+                    "SELECT application_name, state, wait_event_type, wait_event "
+                    "FROM pg_stat_activity WHERE application_name IN ('live', 'posting')"
+                )
+            ):
+                if state == "idle":
+                    what = "idle"
+                elif kind is None:
+                    what = "on CPU"
+                elif state == "idle in transaction":
+                    what = "in transaction, waiting for its client"
+                else:
+                    what = f"{kind}:{event}"
+                waits[(name, what)] += 1
+            time.sleep(0.005)
+    engine.dispose()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -226,18 +295,23 @@ def main() -> None:
     )
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=2, help="parallel posting connections")
+    parser.add_argument("--workers", type=int, default=1, help="parallel posting connections")
     parser.add_argument("--rate", type=float, default=50.0, help="live debits per second")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     security.configure("fast")
     # a production-like server for bulk work: checkpoints far apart
-    settings = {"max_wal_size": "8GB", "checkpoint_timeout": "30min", "wal_compression": "on"}
+    settings = {
+        "max_wal_size": "8GB",
+        "min_wal_size": "2GB",
+        "checkpoint_timeout": "30min",
+        "wal_compression": "on",
+    }
     with PgCluster(durable=True, settings=settings) as cluster:
         url = cluster.create_database("bench")
         migrate.upgrade(url)
-        engine = make_engine(url, pool_size=4)
+        engine = make_engine(url, pool_size=4, connect_args={"application_name": "posting"})
         services = Services(
             Settings(database_url=url, secret_key="bench"),
             engine,
@@ -247,24 +321,17 @@ def main() -> None:
         build(engine, args.persons)
         warm = contributions.post_month(engine, month=MONTH - 1, now=dt.datetime.now(CHINA))
         print(f"live persons funded: {warm.persons:,}")
-        live = Live(services, args.rate)
+        with engine.connect() as conn:
+            # a server that has been running: WAL segments to recycle, not to create
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
+        live = LiveProcess(url, args.rate)
         live.measure(2.0)  # warm up
         idle = live.measure(args.idle_seconds)
         done = threading.Event()
-        during: list[float] = []
-
-        def live_during() -> None:
-            live.stop.clear()
-            start = len(live.latencies)
-            t = threading.Thread(target=live.run)
-            t.start()
-            done.wait()
-            live.stop.set()
-            t.join()
-            during.extend(live.latencies[start:])
-
-        watcher = threading.Thread(target=live_during)
-        watcher.start()
+        waits: Counter[tuple[str, str]] = Counter()
+        sampler = threading.Thread(target=sample_waits, args=(url, done, waits))
+        sampler.start()
+        live.start()
         t0 = time.perf_counter()
         result = contributions.post_month(
             engine,
@@ -275,7 +342,9 @@ def main() -> None:
         )
         seconds = time.perf_counter() - t0
         done.set()
-        watcher.join()
+        during = live.stop()
+        live.close()
+        sampler.join()
         again = contributions.post_month(engine, month=MONTH, now=dt.datetime.now(CHINA))
         with services.session_factory() as session:
             ledger.repeatable_read(session)
@@ -301,6 +370,13 @@ def main() -> None:
         "persons_per_second_over_pgbench_tps": round(rate / tps, 2),
     }
     print(json.dumps(figures, indent=2))
+    for who in ("live", "posting"):
+        total = sum(n for (w, _), n in waits.items() if w == who) or 1
+        top = sorted(((n, what) for (w, what), n in waits.items() if w == who), reverse=True)
+        print(
+            f"{who} connections during the posting, share of samples: "
+            + ", ".join(f"{what} {n / total:.0%}" for n, what in top[:8])
+        )
     print(
         f"posted {result.persons:,} persons in {seconds:.1f} s: {rate:,.0f} persons/s (target >= 50,000); "
         f"live p99 {figures['live_idle_p99_ms']} ms idle, {figures['live_during_p99_ms']} ms during: "

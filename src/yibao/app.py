@@ -167,9 +167,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.include_router(ivr_router)
 
-    from yibao.channels.his import routes as his_routes
+    from yibao.channels.his import ROUTES as HIS_ROUTES
 
-    app.router.routes[0:0] = his_routes
+    app.router.routes[0:0] = HIS_ROUTES
     from yibao.channels import web
 
     web.mount(app)

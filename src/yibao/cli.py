@@ -343,7 +343,7 @@ def ledger_check() -> None:
 def contributions_post(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     chunk: Annotated[int, typer.Option(help="lines per transaction")] = 10_000,
-    workers: Annotated[int, typer.Option(help="parallel connections (PostgreSQL)")] = 2,
+    workers: Annotated[int, typer.Option(help="parallel connections (PostgreSQL)")] = 1,
 ) -> None:
     """Credit individual accounts with the month's paid contributions; a second run posts nothing."""
     import time

@@ -1,5 +1,5 @@
 """The national platform's interface for designated institutions' HIS."""
 
-from yibao.channels.his.routes import routes
+from yibao.channels.his.routes import ROUTES
 
-__all__ = ["routes"]
+__all__ = ["ROUTES"]

@@ -252,7 +252,7 @@ ENDPOINT = "/fsi/api/rsfComIfsService/callService"
 # Plain Starlette routes, placed first in the application (app.py): every
 # visit costs two of these requests, so they skip FastAPI's parameter
 # machinery and the matching of every other route.
-routes = [
+ROUTES = [
     Route(ENDPOINT, _endpoint, methods=["POST"]),
     Route(ENDPOINT + "/{infno}", _endpoint, methods=["POST"]),
 ]
