@@ -14,6 +14,8 @@ have_pg_server() {
 have_pg_server || need+=(postgresql-15 postgresql-client-15)
 # pdftotext reads the PDFs (statements, vouchers, certificates) in the tests
 command -v pdftotext >/dev/null || need+=(poppler-utils)
+# ... and needs the Adobe-GB1 CMaps to read the Chinese text (CID font STSong-Light)
+[[ -d /usr/share/poppler/cMap/Adobe-GB1 ]] || need+=(poppler-data)
 # the telephone line's recorded prompts (issue 6)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 

@@ -33,6 +33,20 @@ class AuditRecord:
             return self.person_id % CHAINS
         return int(hashlib.sha256(self.actor_id.encode()).hexdigest(), 16) % CHAINS
 
+    def tail(self, at: dt.datetime) -> str:
+        """What is hashed after chain and sequence number (``hash_tail``)."""
+        return hash_tail(
+            at=at,
+            actor_kind=self.actor_kind,
+            actor_id=self.actor_id,
+            actor_division=self.actor_division,
+            channel=self.channel,
+            action=self.action,
+            person_id=self.person_id,
+            subject=self.subject,
+            detail=self.detail,
+        )
+
 
 def hash_tail(
     *,

@@ -42,6 +42,20 @@ class Caller:
     # whether the envelope's sign_no is a current sign-in, when already known
     signed_in: bool | None = None
 
+    @classmethod
+    def of(cls, inst: Any, access_id: str, signed_in: bool | None) -> Caller:
+        """From an institution row (or anything that reads like one)."""
+        return cls(
+            inst.id,
+            inst.code,
+            inst.name,
+            inst.kind,
+            inst.level,
+            inst.division_code,
+            access_id,
+            signed_in,
+        )
+
     @property
     def actor(self) -> Actor:
         return Actor(kind="institution", id=self.code, division=self.division, name=self.name)
@@ -129,16 +143,7 @@ def authenticate(
         claim_nonce(uow, access_id=access_id, nonce=nonce)
     elif not fresh:
         raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
-    return Caller(
-        inst.id,
-        inst.code,
-        inst.name,
-        inst.kind,
-        inst.level,
-        inst.division_code,
-        inst.access_id,
-        signed_in,
-    )
+    return Caller.of(inst, access_id, signed_in)
 
 
 def check_credentials(

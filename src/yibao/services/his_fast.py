@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from yibao.clock import CHINA, Clock
 from yibao.domain import benefit
-from yibao.domain.audit import AuditRecord, hash_tail
+from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import DomainError
 from yibao.domain.money import yuan_to_fen
 from yibao.services import policy
@@ -192,16 +192,7 @@ class FastPath:
             birth_date=dt.date.fromisoformat(p["birth_date"]),
             status=p["status"],
         )
-        caller = Caller(
-            inst.id,
-            inst.code,
-            inst.name,
-            inst.kind,
-            inst.level,
-            inst.division_code,
-            str(h["x-tif-paasid"]),
-            True,
-        )
+        caller = Caller.of(inst, str(h["x-tif-paasid"]), signed_in=True)
         return caller, r, person
 
     @staticmethod
@@ -226,17 +217,6 @@ class FastPath:
 
     @staticmethod
     def _audit_args(record: AuditRecord, at: dt.datetime) -> list[Any]:
-        tail = hash_tail(
-            at=at,
-            actor_kind=record.actor_kind,
-            actor_id=record.actor_id,
-            actor_division=record.actor_division,
-            channel=record.channel,
-            action=record.action,
-            person_id=record.person_id,
-            subject=record.subject,
-            detail=record.detail,
-        )
         return [
             record.chain,
             record.actor_kind,
@@ -247,7 +227,7 @@ class FastPath:
             record.person_id,
             record.subject,
             json.dumps(record.detail, ensure_ascii=False),
-            tail,
+            record.tail(at),
         ]
 
     # ---------------------------------------------------------- 1101

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yibao.domain.audit import CHAINS, GENESIS, AuditRecord, entry_hash
+from yibao.domain.audit import CHAINS, GENESIS, AuditRecord, chained_hash, entry_hash
 from yibao.store.models import AuditChainHead, AuditEntry
 
 
@@ -32,20 +32,7 @@ def append(session: Session, records: Iterable[AuditRecord], at: dt.datetime) ->
             session.flush()
         for record in by_chain[chain]:
             seq = head.seq + 1
-            digest = entry_hash(
-                prev_hash=head.hash,
-                chain=chain,
-                seq=seq,
-                at=at,
-                actor_kind=record.actor_kind,
-                actor_id=record.actor_id,
-                actor_division=record.actor_division,
-                channel=record.channel,
-                action=record.action,
-                person_id=record.person_id,
-                subject=record.subject,
-                detail=record.detail,
-            )
+            digest = chained_hash(head.hash, chain, seq, record.tail(at))
             session.add(
                 AuditEntry(
                     chain=chain,
