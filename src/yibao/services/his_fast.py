@@ -39,7 +39,7 @@ from yibao.services import settlement as svc
 from yibao.services.context import Channel
 from yibao.services.contributions import pick_current
 from yibao.services.gateway import Caller, check_credentials
-from yibao.store.models import BenefitUsage, Enrolment, Person, Visit
+from yibao.store.models import BenefitUsage, Card, Enrolment, Person, Visit
 
 log = logging.getLogger("yibao.his")
 
@@ -179,18 +179,20 @@ class FastPath:
             or len(str(h["x-tif-nonce"])) > 100
         ):
             return None
-        if cert_type == "03" and (r.card is None or r.card["status"] != "issued"):
-            return None
-        if r.person is None or r.person["status"] != "active":
-            return None
+        if cert_type == "03":
+            svc.check_card(Card(status=r.card["status"]) if r.card else None)
         p = r.person
-        person = Person(
-            id=p["id"],
-            certno=p["certno"],
-            name=p["name"],
-            gender=p["gender"],
-            birth_date=dt.date.fromisoformat(p["birth_date"]),
-            status=p["status"],
+        person = svc.check_person(
+            Person(
+                id=p["id"],
+                certno=p["certno"],
+                name=p["name"],
+                gender=p["gender"],
+                birth_date=dt.date.fromisoformat(p["birth_date"]),
+                status=p["status"],
+            )
+            if p
+            else None
         )
         caller = Caller.of(inst, str(h["x-tif-paasid"]), signed_in=True)
         return caller, r, person
@@ -282,26 +284,30 @@ class FastPath:
             return None
         caller, r, person = found
         v = r.visit
-        if (
-            v is None
-            or v["institution_code"] != caller.code
-            or v["person_id"] != person.id
-            or str(v["person_id"]) != psn_no
-            or v["status"] != "registered"
-            or v["cash_fallback"]
-        ):
-            return None  # a retried msgid finds its visit settled: the general path replays
-        enrolment, _ = self._enrolments(r)
-        if (
-            enrolment is None
-            or enrolment.status != "active"
-            or not policy.same_pool(enrolment.area, caller.division[:6])
-        ):
+        if v is None:
             return None
+        visit = Visit(
+            id=v["id"],
+            mdtrt_id=v["mdtrt_id"],
+            person_id=v["person_id"],
+            institution_code=v["institution_code"],
+            insutype=v["insutype"],
+            med_type=v["med_type"],
+            status=v["status"],
+            cash_fallback=v["cash_fallback"],
+        )
+        # the general path's checks; a refusal raises and the general path
+        # answers (a retried msgid finds its visit settled and is replayed)
+        svc.check_owned(visit, caller, psn_no)
+        svc.check_open(visit)
+        svc.check_visit_person(visit, person)
+        if visit.cash_fallback:
+            return None  # a re-settlement, with its window and once-only rule
+        enrolment = svc.check_enrolment(self._enrolments(r)[0])
+        if not policy.same_pool(enrolment.area, caller.division[:6]):
+            return None  # the cross-area filings are read on the general path
         total = yuan_to_fen(str(data["medfee_sumamt"]), field="input.data.medfee_sumamt")
-        items = [benefit.Item(int(a), c, int(bp)) for a, c, bp in r.fees]
-        if not items or sum(i.amount for i in items) != total:
-            return None
+        items = svc.check_fees([benefit.Item(int(a), c, int(bp)) for a, c, bp in r.fees], total)
         year = dt.date.fromisoformat(v["day"]).year
         pol = policy.choose_policy(
             [policy.Policy(t, a, y, d, cap, dict(rt)) for t, a, y, d, cap, rt in r.policies],
@@ -319,16 +325,6 @@ class FastPath:
         )
         balance = int(r.balance or 0)
         terms = svc.terms_for(pol, caller, enrolment, usage, balance, data)
-        visit = Visit(
-            id=v["id"],
-            mdtrt_id=v["mdtrt_id"],
-            person_id=v["person_id"],
-            institution_code=v["institution_code"],
-            insutype=v["insutype"],
-            med_type=v["med_type"],
-            status=v["status"],
-            cash_fallback=False,
-        )
         c = svc.Computed(
             visit,
             svc.Insured(person, enrolment, None),

@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,8 @@ from yibao.store.models import (
     Visit,
 )
 from yibao.store.uow import UnitOfWork
+
+_Row = TypeVar("_Row", Visit, Settlement)
 
 # the platform's person type codes (psn_type) for yibao's categories
 PSN_TYPE_CODES = {"employee": "11", "flexible": "11", "retiree": "12", "resident": "15"}
@@ -223,15 +225,26 @@ def identify(
     else:
         card = uow.session.execute(select(Card).where(Card.card_no == cert_no)).scalar_one_or_none()
         person = card.person if card else None
-        if card is not None and card.status != "issued":
-            raise _refuse(
-                f"card.{card.status}",
-                {"lost": "该卡已挂失", "frozen": "该卡已冻结", "cancelled": "该卡已注销"}.get(
-                    card.status, "该卡尚未发放，不能使用"
-                ),
-                f"the card is {card.status}; it cannot be used",
-                "mdtrt_cert_no",
-            )
+        check_card(card)
+    person = check_person(person)
+    return Insured(person, contributions.current_enrolment(uow.session, person.id), card)
+
+
+def check_card(card: Card | None) -> None:
+    """A card (certificate type 03) is usable only while issued to its holder."""
+    if card is not None and card.status != "issued":
+        raise _refuse(
+            f"card.{card.status}",
+            {"lost": "该卡已挂失", "frozen": "该卡已冻结", "cancelled": "该卡已注销"}.get(
+                card.status, "该卡尚未发放，不能使用"
+            ),
+            f"the card is {card.status}; it cannot be used",
+            "mdtrt_cert_no",
+        )
+
+
+def check_person(person: Person | None) -> Person:
+    """The certificate's person exists and is still insured here."""
     if person is None:
         raise _refuse(
             "person.not_found",
@@ -250,12 +263,11 @@ def identify(
             f"the person is {person.status}; insurance has ended",
             "mdtrt_cert_no",
         )
-    return Insured(person, contributions.current_enrolment(uow.session, person.id), card)
+    return person
 
 
-def require_benefits(uow: UnitOfWork, caller: Caller, who: Insured, day: dt.date) -> Enrolment:
-    """Benefits are paid for an active enrolment, locally or with a cross-area filing."""
-    e = who.enrolment
+def check_enrolment(e: Enrolment | None) -> Enrolment:
+    """Benefits are paid for an active enrolment only."""
     if e is None or e.status == "terminated":
         raise _refuse("enrolment.terminated", "参保关系已终止", "the person's insurance has ended")
     if e.status == "suspended":
@@ -264,6 +276,12 @@ def require_benefits(uow: UnitOfWork, caller: Caller, who: Insured, day: dt.date
             "欠费暂停，暂停享受医保待遇",
             "benefits are suspended for unpaid contributions",
         )
+    return e
+
+
+def require_benefits(uow: UnitOfWork, caller: Caller, who: Insured, day: dt.date) -> Enrolment:
+    """Benefits are paid for an active enrolment, locally or with a cross-area filing."""
+    e = check_enrolment(who.enrolment)
     visit_area = caller.division[:6]
     if not policy.same_pool(e.area, visit_area) and not policy.has_filing(
         uow.session, person_id=who.person.id, visit_area=visit_area, day=day
@@ -358,23 +376,42 @@ def _visit(
     visit = uow.session.execute(stmt).scalar_one_or_none()
     if visit is None:
         raise _refuse("visit.not_found", "就诊记录不存在", "no such visit (mdtrt_id)", "mdtrt_id")
-    if visit.institution_code != caller.code:
-        # another institution's visit: refused as if unknown, changing nothing
+    return check_owned(visit, caller, psn_no)
+
+
+# code prefix, field, what it is (zh for the two refusals, en)
+_OWNED = {
+    Visit: ("visit", "mdtrt_id", "该就诊记录不属于本机构", "人员编号与就诊记录不符", "visit"),
+    Settlement: (
+        "settlement",
+        "setl_id",
+        "该结算不属于本机构",
+        "人员编号与结算记录不符",
+        "settlement",
+    ),
+}
+
+
+def check_owned(row: _Row, caller: Caller, psn_no: str | None) -> _Row:
+    """A visit or settlement is the asking institution's, and the person's
+    the HIS names: another institution's is refused, changing nothing."""
+    code, field, zh_foreign, zh_person, en = _OWNED[type(row)]
+    if row.institution_code != caller.code:
         raise DomainError(
-            code="visit.foreign",
-            zh="该就诊记录不属于本机构",
-            en="this visit belongs to another institution",
-            field="mdtrt_id",
+            code=f"{code}.foreign",
+            zh=zh_foreign,
+            en=f"this {en} belongs to another institution",
+            field=field,
             status=403,
         )
-    if psn_no is not None and str(visit.person_id) != psn_no:
+    if psn_no is not None and str(row.person_id) != psn_no:
         raise _refuse(
-            "visit.person_mismatch",
-            "人员编号与就诊记录不符",
-            "psn_no does not match the visit",
+            f"{code}.person_mismatch",
+            zh_person,
+            f"psn_no does not match the {en}",
             "psn_no",
         )
-    return visit
+    return row
 
 
 def register(
@@ -731,10 +768,7 @@ def _usage(
     return row
 
 
-def compute(uow: UnitOfWork, caller: Caller, data: dict[str, Any], *, lock: bool) -> Computed:
-    """Everything 2206 and 2207 share: checks, the policy and the split."""
-    psn_no = need(data, "psn_no")
-    visit = _visit(uow, caller, need(data, "mdtrt_id"), psn_no, lock=lock)
+def check_open(visit: Visit) -> None:
     if visit.status != "registered":
         raise _refuse(
             "visit.settled",
@@ -742,16 +776,46 @@ def compute(uow: UnitOfWork, caller: Caller, data: dict[str, Any], *, lock: bool
             "this visit is already settled or cancelled",
             "mdtrt_id",
         )
-    who = identify(
-        uow, caller, cert_type=need(data, "mdtrt_cert_type"), cert_no=need(data, "mdtrt_cert_no")
-    )
-    if who.person.id != visit.person_id:
+
+
+def check_visit_person(visit: Visit, person: Person) -> None:
+    if person.id != visit.person_id:
         raise _refuse(
             "visit.person_mismatch",
             "凭证与就诊人员不符",
             "the certificate is not the visit's person",
             "mdtrt_cert_no",
         )
+
+
+def check_fees(items: list[benefit.Item], total: int) -> list[benefit.Item]:
+    """The visit has fee details, and they add up to the total the HIS sends."""
+    if not items:
+        raise _refuse(
+            "fee.none",
+            "未上传费用明细",
+            "no fee details uploaded for this visit (2204)",
+            "mdtrt_id",
+        )
+    if sum(i.amount for i in items) != total:
+        raise _refuse(
+            "fee.total_mismatch",
+            "医疗费总额与费用明细合计不符",
+            f"medfee_sumamt differs from the fee details' total {sum(i.amount for i in items) / 100:.2f}",
+            "medfee_sumamt",
+        )
+    return items
+
+
+def compute(uow: UnitOfWork, caller: Caller, data: dict[str, Any], *, lock: bool) -> Computed:
+    """Everything 2206 and 2207 share: checks, the policy and the split."""
+    psn_no = need(data, "psn_no")
+    visit = _visit(uow, caller, need(data, "mdtrt_id"), psn_no, lock=lock)
+    check_open(visit)
+    who = identify(
+        uow, caller, cert_type=need(data, "mdtrt_cert_type"), cert_no=need(data, "mdtrt_cert_no")
+    )
+    check_visit_person(visit, who.person)
     day = visit.begntime.astimezone(CHINA).date()
     kind = "settlement"
     if visit.cash_fallback:
@@ -775,21 +839,7 @@ def compute(uow: UnitOfWork, caller: Caller, data: dict[str, Any], *, lock: bool
             .order_by(FeeDetail.id)
         ).scalars()
     )
-    if not fees:
-        raise _refuse(
-            "fee.none",
-            "未上传费用明细",
-            "no fee details uploaded for this visit (2204)",
-            "mdtrt_id",
-        )
-    items = [benefit.Item(f.amount, f.category, f.selfpay_bp) for f in fees]
-    if sum(i.amount for i in items) != total:
-        raise _refuse(
-            "fee.total_mismatch",
-            "医疗费总额与费用明细合计不符",
-            f"medfee_sumamt differs from the fee details' total {sum(i.amount for i in items) / 100:.2f}",
-            "medfee_sumamt",
-        )
+    items = check_fees([benefit.Item(f.amount, f.category, f.selfpay_bp) for f in fees], total)
     year = day.year
     # catalogue of the visit's area, policy of the insured area (异地就医: 就医地目录、参保地政策)
     pol = policy.policy_for(
@@ -1110,22 +1160,7 @@ def _settlement(
         raise _refuse(
             "settlement.not_found", "结算记录不存在", "no such settlement (setl_id)", "setl_id"
         )
-    if row.institution_code != caller.code:
-        raise DomainError(
-            code="settlement.foreign",
-            zh="该结算不属于本机构",
-            en="this settlement belongs to another institution",
-            field="setl_id",
-            status=403,
-        )
-    if psn_no is not None and str(row.person_id) != psn_no:
-        raise _refuse(
-            "settlement.person_mismatch",
-            "人员编号与结算记录不符",
-            "psn_no does not match the settlement",
-            "psn_no",
-        )
-    return row
+    return check_owned(row, caller, psn_no)
 
 
 def settlement_info(uow: UnitOfWork, row: Settlement, sign: int = 1) -> dict[str, Any]:
