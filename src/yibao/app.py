@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from yibao import __version__
 from yibao.clock import Clock
@@ -121,7 +122,24 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+Front = Callable[[Any, Scope, Receive, Send], Awaitable[bool]]
+
+
+class App(FastAPI):
+    """FastAPI, with bare ASGI handlers tried first (``fronts``) for the few
+    endpoints whose volume makes the middleware stack and routing a cost of
+    their own (the HIS interface); each answers whether it took the request."""
+
+    fronts: list[Front]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for handler in self.fronts:
+            if await handler(self, scope, receive, send):
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> App:
     settings = settings or get_settings()
     security.configure(settings.argon2_profile)
     engine = make_engine(settings.effective_database_url)
@@ -138,7 +156,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if his_fast is not None:
             await his_fast.close()
 
-    app = FastAPI(
+    app = App(
         lifespan=lifespan,
         title="yibao 医保卡服务",
         version=__version__,
@@ -168,7 +186,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(ivr_router)
 
     from yibao.channels.his import ROUTES as HIS_ROUTES
+    from yibao.channels.his import front as his_front
 
+    app.fronts = [his_front]
     app.router.routes[0:0] = HIS_ROUTES
     from yibao.channels import web
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from tests.his.client import His
+from yibao.channels.his.routes import ENDPOINT
 from yibao.store.models import HisNonce, HisSignIn, Institution
 
 
@@ -127,3 +128,27 @@ def test_a_required_body_signature_is_checked(
     r = his.post(tampered, headers)
     assert r["infcode"] == -1 and "x-yb-body-signature" in r["err_msg"]
     assert his.call("9001", {"signIn": {}})["infcode"] == 0
+
+
+def test_the_endpoint_answers_envelopes_not_http_errors(
+    client: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    """The endpoint is served ahead of the application's routing
+    (``routes.front``): an oversized body, a body that is not JSON, and an
+    unknown path under it still get the platform's envelope or the
+    framework's plain answer, and none of them changes anything."""
+    his = His(client, demo["institutions"][0], clock)
+    huge = b'{"pad": "' + b"x" * (16 * 1024 * 1024 + 1) + b'"}'
+    r = his.post(huge, his.headers(huge))
+    assert r["infcode"] == -1 and "16 MB" in r["err_msg"]
+    broken = b'{"infno": "9001",'
+    r = his.post(broken, his.headers(broken))
+    assert r["infcode"] == -1 and "not UTF-8 JSON" in r["err_msg"]
+    # another path below the endpoint and another method are the router's
+    assert client.post(ENDPOINT + "/9001/extra", content=_body(his)).status_code == 404
+    assert client.get(ENDPOINT).status_code == 405
+    # the infno in the path must agree with the body's
+    body = _body(his)
+    r = client.post(ENDPOINT + "/1101", content=body, headers=his.headers(body)).json()
+    assert r["infcode"] == -1 and "infno" in r["err_msg"]
+    assert _sign_ins(services) == 0

@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.his.client import His
+from yibao.app import create_app
 from yibao.services import ledger
-from yibao.store.models import LedgerEntry, Settlement, Visit
+from yibao.store import auditlog
+from yibao.store.models import AuditEntry, LedgerEntry, Settlement, Visit
 
 
 def test_the_same_msgid_gets_the_first_answer_and_posts_nothing(
@@ -95,9 +97,21 @@ def test_the_same_msgid_gets_the_first_answer_and_posts_nothing(
 
 
 @pytest.mark.postgresql_only
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "general-path"])
 def test_concurrent_settlements_never_overdraw_the_account(
-    backend: str, app: Any, demo: dict[str, Any], clock: Any, services: Any
+    backend: str,
+    fast_path: bool,
+    settings: Any,
+    demo: dict[str, Any],
+    clock: Any,
+    services: Any,
 ) -> None:
+    """Eight settlements at once on one account: the losers of each race
+    recompute (the database function refuses a split computed from a balance
+    or a year's usage that moved, and undoes its first writes), so that the
+    account pays exactly its balance and the audit chain stays whole."""
+    app = create_app(settings.model_copy(update={"his_fast_path": fast_path}), clock)
+    assert (app.state.his_fast is not None) == fast_path
     wang = demo["persons"][1]
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
         his = His(client, demo["institutions"][2], clock)  # a level-2 hospital
@@ -137,3 +151,14 @@ def test_concurrent_settlements_never_overdraw_the_account(
     with services.uow() as u:
         assert ledger.individual_balance(u.session, int(psn_no)) == 0
         assert ledger.check(u.session).ok
+        assert auditlog.verify(u.session).problems == []
+        settled = u.session.execute(
+            select(func.count()).select_from(Settlement).where(Settlement.person_id == int(psn_no))
+        ).scalar_one()
+        audited = u.session.execute(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.person_id == int(psn_no), AuditEntry.action == "his.settlement")
+        ).scalar_one()
+    assert settled == audited == len(visits)
+    app.state.services.engine.dispose()

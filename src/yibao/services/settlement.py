@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from yibao.clock import CHINA
 from yibao.domain import benefit
@@ -1053,14 +1053,21 @@ def _settle_pg(
             c, caller, msgid=msgid, now=now, today=uow.clock.today()
         )
         pid = c.who.person.id
-        status = uow.session.execute(
-            text(
-                "SELECT yb_settle(:key, :kind, :pid, :memo, CAST(:result AS json), :at, "
-                ":codes, :kinds, :amounts, :pids, :areas, :visit, :insutype, :year, "
-                ":ded, :fund, CAST(:setl AS json))"
-            ),
-            params,
-        ).scalar_one()
+        try:
+            # a savepoint: yb_settle raises 'yb:stale' after its first writes
+            with uow.session.begin_nested():
+                status = uow.session.execute(
+                    text(
+                        "SELECT yb_settle(:key, :kind, :pid, :memo, CAST(:result AS json), :at, "
+                        ":codes, :kinds, :amounts, :pids, :areas, :visit, :insutype, :year, "
+                        ":ded, :fund, CAST(:setl AS json))"
+                    ),
+                    params,
+                ).scalar_one()
+        except DBAPIError as exc:
+            if "yb:stale" not in str(exc.orig):
+                raise
+            status = "stale"
         if status == "ok":
             uow.audit(
                 caller.actor.record(

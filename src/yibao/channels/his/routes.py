@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from yibao.app import Services
 from yibao.clock import CHINA
@@ -24,6 +26,7 @@ from yibao.domain.errors import DomainError, invalid
 from yibao.services import gateway
 from yibao.services import settlement as svc
 from yibao.services.gateway import Caller
+from yibao.services.his_fast import FastPath
 from yibao.store.uow import UnitOfWork
 
 log = logging.getLogger("yibao.his")
@@ -134,9 +137,8 @@ HANDLERS: dict[str, Handler] = {
 NO_SIGN_IN = {"9001"}
 
 
-def answer(
-    services: Services, env: dict[str, Any], infcode: int, output: Any, err: str
-) -> JSONResponse:
+def answer(services: Services, env: dict[str, Any], infcode: int, output: Any, err: str) -> bytes:
+    """The platform's answer envelope, as the JSON body."""
     now = services.clock.now().astimezone(CHINA)
     stamp = now.strftime("%Y%m%d%H%M%S")
     body = {
@@ -147,23 +149,27 @@ def answer(
         "err_msg": err,
         "output": render(output) if output is not None else {},
     }
-    return JSONResponse(body, status_code=200)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def _envelope(request: Request) -> tuple[bytes, dict[str, Any]]:
-    raw = await request.body()
+def _parse(raw: bytes) -> dict[str, Any]:
     try:
         env = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise invalid("body", "报文不是UTF-8 JSON", "the body is not UTF-8 JSON") from None
     if not isinstance(env, dict):
         raise invalid("body", "报文应为JSON对象", "the body is a JSON object")
-    return raw, env
+    return env
 
 
 def handle(
-    services: Services, request: Request, raw: bytes, env: dict[str, Any], path_infno: str | None
-) -> JSONResponse:
+    services: Services,
+    headers: Mapping[str, str],
+    raw: bytes,
+    env: dict[str, Any],
+    path_infno: str | None,
+) -> bytes:
+    """The general path: every transaction, in one database transaction."""
     for name in ENVELOPE_REQUIRED:
         if env.get(name) in (None, ""):
             raise invalid(name, f"缺少字段{name}", f"missing field {name}", "missing")
@@ -177,7 +183,7 @@ def handle(
         raise invalid("infno", f"不支持的交易编号{infno}", f"unknown infno {infno}", "unknown")
     if not isinstance(env["input"], dict):
         raise invalid("input", "input应为JSON对象", "input is a JSON object")
-    h = request.headers
+    h = headers
     uow = services.uow()
     with uow:
         caller = gateway.authenticate(
@@ -213,26 +219,26 @@ def handle(
     return answer(services, env, 0, output, "")
 
 
-def _err(exc: DomainError) -> str:
-    return exc.message
-
-
-async def call_service(request: Request, infno: str | None = None) -> JSONResponse:
-    services: Services = request.app.state.services
+async def respond(
+    services: Services,
+    fast: FastPath | None,
+    headers: Mapping[str, str],
+    raw: bytes,
+    path_infno: str | None,
+) -> bytes:
+    """The answer to one request: the fast path's when it gives one, else the
+    general path's; every failure an envelope with ``infcode`` -1."""
     env: dict[str, Any] = {}
     try:
-        raw, env = await _envelope(request)
-        fast = request.app.state.his_fast
+        env = _parse(raw)
         if fast is not None:
-            output = await fast.answer(request.headers, raw, env, infno)
+            output = await fast.answer(headers, raw, env, path_infno)
             if output is not None:
                 return answer(services, env, 0, output, "")
         # the services are synchronous (one database transaction each)
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(handle, services, request, raw, env, infno)
+        return await run_in_threadpool(handle, services, headers, raw, env, path_infno)
     except DomainError as exc:
-        return answer(services, env, -1, None, _err(exc))
+        return answer(services, env, -1, None, exc.message)
     except Exception:
         log.exception("HIS %s failed", env.get("infno"))
         return answer(
@@ -244,15 +250,77 @@ async def call_service(request: Request, infno: str | None = None) -> JSONRespon
         )
 
 
-async def _endpoint(request: Request) -> JSONResponse:
-    return await call_service(request, request.path_params.get("infno"))
+async def _endpoint(request: Request) -> Response:
+    state = request.app.state
+    body = await respond(
+        state.services,
+        state.his_fast,
+        request.headers,
+        await request.body(),
+        request.path_params.get("infno"),
+    )
+    return Response(body, media_type=JSON)
 
 
+JSON = "application/json"
+MAX_BODY = 16 * 1024 * 1024
 ENDPOINT = "/fsi/api/rsfComIfsService/callService"
-# Plain Starlette routes, placed first in the application (app.py): every
-# visit costs two of these requests, so they skip FastAPI's parameter
-# machinery and the matching of every other route.
 ROUTES = [
     Route(ENDPOINT, _endpoint, methods=["POST"]),
     Route(ENDPOINT + "/{infno}", _endpoint, methods=["POST"]),
 ]
+
+
+async def front(app: Any, scope: Scope, receive: Receive, send: Send) -> bool:
+    """The endpoint's POSTs as a bare ASGI handler, ahead of the application's
+    middleware and routing (``app.App``): every visit costs two of these
+    requests. Answers False, having read nothing, for any other request."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    path: str = scope["path"]
+    if path == ENDPOINT:
+        path_infno = None
+    elif path.startswith(ENDPOINT + "/") and "/" not in path[len(ENDPOINT) + 1 :]:
+        path_infno = path[len(ENDPOINT) + 1 :] or None
+    else:
+        return False
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            body = answer(
+                app.state.services,
+                {},
+                -1,
+                None,
+                f"报文超过{MAX_BODY // 1024 // 1024}MB / the body is over "
+                f"{MAX_BODY // 1024 // 1024} MB",
+            )
+            await _send(send, body)
+            return True
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    state = app.state
+    await _send(
+        send, await respond(state.services, state.his_fast, headers, b"".join(chunks), path_infno)
+    )
+    return True
+
+
+async def _send(send: Send, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", JSON.encode()), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
