@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.his.client import His
 from yibao.app import create_app
 from yibao.services import ledger
 from yibao.store import auditlog
-from yibao.store.models import AuditEntry
+from yibao.store.models import AuditEntry, Card, HisNonce, Institution
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -149,3 +149,66 @@ def test_refusals_take_the_general_path_and_change_nothing(
     assert result["infcode"] == -1 and "medfee_sumamt" in result["err_msg"]
     with services.uow() as u:
         assert ledger.individual_balance(u.session, int(psn_no)) == balance
+
+
+def test_1101_takes_one_call_once_the_institution_is_known(
+    his: His, general: TestClient, app: Any, demo: dict[str, Any], clock: Any, services: Any
+) -> None:
+    """After the first 1101 of an institution, 1101 is one database call
+    (``yb_his_person``) that writes only while the institution is as it was
+    read; a refusal after that write is the general path's refusal."""
+    fast = app.state.his_fast
+    slow = His(general, demo["institutions"][0], clock)
+    slow.sign_no = his.sign_no
+    zhang, wang = demo["persons"][0], demo["persons"][1]
+    his.person(zhang["card_no"])  # two calls: the institution is read
+    single = fast.single
+    info = his.person(zhang["card_no"])
+    assert fast.single == single + 1
+    assert info == slow.person(zhang["card_no"])
+
+    # a lost card: refused after the nonce was claimed, as the general path refuses
+    with services.uow() as u:
+        u.session.execute(update(Card).where(Card.card_no == wang["card_no"]).values(status="lost"))
+        u.commit()
+    inp = {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": wang["card_no"]}}
+    body = json.dumps(his.envelope("1101", inp)).encode()
+    refused = his.post(body, his.headers(body, nonce="one-call-lost-1"))
+    assert refused["infcode"] == -1
+    assert refused["err_msg"] == slow.call("1101", inp)["err_msg"]
+    with services.uow() as u:
+        assert u.session.execute(
+            select(HisNonce.id).where(HisNonce.nonce == "one-call-lost-1")
+        ).one_or_none()
+        assert auditlog.verify(u.session).ok
+
+    # a new secret: the request signed with it is served, the institution read afresh
+    with services.uow() as u:
+        u.session.execute(
+            update(Institution).where(Institution.code == his.code).values(access_secret="new")
+        )
+        u.commit()
+    his.secret = "new"
+    assert his.person(zhang["card_no"]) == info
+    single = fast.single
+    assert his.person(zhang["card_no"]) == info
+    assert fast.single == single + 1
+
+    # suspended since it was read: refused, and its nonce stays unused
+    with services.uow() as u:
+        u.session.execute(
+            update(Institution).where(Institution.code == his.code).values(status="suspended")
+        )
+        u.commit()
+    body = json.dumps(
+        his.envelope("1101", {"data": inp["data"] | {"mdtrt_cert_no": zhang["card_no"]}})
+    ).encode()
+    refused = his.post(body, his.headers(body, nonce="one-call-suspended-1"))
+    assert refused["infcode"] == -1 and "suspended" in refused["err_msg"]
+    with services.uow() as u:
+        assert (
+            u.session.execute(
+                select(HisNonce.id).where(HisNonce.nonce == "one-call-suspended-1")
+            ).one_or_none()
+            is None
+        )

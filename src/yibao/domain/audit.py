@@ -48,6 +48,27 @@ class AuditRecord:
         )
 
 
+def tail_around_person(record: AuditRecord, at: dt.datetime) -> tuple[str, str]:
+    """``record.tail(at)`` cut where the person id goes, for a writer that
+    learns the person inside the database: ``head + str(id) + rest`` is the
+    tail of the same record about that person (the id is a JSON number)."""
+    fields = [
+        at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        record.actor_kind,
+        record.actor_id,
+        record.actor_division,
+        record.channel,
+        record.action,
+    ]
+    head = _dump(fields)[:-1] + ","
+    rest = "," + _dump([record.subject, record.detail])[1:]
+    return head, rest
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def hash_tail(
     *,
     at: dt.datetime,
@@ -63,7 +84,7 @@ def hash_tail(
     """The hashed payload after chain and sequence number, as JSON: what a
     writer knows before it holds the chain head (the database function
     ``yb_audit_append`` completes the hash from it, see migration 0008)."""
-    return json.dumps(
+    return _dump(
         [
             at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             actor_kind,
@@ -74,11 +95,7 @@ def hash_tail(
             person_id,
             subject,
             detail,
-        ],
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+        ]
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -72,7 +71,7 @@ def render(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [render(v, key) for v in value]
     if key in AMOUNTS and isinstance(value, int) and not isinstance(value, bool):
-        return float(Decimal(value) / 100)
+        return value / 100  # int / int is the correctly rounded float, as Decimal's
     return value
 
 
