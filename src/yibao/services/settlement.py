@@ -392,10 +392,13 @@ _OWNED = {
 }
 
 
-def check_owned(row: _Row, caller: Caller, psn_no: str | None) -> _Row:
+def check_owned(
+    row: _Row, caller: Caller, psn_no: str | None, kind: type[Visit | Settlement] | None = None
+) -> _Row:
     """A visit or settlement is the asking institution's, and the person's
-    the HIS names: another institution's is refused, changing nothing."""
-    code, field, zh_foreign, zh_person, en = _OWNED[type(row)]
+    the HIS names: another institution's is refused, changing nothing.
+    ``kind`` names the model when ``row`` is a stand-in for one."""
+    code, field, zh_foreign, zh_person, en = _OWNED[kind or type(row)]
     if row.institution_code != caller.code:
         raise DomainError(
             code=f"{code}.foreign",
