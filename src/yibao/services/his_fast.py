@@ -69,14 +69,6 @@ def _view(model: type[T], **fields: Any) -> T:
     return cast(T, SimpleNamespace(**fields))
 
 
-def _answer(text: str) -> SimpleNamespace:
-    """A function's JSON answer, the certificate holder's part (``holder``,
-    from ``yb_his_holder``) read as ``person``, ``enrolments`` and ``balance``."""
-    fields = orjson.loads(text)
-    fields.update(fields.pop("holder") or {})
-    return SimpleNamespace(**fields)
-
-
 class Stale(Exception):
     """What the answer was computed from changed before it was written."""
 
@@ -252,7 +244,7 @@ class FastPath:
         text = await conn.fetchval(READ, access_id, sign_no, nonce, cert_type, cert_no, mdtrt_id)
         if text is None:
             return None
-        r = _answer(text)
+        r = SimpleNamespace(**orjson.loads(text))
         inst = SimpleNamespace(**r.inst)
         caller = self._credentials(inst, req, headers, raw, env)
         if caller is None or inst.nonce_used or not inst.signed_in:
@@ -396,7 +388,7 @@ class FastPath:
         )
         if text is None:
             return None
-        r = _answer(text)
+        r = SimpleNamespace(**orjson.loads(text))
         try:
             return self._person_output(r, self._person(r, cert_type), now)
         except DomainError as exc:

@@ -185,101 +185,14 @@ END;
 $$;
 """  # noqa: S608 - GENERIC is a constant, not input
 
-# What 1101 and 2207 read of the certificate's person: the person, the
-# enrolments with the employers' names, the account balance. A SQL function,
-# so that the planner inlines it into its callers' expressions.
-YB_HIS_HOLDER = """
-CREATE OR REPLACE FUNCTION yb_his_holder(p_pid bigint) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'person', (SELECT json_build_object(
-                       'id', p.id, 'certno', p.certno, 'name', p.name, 'gender', p.gender,
-                       'birth_date', p.birth_date, 'status', p.status)
-                   FROM persons p WHERE p.id = p_pid),
-        'enrolments', (SELECT coalesce(json_agg(json_build_object(
-                           'id', e.id, 'insutype', e.insutype, 'psn_type', e.psn_type,
-                           'area', e.area, 'status', e.status, 'start_date', e.start_date,
-                           'suspended_since', e.suspended_since, 'employer_id', e.employer_id,
-                           'emp_name', coalesce(emp.name, '')) ORDER BY e.id), '[]')
-                       FROM enrolments e LEFT JOIN employers emp ON emp.id = e.employer_id
-                       WHERE e.person_id = p_pid),
-        'balance', (SELECT a.balance FROM ledger_accounts a WHERE a.code = 'IA:' || p_pid))
-$$;
-"""
-
-# 0008's, with the person's part from yb_his_holder.
-YB_HIS_READ = f"""
-CREATE OR REPLACE FUNCTION yb_his_read(
-    p_access text, p_sign_no text, p_nonce text, p_cert_type text, p_cert_no text,
-    p_mdtrt_id text
-) RETURNS json LANGUAGE plpgsql STABLE {GENERIC} AS $$
-DECLARE
-    v_out json;
-    v_pid bigint;
-    v_card json;
-    v_visit json;
-    v_visit_id bigint;
-    v_year int;
-BEGIN
-    SELECT json_build_object(
-        'id', i.id, 'code', i.code, 'name', i.name, 'kind', i.kind, 'level', i.level,
-        'division_code', i.division_code, 'access_secret', i.access_secret,
-        'require_body_signature', i.require_body_signature, 'status', i.status,
-        'nonce_used', EXISTS (SELECT 1 FROM his_nonces n
-                              WHERE n.access_id = p_access AND n.nonce = p_nonce),
-        'signed_in', EXISTS (SELECT 1 FROM his_sign_ins s WHERE s.sign_no = p_sign_no
-                             AND s.institution_code = i.code AND s.signed_out_at IS NULL))
-        INTO v_out FROM institutions i WHERE i.access_id = p_access;
-    IF v_out IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF p_cert_type = '03' THEN
-        SELECT json_build_object('status', c.status, 'person_id', c.person_id), c.person_id
-            INTO v_card, v_pid FROM cards c WHERE c.card_no = p_cert_no;
-    ELSIF p_cert_type = '02' THEN
-        SELECT p.id INTO v_pid FROM persons p WHERE p.certno = upper(p_cert_no);
-    END IF;
-    IF p_mdtrt_id IS NOT NULL THEN
-        SELECT json_build_object(
-                   'id', v.id, 'mdtrt_id', v.mdtrt_id, 'person_id', v.person_id,
-                   'institution_code', v.institution_code, 'insutype', v.insutype,
-                   'med_type', v.med_type, 'status', v.status, 'cash_fallback', v.cash_fallback,
-                   'day', to_char(v.begntime AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')),
-               v.id, extract(year FROM v.begntime AT TIME ZONE 'Asia/Shanghai')
-            INTO v_visit, v_visit_id, v_year FROM visits v WHERE v.mdtrt_id = p_mdtrt_id;
-    END IF;
-    RETURN json_build_object(
-        'inst', v_out,
-        'card', v_card,
-        'holder', yb_his_holder(v_pid),
-        'visit', v_visit,
-        'fees', (SELECT coalesce(json_agg(json_build_array(f.amount, f.category, f.selfpay_bp)
-                                          ORDER BY f.id), '[]')
-                 FROM fee_details f WHERE f.visit_id = v_visit_id AND f.status = 'active'),
-        'usage', (SELECT coalesce(json_agg(json_build_array(u.insutype, u.deductible_used,
-                                                            u.fund_used)), '[]')
-                  FROM benefit_usage u WHERE u.person_id = v_pid AND u.year = v_year),
-        'policies', (SELECT coalesce(json_agg(json_build_array(b.insutype, b.area, b.year,
-                                                               b.deductible, b.fund_cap,
-                                                               b.ratios)), '[]')
-                     FROM benefit_policies b
-                     WHERE b.year = v_year AND b.insutype IN (
-                         SELECT e.insutype FROM enrolments e WHERE e.person_id = v_pid)
-                       AND b.area IN (SELECT unnest(ARRAY[e.area, left(e.area, 4) || '00',
-                                                          left(e.area, 2) || '0000'])
-                                      FROM enrolments e WHERE e.person_id = v_pid))
-    );
-END;
-$$;
-"""  # noqa: S608 - GENERIC is a constant, not input
-
 # 1101 in one call (services/his_fast.py, ``_person_info_once``): the caller
 # checked the request's signature against the institution as it last read
 # it; NULL, having written nothing, unless that institution (secret, body
 # signature rule, status, code) and its sign-in are still so and the nonce is
 # new. Then the nonce is claimed, the read audited about the person the
 # certificate names (the hashed payload is completed around the person id,
-# ``domain.audit.tail_around_person``) and the card and the holder are the
-# answer. The card's and person's checks are the caller's.
+# ``domain.audit.tail_around_person``) and what yb_his_read would send for
+# 1101 is the answer. The card's and person's checks are the caller's.
 YB_HIS_PERSON = f"""
 CREATE OR REPLACE FUNCTION yb_his_person(
     p_access text, p_secret text, p_body_sig boolean, p_code text, p_sign_no text,
@@ -316,13 +229,28 @@ BEGIN
                                 p_actor_division, p_channel, p_action, v_pid, p_subject,
                                 p_detail, p_tail_head || v_pid || p_tail_rest);
     END IF;
-    RETURN json_build_object('card', v_card, 'holder', yb_his_holder(v_pid));
+    RETURN json_build_object(
+        'card', v_card,
+        'person', (SELECT json_build_object(
+                       'id', p.id, 'certno', p.certno, 'name', p.name, 'gender', p.gender,
+                       'birth_date', p.birth_date, 'status', p.status)
+                   FROM persons p WHERE p.id = v_pid),
+        'enrolments', (SELECT coalesce(json_agg(json_build_object(
+                           'id', e.id, 'insutype', e.insutype, 'psn_type', e.psn_type,
+                           'area', e.area, 'status', e.status, 'start_date', e.start_date,
+                           'suspended_since', e.suspended_since, 'employer_id', e.employer_id,
+                           'emp_name', coalesce(emp.name, '')) ORDER BY e.id), '[]')
+                       FROM enrolments e LEFT JOIN employers emp ON emp.id = e.employer_id
+                       WHERE e.person_id = v_pid),
+        'balance', (SELECT a.balance FROM ledger_accounts a WHERE a.code = 'IA:' || v_pid)
+    );
 END;
 $$;
 """  # noqa: S608 - GENERIC is a constant, not input
 
-# Unchanged body (0008), with generic plans.
+# Unchanged bodies (0008), with generic plans.
 OTHERS = (
+    "yb_his_read(text, text, text, text, text, text)",
     "yb_his_touch(text, text, timestamptz, int, text, text, text, text, text, bigint, text, "
     "text, text)",
 )
@@ -330,14 +258,7 @@ OTHERS = (
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for ddl in (
-            YB_AUDIT_APPEND,
-            YB_SETTLE,
-            YB_HIS_SETTLE,
-            YB_HIS_HOLDER,
-            YB_HIS_READ,
-            YB_HIS_PERSON,
-        ):
+        for ddl in (YB_AUDIT_APPEND, YB_SETTLE, YB_HIS_SETTLE, YB_HIS_PERSON):
             op.execute(ddl)
         for signature in OTHERS:
             op.execute(f"ALTER FUNCTION {signature} {GENERIC}")
@@ -350,8 +271,7 @@ def downgrade() -> None:
         m5 = import_module("yibao.store.migrations.versions.0005_settlement")
         m8 = import_module("yibao.store.migrations.versions.0008_his_fast_path")
         op.execute("DROP FUNCTION IF EXISTS yb_his_person")
-        for ddl in (m8.YB_AUDIT_APPEND, m5.YB_SETTLE, m8.YB_HIS_SETTLE, m8.YB_HIS_READ):
+        for ddl in (m8.YB_AUDIT_APPEND, m5.YB_SETTLE, m8.YB_HIS_SETTLE):
             op.execute(ddl)
-        op.execute("DROP FUNCTION IF EXISTS yb_his_holder")
         for signature in OTHERS:
             op.execute(f"ALTER FUNCTION {signature} RESET plan_cache_mode")
