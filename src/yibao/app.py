@@ -148,7 +148,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     if settings.his_fast_path and engine.dialect.name == "postgresql":
         from yibao.services.his_fast import FastPath
 
-        his_fast = FastPath(engine, services.clock)
+        his_fast = FastPath(
+            engine, services.clock, acct_in_fund=settings.his_fund_pay_includes_acct
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

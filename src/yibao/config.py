@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # On PostgreSQL, 1101 and 2207 take the fast path (services/his_fast.py);
     # off, every request takes the general path.
     his_fast_path: bool = True
+    # Some provinces report fund_pay_sumamt with the account payment added
+    # (his-interface.md, "a setting"). The split, the ledger and the stored
+    # settlements do not change: only what 2206, 2207, 2208 and 5203 answer
+    # and what 3201 compares the institution's total with.
+    his_fund_pay_includes_acct: bool = False
     # Seconds without a touch before a self-service terminal forgets the person.
     kiosk_idle_seconds: int = 60
 

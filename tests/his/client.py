@@ -29,6 +29,8 @@ class His:
         self.clock = clock
         self.sign_no = ""
         self.body_signature = False
+        # a province's body signature (cainfo, signtype), sent in the envelope
+        self.ca = ("", "")
 
     def msgid(self) -> str:
         stamp = self.clock.now().strftime("%Y%m%d%H%M%S")
@@ -61,8 +63,8 @@ class His:
             "recer_sys_code": "FSI_LOCAL",
             "dev_no": "",
             "dev_safe_info": "",
-            "cainfo": "",
-            "signtype": "",
+            "cainfo": self.ca[0],
+            "signtype": self.ca[1],
             "infver": "V1.0",
             "opter_type": "1",
             "opter": "001",

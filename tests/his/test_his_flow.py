@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from tests.his.client import His
+from yibao.app import create_app
 from yibao.services import ledger
 
 
@@ -228,3 +231,55 @@ def test_an_expired_electronic_voucher_is_refused(
     clock.advance(dt.timedelta(minutes=2, seconds=1))  # valid for two minutes
     r = his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
     assert r["infcode"] == -1 and "expired" in r["err_msg"]
+
+
+def test_a_province_that_counts_the_account_in_the_fund_total(
+    settings: Any, clock: Any, demo: dict[str, Any], services: Any
+) -> None:
+    """``his_fund_pay_includes_acct``: 2206, 2207, 5203 and 2208 report
+    fund_pay_sumamt with the account payment added, 3201 compares the
+    institution's total so, and nothing else of the split or the ledger moves."""
+    app = create_app(settings.model_copy(update={"his_fund_pay_includes_acct": True}), clock)
+    zhang = demo["persons"][0]
+    with TestClient(app, base_url="https://testserver") as client:
+        his = His(client, demo["institutions"][0], clock)
+        his.sign_in()
+        psn_no, mdtrt_id = _visit(his, zhang, [("250101001", "400.00")])
+        with services.uow() as u:
+            before = ledger.individual_balance(u.session, int(psn_no))
+        inp = his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "400.00")
+        pre = his.ok("2206", inp)["setlinfo"]
+        s = his.ok("2207", inp)["setlinfo"]
+        # in scope 400.00, deductible 300.00, 75 % of 100.00 = 75.00 from the fund
+        assert s["hifp_pay"] == 75.00
+        acct = min(325_00, before)
+        assert s["acct_pay"] == acct / 100
+        assert s["fund_pay_sumamt"] == round(75.00 + acct / 100, 2)
+        assert s["psn_part_amt"] == 325.00  # the total less the fund's own payment
+        assert round(s["acct_pay"] + s["psn_cash_pay"], 2) == 325.00
+        assert pre["fund_pay_sumamt"] == s["fund_pay_sumamt"]
+        q = his.ok("5203", {"data": {"psn_no": psn_no, "setl_id": s["setl_id"]}})["setlinfo"]
+        assert q["fund_pay_sumamt"] == s["fund_pay_sumamt"]
+        day = clock.now().strftime("%Y-%m-%d")
+        totals = {
+            "insutype": "310",
+            "clr_type": "11",
+            "setl_optins": "330500",
+            "stmt_begndate": day,
+            "stmt_enddate": day,
+            "medfee_sumamt": "400.00",
+            "fund_pay_sumamt": f"{s['fund_pay_sumamt']:.2f}",
+            "acct_pay": f"{s['acct_pay']:.2f}",
+            "fixmedins_setl_cnt": 1,
+        }
+        assert his.ok("3201", {"data": totals})["stmtinfo"]["stmt_rslt"] == "0"
+        national = {**totals, "fund_pay_sumamt": "75.00"}
+        assert his.ok("3201", {"data": national})["stmtinfo"]["stmt_rslt"] == "1"
+        back = his.ok(
+            "2208", {"data": {"setl_id": s["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}}
+        )
+        assert back["setlinfo"]["fund_pay_sumamt"] == -s["fund_pay_sumamt"]
+    with services.uow() as u:
+        assert ledger.individual_balance(u.session, int(psn_no)) == before
+        assert ledger.check(u.session).ok
+    app.state.services.engine.dispose()

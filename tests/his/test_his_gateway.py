@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 
 from tests.his.client import His
 from yibao.channels.his.routes import ENDPOINT
-from yibao.store.models import HisNonce, HisSignIn, Institution
+from yibao.store import auditlog
+from yibao.store.models import AuditEntry, HisNonce, HisSignIn, Institution
 
 
 def _body(his: His) -> bytes:
@@ -152,3 +153,34 @@ def test_the_endpoint_answers_envelopes_not_http_errors(
     r = client.post(ENDPOINT + "/1101", content=body, headers=his.headers(body)).json()
     assert r["infcode"] == -1 and "infno" in r["err_msg"]
     assert _sign_ins(services) == 0
+
+
+def test_cainfo_and_signtype_are_recorded_with_the_audit_entries(
+    his: His, demo: dict[str, Any], services: Any
+) -> None:
+    """A province's SM2 signature of the body (``cainfo``, ``signtype``) is
+    kept with every audit entry the request writes, 1101 and 2207 included
+    (on PostgreSQL their fast path, the one-call 1101 too); an envelope
+    without them adds nothing to the entries."""
+    zhang = demo["persons"][0]
+    his.person(zhang["card_no"])  # unsigned by the province
+    his.ca = ("MEUCIQDsm2signature==", "SM2")
+    psn_no = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
+    his.person(zhang["card_no"])
+    mdtrt_id = his.register(psn_no, zhang["card_no"])
+    his.fees(mdtrt_id, psn_no, [("250101001", "100.00")])
+    his.ok("2207", his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "100.00"))
+    with services.uow() as u:
+        rows = u.session.execute(
+            select(AuditEntry.action, AuditEntry.detail)
+            .where(AuditEntry.person_id == int(psn_no), AuditEntry.actor_id == his.code)
+            .order_by(AuditEntry.id)
+        ).all()
+        assert auditlog.verify(u.session).ok
+    actions = [a for a, _ in rows]
+    assert actions.count("his.person_info") == 3 and "his.settlement" in actions
+    assert "cainfo" not in rows[0].detail
+    signed = rows[1:]
+    assert signed and all(
+        d.get("cainfo") == "MEUCIQDsm2signature==" and d.get("signtype") == "SM2" for _, d in signed
+    ), signed

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import DomainError
 from yibao.services.context import Actor
 from yibao.store.models import HisNonce, Institution
@@ -41,9 +42,18 @@ class Caller:
     access_id: str
     # whether the envelope's sign_no is a current sign-in, when already known
     signed_in: bool | None = None
+    # the envelope's cainfo and signtype: a province's SM2/SM4 signature of
+    # the body, recorded with every audit entry of the request (not verified)
+    signed_with: tuple[str, str] = ("", "")
 
     @classmethod
-    def of(cls, inst: Any, access_id: str, signed_in: bool | None) -> Caller:
+    def of(
+        cls,
+        inst: Any,
+        access_id: str,
+        signed_in: bool | None,
+        signed_with: tuple[str, str] = ("", ""),
+    ) -> Caller:
         """From an institution row (or anything that reads like one)."""
         return cls(
             inst.id,
@@ -54,11 +64,42 @@ class Caller:
             inst.division_code,
             access_id,
             signed_in,
+            signed_with,
         )
 
     @property
     def actor(self) -> Actor:
         return Actor(kind="institution", id=self.code, division=self.division, name=self.name)
+
+    def record(
+        self,
+        *,
+        channel: str,
+        action: str,
+        person_id: int | None = None,
+        subject: str = "",
+        detail: dict[str, object] | None = None,
+    ) -> AuditRecord:
+        """The actor's audit record, with the envelope's cainfo and signtype
+        when the HIS sent them."""
+        cainfo, signtype = self.signed_with
+        if cainfo or signtype:
+            detail = {**(detail or {}), "cainfo": cainfo, "signtype": signtype}
+        return self.actor.record(
+            channel=channel, action=action, person_id=person_id, subject=subject, detail=detail
+        )
+
+
+# cainfo beyond this is cut in the audit entry (an SM2 signature is ~100 characters)
+SIGNED_WITH_MAX = 4096
+
+
+def signed_with(env: dict[str, Any]) -> tuple[str, str]:
+    """The envelope's ``cainfo`` and ``signtype``, as strings."""
+    return (
+        str(env.get("cainfo") or "")[:SIGNED_WITH_MAX],
+        str(env.get("signtype") or "")[:SIGNED_WITH_MAX],
+    )
 
 
 def refuse(code: str, zh: str, en: str) -> DomainError:
@@ -83,6 +124,7 @@ def authenticate(
     body_sig: str | None,
     body: bytes,
     sign_no: str = "",
+    signed_with: tuple[str, str] = ("", ""),
 ) -> Caller:
     """Check the headers and claim the nonce (inside the caller's unit of
     work, so that a refused request changes nothing)."""
@@ -143,7 +185,7 @@ def authenticate(
         claim_nonce(uow, access_id=access_id, nonce=nonce)
     elif not fresh:
         raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
-    return Caller.of(inst, access_id, signed_in)
+    return Caller.of(inst, access_id, signed_in, signed_with)
 
 
 def check_credentials(

@@ -39,7 +39,7 @@ from yibao.services import policy
 from yibao.services import settlement as svc
 from yibao.services.context import Channel
 from yibao.services.contributions import pick_current
-from yibao.services.gateway import Caller, check_credentials
+from yibao.services.gateway import Caller, check_credentials, signed_with
 from yibao.store.models import BenefitUsage, Card, Enrolment, Person, Visit
 
 log = logging.getLogger("yibao.his")
@@ -90,9 +90,12 @@ class FastPath:
     """A small asyncpg pool per event loop (one per worker process in a
     server; a test client runs its own loop), opened on first use."""
 
-    def __init__(self, engine: Engine, clock: Clock, *, max_size: int = 10) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock, *, acct_in_fund: bool = False, max_size: int = 10
+    ) -> None:
         self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.clock = clock
+        self.acct_in_fund = acct_in_fund  # Settings.his_fund_pay_includes_acct
         self.max_size = max_size
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         # the institutions as last read, by access id (``_person_info_once``)
@@ -205,7 +208,7 @@ class FastPath:
         )
         if str(env["fixmedins_code"]) != inst.code:
             return None
-        return Caller.of(inst, access_id, signed_in=True)
+        return Caller.of(inst, access_id, signed_in=True, signed_with=signed_with(env))
 
     @staticmethod
     def _person(r: SimpleNamespace, cert_type: str) -> Person:
@@ -331,7 +334,7 @@ class FastPath:
         caller, r, person = found
         now = self.clock.now()
         output = self._person_output(r, person, now)
-        record = caller.actor.record(
+        record = caller.record(
             channel=Channel.HIS, action="his.person_info", person_id=person.id, subject=caller.code
         )
         audit = self._audit_args(record, now)
@@ -360,9 +363,7 @@ class FastPath:
             return None
         access_id, _, nonce, _, cert_type, cert_no = req
         now = self.clock.now()
-        record = caller.actor.record(
-            channel=Channel.HIS, action="his.person_info", subject=caller.code
-        )
+        record = caller.record(channel=Channel.HIS, action="his.person_info", subject=caller.code)
         head, rest = tail_around_person(record, now)
         text = await conn.fetchval(
             PERSON,
@@ -467,9 +468,14 @@ class FastPath:
         )
         now = self.clock.now()
         setl_id, output, p = svc.settle_params(
-            c, caller, msgid=msgid, now=now, today=now.astimezone(CHINA).date()
+            c,
+            caller,
+            msgid=msgid,
+            now=now,
+            today=now.astimezone(CHINA).date(),
+            acct_in_fund=self.acct_in_fund,
         )
-        record = caller.actor.record(
+        record = caller.record(
             channel=Channel.HIS, action="his.settlement", person_id=person.id, subject=setl_id
         )
         audit = self._audit_args(record, now)

@@ -317,7 +317,7 @@ def person_info(
             today=uow.clock.today(),
         )
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS, action="his.person_info", person_id=p.id, subject=caller.code
             )
         )
@@ -495,7 +495,7 @@ def register(
         uow.session.add(visit)
         uow.session.flush()
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.register",
                 person_id=who.person.id,
@@ -537,7 +537,7 @@ def cancel_registration(
             )
         visit.status = "cancelled"
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.register_cancel",
                 person_id=visit.person_id,
@@ -581,7 +581,7 @@ def visit_info(
         if mdtrtinfo.get("med_type"):
             visit.med_type = str(mdtrtinfo["med_type"])
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.visit_info",
                 person_id=visit.person_id,
@@ -680,7 +680,7 @@ def upload_fees(uow: UnitOfWork, caller: Caller, *, msgid: str, lines: list[Any]
             )
         for visit in visits.values():
             uow.audit(
-                caller.actor.record(
+                caller.record(
                     channel=Channel.HIS,
                     action="his.fee_upload",
                     person_id=visit.person_id,
@@ -716,7 +716,7 @@ def cancel_fees(
         for row in rows:
             row.status = "cancelled"
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.fee_cancel",
                 person_id=visit.person_id,
@@ -876,8 +876,21 @@ def terms_for(
     )
 
 
+def wire_fund_pay(fund_pay_sumamt: int, acct_pay: int, *, includes_acct: bool) -> int:
+    """``fund_pay_sumamt`` as the province reports it: the fund's payments,
+    with the account's added where the province counts it in
+    (``Settings.his_fund_pay_includes_acct``)."""
+    return fund_pay_sumamt + acct_pay if includes_acct else fund_pay_sumamt
+
+
 def _setlinfo(
-    c: Computed, caller: Caller, *, setl_id: str, now: dt.datetime, today: dt.date
+    c: Computed,
+    caller: Caller,
+    *,
+    setl_id: str,
+    now: dt.datetime,
+    today: dt.date,
+    acct_in_fund: bool,
 ) -> dict[str, Any]:
     p, s = c.who.person, c.split
     return {
@@ -909,7 +922,7 @@ def _setlinfo(
         "hifob_pay": 0,
         "maf_pay": 0,
         "oth_pay": 0,
-        "fund_pay_sumamt": s.fund_pay_sumamt,
+        "fund_pay_sumamt": wire_fund_pay(s.fund_pay_sumamt, s.acct_pay, includes_acct=acct_in_fund),
         "psn_part_amt": s.psn_part_amt,
         "acct_pay": s.acct_pay,
         "psn_cash_pay": s.psn_cash_pay,
@@ -941,9 +954,16 @@ def presettle(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[
     with uow:
         c = compute(uow, caller, data, lock=False)
         now = uow.clock.now()
-        info = _setlinfo(c, caller, setl_id="", now=now, today=uow.clock.today())
+        info = _setlinfo(
+            c,
+            caller,
+            setl_id="",
+            now=now,
+            today=uow.clock.today(),
+            acct_in_fund=uow.settings.his_fund_pay_includes_acct,
+        )
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.presettle",
                 person_id=c.who.person.id,
@@ -1053,7 +1073,12 @@ def _settle_pg(
             return _replay_or(uow, caller, msgid, exc)
         now = uow.clock.now()
         setl_id, output, params = settle_params(
-            c, caller, msgid=msgid, now=now, today=uow.clock.today()
+            c,
+            caller,
+            msgid=msgid,
+            now=now,
+            today=uow.clock.today(),
+            acct_in_fund=uow.settings.his_fund_pay_includes_acct,
         )
         pid = c.who.person.id
         try:
@@ -1073,7 +1098,7 @@ def _settle_pg(
             status = "stale"
         if status == "ok":
             uow.audit(
-                caller.actor.record(
+                caller.record(
                     channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id
                 )
             )
@@ -1085,12 +1110,20 @@ def _settle_pg(
 
 
 def settle_params(
-    c: Computed, caller: Caller, *, msgid: str, now: dt.datetime, today: dt.date
+    c: Computed,
+    caller: Caller,
+    *,
+    msgid: str,
+    now: dt.datetime,
+    today: dt.date,
+    acct_in_fund: bool,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The settlement's id, its answer and the arguments of ``yb_settle``."""
     setl_id = _new_id("ST", caller, now)
     output = {
-        "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=today),
+        "setlinfo": _setlinfo(
+            c, caller, setl_id=setl_id, now=now, today=today, acct_in_fund=acct_in_fund
+        ),
         "setldetail": _setldetail(c.split),
     }
     legs = _legs(c, caller)
@@ -1130,7 +1163,14 @@ def _settle_generic(
     s = c.split
     setl_id = _new_id("ST", caller, now)
     output = {
-        "setlinfo": _setlinfo(c, caller, setl_id=setl_id, now=now, today=uow.clock.today()),
+        "setlinfo": _setlinfo(
+            c,
+            caller,
+            setl_id=setl_id,
+            now=now,
+            today=uow.clock.today(),
+            acct_in_fund=uow.settings.his_fund_pay_includes_acct,
+        ),
         "setldetail": _setldetail(s),
     }
     pid = c.who.person.id
@@ -1152,9 +1192,7 @@ def _settle_generic(
     c.usage.fund_used += s.hifp_pay
     c.visit.status = "settled"
     uow.audit(
-        caller.actor.record(
-            channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id
-        )
+        caller.record(channel=Channel.HIS, action=f"his.{c.kind}", person_id=pid, subject=setl_id)
     )
     return output
 
@@ -1209,6 +1247,11 @@ def settlement_info(uow: UnitOfWork, row: Settlement, sign: int = 1) -> dict[str
     }
     for name in amounts:
         info[name] = sign * int(getattr(row, name))
+    info["fund_pay_sumamt"] = sign * wire_fund_pay(
+        row.fund_pay_sumamt,
+        row.acct_pay,
+        includes_acct=uow.settings.his_fund_pay_includes_acct,
+    )
     return info
 
 
@@ -1254,7 +1297,7 @@ def cancel_settlement(
         # an ordinary visit may be settled again; a cash receipt only once
         visit.status = "registered"
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.settlement_cancel",
                 person_id=row.person_id,
@@ -1271,7 +1314,7 @@ def query_settlement(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -
         row = _settlement(uow, caller, need(data, "setl_id"), need(data, "psn_no"))
         info = settlement_info(uow, row)
         uow.audit(
-            caller.actor.record(
+            caller.record(
                 channel=Channel.HIS,
                 action="his.settlement_query",
                 person_id=row.person_id,
@@ -1324,7 +1367,13 @@ def reconcile(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[
         if data.get("insutype"):
             stmt = stmt.where(Settlement.insutype == str(data["insutype"]))
         med, fund, acct, cnt = uow.session.execute(stmt).one()
-        ours = {"medfee_sumamt": int(med), "fund_pay_sumamt": int(fund), "acct_pay": int(acct)}
+        ours = {
+            "medfee_sumamt": int(med),
+            "fund_pay_sumamt": wire_fund_pay(
+                int(fund), int(acct), includes_acct=uow.settings.his_fund_pay_includes_acct
+            ),
+            "acct_pay": int(acct),
+        }
         diffs = [
             f"{k} {given[k] / 100:.2f} != {ours[k] / 100:.2f}" for k in ours if given[k] != ours[k]
         ]

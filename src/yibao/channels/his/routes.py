@@ -194,6 +194,7 @@ def handle(
             body_sig=h.get("x-yb-body-signature"),
             body=raw,
             sign_no=str(env.get("sign_no") or ""),
+            signed_with=gateway.signed_with(env),
         )
         try:
             if str(env["fixmedins_code"]) != caller.code:
