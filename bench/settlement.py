@@ -523,7 +523,8 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
     print(
         "  statements through SQLAlchemy (the general path) per 1101: "
         f"{by_infno['1101'] / n:.1f}; per 2207: {by_infno['2207'] / n:.1f}; "
-        "the fast path makes 2 calls per request (read, then write)"
+        "the fast path makes one call per 1101 (two for an institution's first) and two "
+        "per 2207 (read, then write)"
     )
     s = io.StringIO()
     pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(30)
@@ -541,6 +542,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the server's line per request (yibao serve --no-access-log turns it off)",
+    )
     parser.add_argument("--profile-settlements", type=int, default=200)
     parser.add_argument(
         "--warmup",
@@ -575,6 +582,7 @@ def main() -> None:
                 str(port),
                 "--workers",
                 str(args.workers),
+                *([] if args.access_log else ["--no-access-log"]),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -610,7 +618,7 @@ def main() -> None:
         cpu0 = cpu_seconds(server.pid)
         peak = run(port, peak_work, args.clients, None)
         cpu1 = cpu_seconds(server.pid)
-        time.sleep(1.5)  # the backends report their function statistics when idle
+        time.sleep(11)  # idle backends report their function statistics after 10 s
         with create_engine(url).connect() as conn:
             functions = conn.execute(
                 text(

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,18 +60,31 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes (PostgreSQL only)")] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="a line per HTTP request on standard output; off where the TLS proxy in "
+            "front logs them (the audit log records every access to a person's data either way)"
+        ),
+    ] = True,
 ) -> None:
     """Serve the API and every web channel."""
     import uvicorn
 
     settings = get_settings()
     settings.effective_secret_key  # noqa: B018 - make it on first run, before workers start
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": access_log,
+    }
     if workers > 1:
-        uvicorn.run("yibao.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run("yibao.asgi:app", workers=workers, **common)
     else:
         from yibao.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), **common)
 
 
 @db_app.command("upgrade")
