@@ -172,10 +172,12 @@ BEGIN
     IF v_status <> 'ok' THEN
         RAISE EXCEPTION 'yb:%', v_status;
     END IF;
-    SELECT balance INTO v_balance FROM ledger_accounts WHERE code = 'IA:' || p_person;
-    IF coalesce(v_balance, 0) <> p_balance_seen + coalesce(
-            (SELECT l.amt FROM unnest(p_codes, p_amounts) AS l(c, amt)
-             WHERE l.c = 'IA:' || p_person), 0) THEN
+    -- the balance before this settlement, as the split saw it
+    SELECT coalesce((SELECT balance FROM ledger_accounts WHERE code = 'IA:' || p_person), 0)
+           - coalesce((SELECT l.amt FROM unnest(p_codes, p_amounts) AS l(c, amt)
+                       WHERE l.c = 'IA:' || p_person), 0)
+        INTO v_balance;
+    IF v_balance <> p_balance_seen THEN
         RAISE EXCEPTION 'yb:stale' USING DETAIL = 'the balance moved';
     END IF;
     PERFORM yb_audit_append(p_chain, p_at, p_actor_kind, p_actor_id, p_actor_division,
@@ -209,18 +211,15 @@ DECLARE
     v_pid bigint;
     v_card json;
 BEGIN
-    PERFORM 1 FROM institutions i
+    INSERT INTO his_nonces (access_id, nonce, at)
+        SELECT p_access, p_nonce, p_at FROM institutions i
         WHERE i.access_id = p_access AND i.access_secret = p_secret
           AND i.require_body_signature = p_body_sig AND i.status = 'active' AND i.code = p_code
           AND EXISTS (SELECT 1 FROM his_sign_ins s WHERE s.sign_no = p_sign_no
-                      AND s.institution_code = i.code AND s.signed_out_at IS NULL);
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO his_nonces (access_id, nonce, at) VALUES (p_access, p_nonce, p_at)
+                      AND s.institution_code = i.code AND s.signed_out_at IS NULL)
         ON CONFLICT DO NOTHING RETURNING id INTO v_claim;
     IF v_claim IS NULL THEN
-        RETURN NULL;
+        RETURN NULL;  -- the institution or its sign-in changed, or a replayed nonce
     END IF;
     IF p_cert_type = '03' THEN
         SELECT json_build_object('status', c.status, 'person_id', c.person_id), c.person_id
