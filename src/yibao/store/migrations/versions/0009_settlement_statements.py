@@ -195,7 +195,7 @@ $$;
 # certificate names (the hashed payload is completed around the person id,
 # ``domain.audit.tail_around_person``) and what yb_his_read would send for
 # 1101 is the answer. The card's and person's checks are the caller's.
-# The person's part repeats yb_his_read's: a shared function measured 10 %
+# The person's part repeats yb_his_read's: a shared function measured 12 %
 # fewer settlements per second (a SQL function's body is planned at every
 # call; a PL/pgSQL one is a call more), and the tests hold both to the
 # general path's answer (tests/his/test_his_fast_path.py).
