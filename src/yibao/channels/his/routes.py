@@ -301,8 +301,12 @@ async def front(app: Any, scope: Scope, receive: Receive, send: Send) -> bool:
                 {},
                 -1,
                 None,
-                f"报文超过{MAX_BODY // 1024 // 1024}MB / the body is over "
-                f"{MAX_BODY // 1024 // 1024} MB",
+                invalid(
+                    "body",
+                    f"报文超过{MAX_BODY // 1024 // 1024}MB",
+                    f"the body is over {MAX_BODY // 1024 // 1024} MB",
+                    "too_large",
+                ).message,
             )
             await _send(send, body)
             return True
