@@ -182,16 +182,21 @@ class Live:
                 time.sleep(delay)
 
 
-def live_process(url: str, rate: float, pipe: Connection) -> None:
-    """The live debits run in a process of their own, as settlements do in
-    the server's: in the posting's process they would queue for its GIL."""
-    engine = make_engine(url, pool_size=2, connect_args={"application_name": "live"})
-    services = Services(
+def _services(url: str, name: str, *, pool_size: int) -> Services:
+    """The services on their own engine, its connections named for pg_stat_activity."""
+    engine = make_engine(url, pool_size=pool_size, connect_args={"application_name": name})
+    return Services(
         Settings(database_url=url, secret_key="bench"),
         engine,
         make_session_factory(engine),
         Clock(),
     )
+
+
+def live_process(url: str, rate: float, pipe: Connection) -> None:
+    """The live debits run in a process of their own, as settlements do in
+    the server's: in the posting's process they would queue for its GIL."""
+    services = _services(url, "live", pool_size=2)
     live = Live(services, rate)
     while (command := pipe.recv()) != "quit":
         if command == "start":
@@ -203,7 +208,7 @@ def live_process(url: str, rate: float, pipe: Connection) -> None:
             live.stop.set()
             runner.join()
             pipe.send(live.latencies[start:])
-    engine.dispose()
+    services.engine.dispose()
 
 
 class LiveProcess:
@@ -311,13 +316,8 @@ def main() -> None:
     with PgCluster(durable=True, settings=settings) as cluster:
         url = cluster.create_database("bench")
         migrate.upgrade(url)
-        engine = make_engine(url, pool_size=4, connect_args={"application_name": "posting"})
-        services = Services(
-            Settings(database_url=url, secret_key="bench"),
-            engine,
-            make_session_factory(engine),
-            Clock(),
-        )
+        services = _services(url, "posting", pool_size=4)
+        engine = services.engine
         build(engine, args.persons)
         warm = contributions.post_month(engine, month=MONTH - 1, now=dt.datetime.now(CHINA))
         print(f"live persons funded: {warm.persons:,}")

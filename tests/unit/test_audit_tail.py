@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +26,17 @@ def test_the_cut_tail_joined_with_the_person_is_the_tail(
     head, rest = tail_around_person(record, AT)
     record.person_id = person_id
     assert head + str(person_id) + rest == record.tail(AT)
+    # the layout the stored hashes were made with: one JSON list, keys sorted
+    whole = [
+        "2026-11-23T12:30:01.250000Z",
+        *("institution", "H33050200001", "330502", "his", "his.person_info"),
+        person_id,
+        subject,
+        detail,
+    ]
+    assert record.tail(AT) == json.dumps(
+        whole, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    )
 
 
 def test_the_tail_names_the_person_where_the_cut_is() -> None:

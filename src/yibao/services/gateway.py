@@ -71,23 +71,13 @@ class Caller:
     def actor(self) -> Actor:
         return Actor(kind="institution", id=self.code, division=self.division, name=self.name)
 
-    def record(
-        self,
-        *,
-        channel: str,
-        action: str,
-        person_id: int | None = None,
-        subject: str = "",
-        detail: dict[str, object] | None = None,
-    ) -> AuditRecord:
-        """The actor's audit record, with the envelope's cainfo and signtype
-        when the HIS sent them."""
+    def record(self, *, detail: dict[str, object] | None = None, **what: Any) -> AuditRecord:
+        """``actor.record``, with the envelope's cainfo and signtype in the
+        detail when the HIS sent them."""
         cainfo, signtype = self.signed_with
         if cainfo or signtype:
             detail = {**(detail or {}), "cainfo": cainfo, "signtype": signtype}
-        return self.actor.record(
-            channel=channel, action=action, person_id=person_id, subject=subject, detail=detail
-        )
+        return self.actor.record(detail=detail, **what)
 
 
 # cainfo beyond this is cut in the audit entry (an SM2 signature is ~100 characters)

@@ -217,15 +217,7 @@ class FastPath:
             svc.check_card(_view(Card, status=r.card["status"]) if r.card else None)
         p = r.person
         return svc.check_person(
-            _view(
-                Person,
-                id=p["id"],
-                certno=p["certno"],
-                name=p["name"],
-                gender=p["gender"],
-                birth_date=dt.date.fromisoformat(p["birth_date"]),
-                status=p["status"],
-            )
+            _view(Person, **p | {"birth_date": dt.date.fromisoformat(p["birth_date"])})
             if p
             else None
         )
@@ -233,15 +225,12 @@ class FastPath:
     async def _read(
         self,
         conn: asyncpg.Connection,
+        req: tuple[str, str, str, str, str, str],
         headers: Any,
         raw: bytes,
         env: dict[str, Any],
-        data: dict[str, Any],
         mdtrt_id: str | None,
     ) -> tuple[Caller, SimpleNamespace, Person] | None:
-        req = self._request(headers, env, data)
-        if req is None:
-            return None
         access_id, _, nonce, _, cert_type, cert_no = req
         sign_no = str(env.get("sign_no") or "")
         text = await conn.fetchval(READ, access_id, sign_no, nonce, cert_type, cert_no, mdtrt_id)
@@ -260,16 +249,13 @@ class FastPath:
         rows = [
             _view(
                 Enrolment,
-                id=e["id"],
-                insutype=e["insutype"],
-                psn_type=e["psn_type"],
-                area=e["area"],
-                status=e["status"],
-                start_date=dt.date.fromisoformat(e["start_date"]),
-                suspended_since=dt.date.fromisoformat(e["suspended_since"])
-                if e["suspended_since"]
-                else None,
-                employer_id=e["employer_id"],
+                **e
+                | {
+                    "start_date": dt.date.fromisoformat(e["start_date"]),
+                    "suspended_since": dt.date.fromisoformat(e["suspended_since"])
+                    if e["suspended_since"]
+                    else None,
+                },
             )
             for e in r.enrolments
         ]
@@ -328,7 +314,7 @@ class FastPath:
             # the institution changed, or the request is not one to answer
             # here: the two calls read the institution afresh
             self._institutions.pop(req[0], None)
-        found = await self._read(conn, headers, raw, env, data, None)
+        found = await self._read(conn, req, headers, raw, env, None)
         if found is None:
             return None
         caller, r, person = found
@@ -410,27 +396,20 @@ class FastPath:
         mdtrt_id = str(data.get("mdtrt_id") or "").strip()
         if not psn_no or not mdtrt_id or data.get("medfee_sumamt") in (None, ""):
             return None
-        found = await self._read(conn, headers, raw, env, data, mdtrt_id)
+        req = self._request(headers, env, data)
+        if req is None:
+            return None
+        found = await self._read(conn, req, headers, raw, env, mdtrt_id)
         if found is None:
             return None
         caller, r, person = found
         v = r.visit
         if v is None:
             return None
-        visit = _view(
-            Visit,
-            id=v["id"],
-            mdtrt_id=v["mdtrt_id"],
-            person_id=v["person_id"],
-            institution_code=v["institution_code"],
-            insutype=v["insutype"],
-            med_type=v["med_type"],
-            status=v["status"],
-            cash_fallback=v["cash_fallback"],
-        )
+        visit = _view(Visit, **v)  # the columns yb_his_read sends, and the day
         # the general path's checks; a refusal raises and the general path
         # answers (a retried msgid finds its visit settled and is replayed)
-        svc.check_owned(visit, caller, psn_no, Visit)
+        svc.check_owned(visit, caller, psn_no, "visit")
         svc.check_open(visit)
         svc.check_visit_person(visit, person)
         if visit.cash_fallback:

@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -376,42 +376,35 @@ def _visit(
     visit = uow.session.execute(stmt).scalar_one_or_none()
     if visit is None:
         raise _refuse("visit.not_found", "就诊记录不存在", "no such visit (mdtrt_id)", "mdtrt_id")
-    return check_owned(visit, caller, psn_no)
+    return check_owned(visit, caller, psn_no, "visit")
 
 
-# code prefix, field, what it is (zh for the two refusals, en)
+# field, what it is (zh for the two refusals)
 _OWNED = {
-    Visit: ("visit", "mdtrt_id", "该就诊记录不属于本机构", "人员编号与就诊记录不符", "visit"),
-    Settlement: (
-        "settlement",
-        "setl_id",
-        "该结算不属于本机构",
-        "人员编号与结算记录不符",
-        "settlement",
-    ),
+    "visit": ("mdtrt_id", "该就诊记录不属于本机构", "人员编号与就诊记录不符"),
+    "settlement": ("setl_id", "该结算不属于本机构", "人员编号与结算记录不符"),
 }
 
 
 def check_owned(
-    row: _Row, caller: Caller, psn_no: str | None, kind: type[Visit | Settlement] | None = None
+    row: _Row, caller: Caller, psn_no: str | None, what: Literal["visit", "settlement"]
 ) -> _Row:
-    """A visit or settlement is the asking institution's, and the person's
-    the HIS names: another institution's is refused, changing nothing.
-    ``kind`` names the model when ``row`` is a stand-in for one."""
-    code, field, zh_foreign, zh_person, en = _OWNED[kind or type(row)]
+    """A visit or settlement (``what``) is the asking institution's, and the
+    person's the HIS names: another institution's is refused, changing nothing."""
+    field, zh_foreign, zh_person = _OWNED[what]
     if row.institution_code != caller.code:
         raise DomainError(
-            code=f"{code}.foreign",
+            code=f"{what}.foreign",
             zh=zh_foreign,
-            en=f"this {en} belongs to another institution",
+            en=f"this {what} belongs to another institution",
             field=field,
             status=403,
         )
     if psn_no is not None and str(row.person_id) != psn_no:
         raise _refuse(
-            f"{code}.person_mismatch",
+            f"{what}.person_mismatch",
             zh_person,
-            f"psn_no does not match the {en}",
+            f"psn_no does not match the {what}",
             "psn_no",
         )
     return row
@@ -1208,7 +1201,7 @@ def _settlement(
         raise _refuse(
             "settlement.not_found", "结算记录不存在", "no such settlement (setl_id)", "setl_id"
         )
-    return check_owned(row, caller, psn_no)
+    return check_owned(row, caller, psn_no, "settlement")
 
 
 def settlement_info(uow: UnitOfWork, row: Settlement, sign: int = 1) -> dict[str, Any]:

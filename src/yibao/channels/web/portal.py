@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import qrcode
@@ -332,6 +333,45 @@ def password_form(request: Request) -> Response:
         return _page(request, "portal/password.html", person=person)
 
 
+def _password_page_form(
+    request: Request,
+    csrf: str,
+    error_key: str,
+    act: Callable[[UnitOfWork, Person], dict[str, Any]],
+) -> Response:
+    """A form of the password page: the session's person and its CSRF token,
+    then ``act``; the page again with what ``act`` returns, or with the
+    refusal under ``error_key``."""
+    data = SESSION.load(request)
+    with services_of(request).uow() as work:
+        person = _person(request, work)
+        if person is None:
+            return _go("/portal/login")
+        if not csrf_ok(data, csrf):
+            refusal: DomainError = CSRF_REFUSED
+            status = 403
+        else:
+            try:
+                shown = act(work, person)
+                work.commit()
+                return _page(request, "portal/password.html", person=person, **shown)
+            except DomainError as exc:
+                refusal, status = exc, exc.status
+        return _page(
+            request,
+            "portal/password.html",
+            status,
+            person=person,
+            **{error_key: error_text(request, refusal)},
+        )
+
+
+def _same(first: str, second: str, field: str, en: str) -> None:
+    """A new secret is typed twice."""
+    if first != second:
+        raise invalid(field, "两次输入的密码不一致", en, "mismatch")
+
+
 @router.post("/password")
 def change_password(
     request: Request,
@@ -340,39 +380,21 @@ def change_password(
     new_password2: str = Form(""),
     csrf: str = Form(""),
 ) -> Response:
-    data = SESSION.load(request)
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        if not csrf_ok(data, csrf):
-            return _page(
-                request,
-                "portal/password.html",
-                403,
-                person=person,
-                error=error_text(request, CSRF_REFUSED),
-            )
-        try:
-            if new_password != new_password2:
-                raise invalid(
-                    "new_password2", "两次输入的密码不一致", "the two passwords differ", "mismatch"
-                )
-            epoch = portal_service.change_password(
-                work, person=person, channel=Channel.PORTAL, old=old_password, new=new_password
-            )
-            work.commit()
-        except DomainError as exc:
-            return _page(
-                request,
-                "portal/password.html",
-                exc.status,
-                person=person,
-                error=error_text(request, exc),
-            )
-        response = _page(request, "portal/password.html", person=person, changed=True)
-        SESSION.save(request, response, {"pid": person.id, "epoch": epoch, "csrf": data["csrf"]})
-        return response
+    epoch = 0
+
+    def act(work: UnitOfWork, person: Person) -> dict[str, Any]:
+        nonlocal epoch
+        _same(new_password, new_password2, "new_password2", "the two passwords differ")
+        epoch = portal_service.change_password(
+            work, person=person, channel=Channel.PORTAL, old=old_password, new=new_password
+        )
+        return {"changed": True}
+
+    response = _password_page_form(request, csrf, "error", act)
+    if epoch:  # other sessions end; this one goes on under the new epoch
+        data = SESSION.load(request)
+        SESSION.save(request, response, {"pid": data["pid"], "epoch": epoch, "csrf": data["csrf"]})
+    return response
 
 
 @router.post("/phone-pin")
@@ -384,41 +406,15 @@ def set_phone_pin(
     csrf: str = Form(""),
 ) -> Response:
     """Set the 6-digit PIN the telephone line asks for."""
-    data = SESSION.load(request)
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        if not csrf_ok(data, csrf):
-            return _page(
-                request,
-                "portal/password.html",
-                403,
-                person=person,
-                pin_error=error_text(request, CSRF_REFUSED),
-            )
-        try:
-            if phone_pin != phone_pin2:
-                raise invalid(
-                    "phone_pin2", "两次输入的密码不一致", "the two PINs differ", "mismatch"
-                )
-            portal_service.set_phone_pin(
-                work,
-                person=person,
-                channel=Channel.PORTAL,
-                password=phone_password,
-                pin=phone_pin,
-            )
-            work.commit()
-        except DomainError as exc:
-            return _page(
-                request,
-                "portal/password.html",
-                exc.status,
-                person=person,
-                pin_error=error_text(request, exc),
-            )
-        return _page(request, "portal/password.html", person=person, pin_set=True)
+
+    def act(work: UnitOfWork, person: Person) -> dict[str, Any]:
+        _same(phone_pin, phone_pin2, "phone_pin2", "the two PINs differ")
+        portal_service.set_phone_pin(
+            work, person=person, channel=Channel.PORTAL, password=phone_password, pin=phone_pin
+        )
+        return {"pin_set": True}
+
+    return _password_page_form(request, csrf, "pin_error", act)
 
 
 @router.post("/lost")

@@ -13,7 +13,7 @@ functions re-check under row locks what the answer was computed from, raising
 
 ``yb_audit_append`` is ``store/auditlog.append`` for one record: the writer
 sends the hashed payload after chain and sequence number
-(``domain.audit.hash_tail``), the function completes the hash under the
+(``domain.audit.AuditRecord.tail``), the function completes the hash under the
 chain head's lock, so that ``yibao audit verify`` checks both alike.
 """
 
