@@ -5,12 +5,15 @@
 Starts a throw-away, durable PostgreSQL cluster, migrates it, loads the demo
 city plus N persons (each with an active card, a balance and one registered
 visit with its fee details), starts ``yibao serve`` on it, warms it up
-(``--warmup`` settlements, then ANALYZE), and runs the clients: each signs in, then for each of its persons does 1101 (read the
-card) and 2207 (settle). It prints settlements per second and p50/p99
-latency, a second run paced at 70 % of that peak, pgbench's TPC-B-like tps
-with the same client count on the same server, the ratio, and a profile of
-one settlement in-process (SQL statements per settlement and the functions
-where the time goes).
+(``--warmup`` settlements, then ANALYZE), and runs the clients: each signs
+in, then for each of its persons does 1101 (read the card) and 2207
+(settle). It prints settlements per second and p50/p99 latency, a second
+run paced at 70 % of that peak, pgbench's TPC-B-like tps with the same
+client count on the same server, the ratio, the CPU per settlement of the
+server, PostgreSQL and the clients against the CPU per pgbench transaction
+(and so the ceiling each part alone puts on the ratio), and a profile of one
+settlement in-process (SQL statements per settlement and the functions where
+the time goes).
 """
 
 from __future__ import annotations
@@ -221,8 +224,15 @@ def load(url: str, persons: int) -> list[dict[str, Any]]:
     ]
 
 
-def cpu_seconds(server_pid: int) -> dict[str, float]:
-    """CPU time so far of the server (its processes), PostgreSQL and this process."""
+def postmaster(cluster: PgCluster) -> int:
+    assert cluster.root is not None
+    return int((cluster.root / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def cpu_seconds(server_pid: int, postmaster_pid: int) -> dict[str, float]:
+    """CPU time so far of the server (its processes), PostgreSQL (with its
+    backends that have exited) and this process (with its children that have
+    exited: pgbench)."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {"server": 0.0, "postgres": 0.0, "clients": 0.0}
     procs: dict[int, tuple[int, str, float]] = {}
@@ -235,7 +245,10 @@ def cpu_seconds(server_pid: int) -> dict[str, float]:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        procs[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+        cpu = int(fields[11]) + int(fields[12])
+        if int(entry.name) in (postmaster_pid, os.getpid()):
+            cpu += int(fields[13]) + int(fields[14])  # its children that have exited
+        procs[int(entry.name)] = (int(fields[1]), name, cpu / tick)
     for pid, (ppid, name, cpu) in procs.items():
         chain, p = {pid}, ppid
         while p > 1 and p in procs and p not in chain:
@@ -417,7 +430,8 @@ async def _run(
     }
 
 
-def pgbench(cluster: PgCluster, clients: int, seconds: int) -> float:
+def pgbench(cluster: PgCluster, clients: int, seconds: int) -> tuple[float, dict[str, float]]:
+    """pgbench's tps, and the CPU per transaction of PostgreSQL and of pgbench."""
     db = "pgb"
     cluster.create_database(db)
     common = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.user]
@@ -426,6 +440,7 @@ def pgbench(cluster: PgCluster, clients: int, seconds: int) -> float:
         check=True,
         capture_output=True,
     )
+    before = cpu_seconds(0, postmaster(cluster))
     out = subprocess.run(
         [
             cluster.bin("pgbench"),
@@ -442,9 +457,15 @@ def pgbench(cluster: PgCluster, clients: int, seconds: int) -> float:
         capture_output=True,
         text=True,
     ).stdout
+    after = cpu_seconds(0, postmaster(cluster))
     match = re.search(r"tps = ([0-9.]+)", out)
-    assert match, out
-    return float(match.group(1))
+    done = re.search(r"number of transactions actually processed: ([0-9]+)", out)
+    assert match and done, out
+    n = max(int(done.group(1)), 1)
+    return float(match.group(1)), {
+        "postgres": (after["postgres"] - before["postgres"]) / n,
+        "pgbench": (after["clients"] - before["clients"]) / n,
+    }
 
 
 def profile(url: str, work: list[dict[str, Any]]) -> None:
@@ -615,9 +636,9 @@ def main() -> None:
             conn.execute(text("ALTER SYSTEM SET track_functions = 'pl'"))
             conn.execute(text("SELECT pg_reload_conf()"))
             conn.execute(text("SELECT pg_stat_reset()"))
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = cpu_seconds(server.pid, postmaster(cluster))
         peak = run(port, peak_work, args.clients, None)
-        cpu1 = cpu_seconds(server.pid)
+        cpu1 = cpu_seconds(server.pid, postmaster(cluster))
         time.sleep(11)  # idle backends report their function statistics after 10 s
         with create_engine(url).connect() as conn:
             functions = conn.execute(
@@ -630,7 +651,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         server = None
-        tps = pgbench(cluster, args.clients, args.pgbench_seconds)
+        tps, tpcb_cpu = pgbench(cluster, args.clients, args.pgbench_seconds)
         print(
             f"\nsettlement over HTTP, {args.clients} clients, {args.workers} server workers, durable PostgreSQL"
         )
@@ -641,8 +662,12 @@ def main() -> None:
                 f"1101+2207 p50 {r['pair_p50_ms']:.1f} ms, p99 {r['pair_p99_ms']:.1f} ms; "
                 f"errors {r['errors']} {r['first_error'][:100]}"
             )
-        print(f"  pgbench TPC-B-like, {args.clients} clients, same server: {tps:.0f} tps")
         n = max(peak["settlements"], 1)
+        print(
+            f"  pgbench TPC-B-like, {args.clients} clients, same server: {tps:.0f} tps; CPU per "
+            f"transaction: postgres {tpcb_cpu['postgres'] * 1000:.2f} ms, "
+            f"pgbench {tpcb_cpu['pgbench'] * 1000:.2f} ms"
+        )
         print(
             "  CPU per settlement (1101 + 2207) at peak: "
             + ", ".join(f"{k} {(cpu1[k] - cpu0[k]) / n * 1000:.2f} ms" for k in cpu0)
@@ -657,6 +682,27 @@ def main() -> None:
             )
         print(
             f"  ratio settlements/s / pgbench tps = {peak['per_second'] / tps:.2f} (target >= 0.5)"
+        )
+        cores = os.cpu_count() or 1
+        per = {k: (cpu1[k] - cpu0[k]) / n * 1000 for k in cpu0}
+        budget = cores / (0.5 * tps) * 1000
+        print(
+            f"  CPU budget per settlement at the target (ratio 0.5, {0.5 * tps:.0f}/s on "
+            f"{cores} cores): {budget:.2f} ms; used: {sum(per.values()):.2f} ms"
+        )
+        for what, ms in (
+            ("the database alone", per["postgres"]),
+            ("the server and the clients alone", per["server"] + per["clients"]),
+        ):
+            if ms > 0:
+                print(
+                    f"  ceiling from {what} ({ms:.2f} ms per settlement), were the rest free: "
+                    f"{cores / ms * 1000:.0f}/s, ratio {cores / ms * 1000 / tps:.2f}"
+                )
+        print(
+            "  a settlement's database work is "
+            f"{per['postgres'] / max(tpcb_cpu['postgres'] * 1000, 1e-9):.1f} TPC-B transactions' "
+            "worth of PostgreSQL CPU"
         )
         load1, load5, _ = os.getloadavg()
         print(
