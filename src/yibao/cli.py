@@ -442,6 +442,34 @@ def phone(
         )
 
 
+@app.command()
+def prune(
+    ivr_call_days: Annotated[
+        int, typer.Option(min=1, help="keep a telephone call's state this many days")
+    ] = 30,
+    staff_credential_days: Annotated[
+        int,
+        typer.Option(min=1, help="keep expired or revoked staff sessions this many days"),
+    ] = 90,
+    dry_run: Annotated[bool, typer.Option(help="count what would go, delete nothing")] = False,
+) -> None:
+    """Delete rows that can no longer matter (run daily): used HIS nonces, past
+    days' kiosk PIN tries, old telephone calls, old staff sessions.
+    清理过期数据(每日运行)。"""
+    from yibao.services import housekeeping
+
+    with _services() as svc:
+        pruned = housekeeping.prune(
+            svc.uow,
+            ivr_call_days=ivr_call_days,
+            staff_credential_days=staff_credential_days,
+            dry_run=dry_run,
+        )
+    verb = "would delete 将删除" if dry_run else "deleted 已删除"
+    for table, n in pruned.as_dict().items():
+        typer.echo(f"{table:<18} {verb} {n}")
+
+
 # ---- issue 3: bank files, assessment, suspensions (yibao.cli_enrolment)
 from yibao.cli_enrolment import add_contribution_commands, bank_app  # noqa: E402
 
