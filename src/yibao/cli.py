@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yibao.clock import Clock
+from yibao.clock import CHINA, Clock
 from yibao.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -125,10 +125,7 @@ def demo(
             "(persons below: ID or account number + password)"
         )
         typer.echo("          counter 柜台 http://127.0.0.1:8000/counter/ (staff below)")
-        typer.echo(
-            "          kiosk 自助终端 http://127.0.0.1:8000/kiosk/?terminal=T-HZZX-01 "
-            "(card number + PIN)"
-        )
+        _demo_kiosk_line(svc)
         typer.echo("API: http://127.0.0.1:8000/docs — staff log in with POST /api/v1/auth/login")
         typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
         for s in data["staff"]:
@@ -143,6 +140,31 @@ def demo(
         for i in data["institutions"]:
             typer.echo(f"  {i['code']}  {i['name']}  secret {i['secret']}")
         typer.echo("All of it as JSON: yibao demo --json")
+
+
+def _demo_kiosk_line(svc: Services) -> None:
+    """The one step into the demo terminal: a link that activates this browser
+    as T-HZZX-01 while no machine is bound to it."""
+    from yibao.domain.errors import DomainError
+    from yibao.services import demo as demo_service
+
+    term = demo_service.DEMO_TERMINAL
+    try:
+        issued = demo_service.terminal_activation(svc.uow())
+    except DomainError as exc:
+        typer.echo(f"          kiosk 自助终端 {term}: {exc.message}")
+        return
+    if issued is None:
+        typer.echo(
+            f"          kiosk 自助终端 http://127.0.0.1:8000/kiosk/ ({term} is activated "
+            f"已激活; for another browser: yibao kiosk issue {term}) (card number + PIN)"
+        )
+        return
+    typer.echo(
+        f"          kiosk 自助终端 http://127.0.0.1:8000/kiosk/activate?terminal={term}"
+        f"&code={issued.activation_code} (activates this browser as {term}, once, until "
+        f"{issued.expires_at.astimezone(CHINA):%Y-%m-%d %H:%M}; then card number + PIN)"
+    )
 
 
 @audit_app.command("verify")

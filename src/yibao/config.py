@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     his_fund_pay_includes_acct: bool = False
     # Seconds without a touch before a self-service terminal forgets the person.
     kiosk_idle_seconds: int = 60
+    # Hours a terminal's one-time activation code stays good after staff issue it.
+    kiosk_activation_hours: int = 24
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -67,8 +67,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(sqlite_templates: dict[str, Path], tmp_path: Path) -> Iterator[str]:
-    """A real uvicorn on 127.0.0.1, on a copy of the demo database."""
+def live(sqlite_templates: dict[str, Path], tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A real uvicorn on 127.0.0.1, on a copy of the demo database; and the
+    server's services, for what staff do elsewhere (issue a terminal's code)."""
     import uvicorn
 
     from tests.conftest import START
@@ -95,10 +96,28 @@ def server(sqlite_templates: dict[str, Path], tmp_path: Path) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", app.state.services
     srv.should_exit = True
     thread.join(10)
     app.state.services.engine.dispose()
+
+
+@pytest.fixture
+def server(live: tuple[str, Any]) -> str:
+    return str(live[0])
+
+
+@pytest.fixture
+def demo_code(live: tuple[str, Any]) -> Any:
+    """A fresh activation code for the demo terminal, as ``yibao demo`` issues it."""
+    from yibao.services import demo as demo_service
+
+    def issue() -> str:
+        issued = demo_service.terminal_activation(live[1].uow())
+        assert issued is not None, "the demo terminal has a machine bound already"
+        return issued.activation_code
+
+    return issue
 
 
 @pytest.fixture
@@ -196,8 +215,17 @@ def test_portal_lockout(server: str, page: Any, demo: dict[str, Any]) -> None:
     check(page, "portal-locked")
 
 
-def kiosk_sign_in(page: Any, base: str, terminal: str, card_no: str, pin: str) -> None:
-    page.goto(f"{base}/kiosk/?terminal={terminal}")
+def kiosk_activate(page: Any, base: str, terminal: str, code: str) -> None:
+    """The terminal's set-up: staff type the terminal code and the activation code."""
+    page.goto(f"{base}/kiosk/")
+    page.fill("#terminal", terminal)
+    page.fill("#activation_code", code)
+    page.click("[data-testid=activate-form] button[type=submit]")
+    page.wait_for_selector("#card_no")
+
+
+def kiosk_sign_in(page: Any, base: str, card_no: str, pin: str) -> None:
+    page.goto(f"{base}/kiosk/")
     page.wait_for_selector("#card_no:focus")
     # the card reader is a keyboard: it types the number and Enter
     page.keyboard.type(card_no, delay=10)
@@ -209,17 +237,35 @@ def kiosk_sign_in(page: Any, base: str, terminal: str, card_no: str, pin: str) -
 
 
 def test_kiosk_card_reader_pin_balance_and_idle_timeout(
-    server: str, browser: Any, demo: dict[str, Any]
+    server: str, browser: Any, demo: dict[str, Any], demo_code: Any
 ) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     p = demo["persons"][0]
     terminal = demo["terminals"][0]["code"]
-    page.goto(f"{server}/kiosk/")
+    page.goto(f"{server}/kiosk/?terminal={terminal}")  # naming a terminal selects none
+    assert page.locator("#card_no").count() == 0
+    assert page.locator("[data-testid=activate-form]").count() == 1
+    assert demo["terminals"][1]["code"] not in page.content()  # and none are listed
+    # a wrong code is refused and said so, in Chinese and in English
+    page.fill("#terminal", terminal)
+    page.fill("#activation_code", "WRONG234")
+    page.click("[data-testid=activate-form] button[type=submit]")
+    assert "激活码错误" in page.locator("[role=alert]").inner_text()
     check(page)
-    page.goto(f"{server}/kiosk/?terminal={terminal}")
+    page.goto(f"{server}/kiosk/?lang=en")
+    check(page)
+    page.goto(f"{server}/kiosk/?lang=zh")
+    # the link ``yibao demo`` prints fills the form in
+    code = demo_code()
+    page.goto(f"{server}/kiosk/activate?terminal={terminal}&code={code}")
+    assert page.input_value("#activation_code") == code
+    page.click("[data-testid=activate-form] button[type=submit]")
+    page.wait_for_selector("#card_no")
+    cookie = next(c for c in context.cookies() if c["name"] == "yb_kiosk_device")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/kiosk"
     check(page, "kiosk-start")
-    page.goto(f"{server}/kiosk/?terminal={terminal}")
+    page.goto(f"{server}/kiosk/")
     page.keyboard.type(p["card_no"], delay=10)
     page.keyboard.press("Enter")
     page.wait_for_selector(".keypad")
@@ -242,15 +288,23 @@ def test_kiosk_card_reader_pin_balance_and_idle_timeout(
     page.goto(f"{server}/kiosk/home")
     assert page.locator("#card_no").count() == 1  # the person is forgotten
     # the logout button (card taken away)
-    kiosk_sign_in(page, server, terminal, p["card_no"], p["pin"])
+    kiosk_sign_in(page, server, p["card_no"], p["pin"])
     page.wait_for_url(f"{server}/kiosk/home")
     page.click("#logoutform button")
     page.wait_for_selector("#card_no")
+    # another browser with the same code: refused, and no terminal
+    other = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    second = other.new_page()
+    second.goto(f"{server}/kiosk/activate?terminal={terminal}&code={code}")
+    second.click("[data-testid=activate-form] button[type=submit]")
+    assert "激活码错误" in second.locator("[role=alert]").inner_text()
+    assert second.locator("#card_no").count() == 0
+    other.close()
     context.close()
 
 
 def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
-    server: str, browser: Any, demo: dict[str, Any]
+    server: str, browser: Any, demo: dict[str, Any], demo_code: Any
 ) -> None:
     context = browser.new_context(viewport=DESK, locale="zh-CN")
     page = context.new_page()
@@ -292,7 +346,8 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
     # ... and at the terminal
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
-    kiosk_sign_in(page, server, demo["terminals"][0]["code"], inside["card_no"], inside["pin"])
+    kiosk_activate(page, server, demo["terminals"][0]["code"], demo_code())
+    kiosk_sign_in(page, server, inside["card_no"], inside["pin"])
     page.wait_for_url(f"{server}/kiosk/home")
     assert page.get_by_test_id("card-status").inner_text() == "已挂失"
     context.close()

@@ -149,14 +149,43 @@ def quick_kiosk(settings):
     return settings
 
 
-def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo):
+def issue_code(services, terminal="T-HZZX-01"):
+    """A new activation code for a terminal, as staff would issue it."""
+    from tests.helpers import CITY
+    from yibao.services import kiosk
+
+    with services.uow() as work:
+        issued = kiosk.issue_code(work, actor=CITY, channel="counter", code=terminal)
+        work.commit()
+    return issued.activation_code
+
+
+def activate_kiosk(client, services, terminal="T-HZZX-01"):
+    """This client becomes the terminal: the set-up form with a fresh code."""
+    code = issue_code(services, terminal)
+    page = client.get("/kiosk/activate", params={"terminal": terminal, "code": code})
+    assert page.status_code == 200 and f'value="{code}"' in page.text
+    r = client.post(
+        "/kiosk/activate",
+        data={"terminal": terminal, "activation_code": code, "csrf": csrf_of(page.text)},
+    )
+    assert r.status_code == 200 and 'id="card_no"' in r.text, r.text
+    return code
+
+
+def is_setup(r):
+    return 'data-testid="activate-form"' in r.text and 'id="card_no"' not in r.text
+
+
+def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo, services):
     import time
 
     p = demo["persons"][0]
     terminal = demo["terminals"][0]["code"]
+    assert is_setup(client.get("/kiosk/"))
+    activate_kiosk(client, services, terminal)
     r = client.get("/kiosk/")
-    assert terminal in r.text  # set-up: choose a registered terminal
-    r = client.get("/kiosk/", params={"terminal": terminal})
+    assert terminal in r.text  # the footer names the terminal
     token = csrf_of(r.text)
     r = client.post("/kiosk/card", data={"card_no": p["card_no"], "csrf": token})
     assert "keypad" in r.text
@@ -168,6 +197,157 @@ def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo):
     time.sleep(1.2)
     r = client.get("/kiosk/home")
     assert 'id="card_no"' in r.text  # forgotten: back at the start
+
+
+def test_kiosk_activation_sets_the_device_cookie_and_the_code_works_once(client, demo, services):
+    code = issue_code(services)
+    page = client.get("/kiosk/")
+    assert is_setup(page)
+    for t in demo["terminals"]:  # no list of terminals to pick from any more
+        assert t["code"] not in page.text
+    form = {"terminal": "T-HZZX-01", "activation_code": code, "csrf": csrf_of(page.text)}
+    r = client.post("/kiosk/activate", data={**form, "csrf": "forged"})
+    assert r.status_code == 403 and is_setup(r)
+    r = client.post("/kiosk/activate", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/kiosk/"
+    device = [c for c in r.headers.get_list("set-cookie") if c.startswith("yb_kiosk_device=")]
+    assert len(device) == 1
+    flags = device[0].lower()
+    assert "httponly" in flags and "samesite=strict" in flags and "secure" in flags
+    assert "path=/kiosk" in flags and "max-age=" in flags
+    assert 'id="card_no"' in client.get("/kiosk/").text
+    # the same code in another browser: refused, and that browser is no terminal
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app, base_url="https://testserver") as other:
+        page = other.get("/kiosk/")
+        r = other.post("/kiosk/activate", data={**form, "csrf": csrf_of(page.text)})
+        assert r.status_code == 401 and is_setup(r) and "激活码错误" in r.text
+        assert "yb_kiosk_device" not in other.cookies
+        assert is_setup(other.get("/kiosk/"))
+
+
+def test_kiosk_without_a_device_cannot_reach_the_card_pin_or_home_pages(client, demo, services):
+    from yibao.channels.web.common import sign
+
+    p = demo["persons"][0]
+
+    class Req:  # sign() needs only the app's settings from the request
+        app = client.app
+
+    def refused_everywhere(device=None, session=None):
+        def get(url, **kw):
+            put_cookies()
+            return client.get(url, **kw)
+
+        def post(url, data):
+            put_cookies()
+            return client.post(url, data=data)
+
+        def put_cookies():
+            if device:
+                client.cookies.set(
+                    "yb_kiosk_device", device, domain="testserver.local", path="/kiosk"
+                )
+            if session:
+                client.cookies.set("yb_kiosk", session, domain="testserver.local", path="/kiosk")
+
+        r = get("/kiosk/", params={"terminal": "T-HZZX-01"})  # naming it is not enough
+        assert is_setup(r)
+        token = csrf_of(r.text)
+        r = post("/kiosk/card", {"card_no": p["card_no"], "csrf": token})
+        assert is_setup(r) and "keypad" not in r.text
+        r = post("/kiosk/pin", {"pin": p["pin"], "csrf": token})
+        assert is_setup(r) and 'data-testid="balance"' not in r.text
+        assert is_setup(get("/kiosk/home"))
+        assert is_setup(get("/kiosk/receipt.pdf"))
+        return r
+
+    refused_everywhere()
+    # a made-up device token
+    r = refused_everywhere(device="forged-device-token")
+    assert "凭证已失效" in r.text
+    # a real machine's token with one character changed
+    activate_kiosk(client, services)
+    real = client.cookies.get("yb_kiosk_device", domain="testserver.local", path="/kiosk")
+    assert real and 'id="card_no"' in client.get("/kiosk/").text
+    refused_everywhere(device=real[:-1] + ("A" if real[-1] != "A" else "B"))
+    client.cookies.clear()
+    # the old session key naming a terminal, even with a person in it, selects nothing
+    forged = {"term": "T-HZZX-01", "card": p["card_no"], "pid": 1, "exp": 4e9, "csrf": "c"}
+    refused_everywhere(session=sign(Req, "yb_kiosk", forged))
+
+
+def test_kiosk_wrong_codes_are_counted_and_the_fifth_voids_the_code(client, demo, services):
+    from sqlalchemy import select
+
+    from yibao.store.models import AuditEntry, KioskTerminal
+
+    code = issue_code(services)
+    token = csrf_of(client.get("/kiosk/").text)
+    for n in range(1, 5):
+        r = client.post(
+            "/kiosk/activate",
+            data={"terminal": "T-HZZX-01", "activation_code": f"WRONG{n}", "csrf": token},
+        )
+        assert r.status_code == 401 and "激活码错误" in r.text
+        assert 'aria-invalid="true"' in r.text and f"WRONG{n}" not in r.text
+    r = client.post(
+        "/kiosk/activate",
+        data={"terminal": "T-HZZX-01", "activation_code": "WRONG5", "csrf": token},
+    )
+    assert r.status_code == 429 and "已作废" in r.text
+    r = client.post(
+        "/kiosk/activate",
+        data={"terminal": "T-HZZX-01", "activation_code": code, "csrf": token},
+    )
+    assert r.status_code == 429 and is_setup(r)
+    r = client.post(
+        "/kiosk/activate?lang=en",
+        data={"terminal": "T-HZZX-01", "activation_code": code, "csrf": token},
+    )
+    assert "staff must issue a new one" in r.text and "Traceback" not in r.text
+    with services.uow() as work:
+        term = work.session.get(KioskTerminal, "T-HZZX-01")
+        assert term.activation_failures == 7 and term.device_hash is None
+        refused = work.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "kiosk.activation_refused")
+        ).scalars()
+        assert [e.detail["failures"] for e in refused] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_kiosk_an_expired_code_is_refused(client, demo, services, clock, settings):
+    import datetime as dt
+
+    code = issue_code(services)
+    clock.advance(dt.timedelta(hours=settings.kiosk_activation_hours, minutes=1))
+    r = client.get("/kiosk/activate", params={"terminal": "T-HZZX-01", "code": code})
+    r = client.post(
+        "/kiosk/activate",
+        data={"terminal": "T-HZZX-01", "activation_code": code, "csrf": csrf_of(r.text)},
+    )
+    assert r.status_code == 401 and "已过期" in r.text and is_setup(r)
+
+
+def test_kiosk_a_new_code_or_deactivation_sends_the_machine_back_to_set_up(client, demo, services):
+    from tests.helpers import CITY
+    from yibao.services import kiosk
+
+    p = demo["persons"][0]
+    activate_kiosk(client, services)
+    token = csrf_of(client.get("/kiosk/").text)
+    client.post("/kiosk/card", data={"card_no": p["card_no"], "csrf": token})
+    assert "balance" in client.post("/kiosk/pin", data={"pin": p["pin"], "csrf": token}).text
+    issue_code(services)  # e.g. the machine was stolen: staff issue a new code
+    r = client.get("/kiosk/home")
+    assert is_setup(r) and 'data-testid="balance"' not in r.text
+    assert "凭证已失效" in r.text
+    assert "yb_kiosk_device" not in client.cookies  # the dead cookie is dropped
+    activate_kiosk(client, services)  # the replacement machine
+    with services.uow() as work:
+        kiosk.deactivate_terminal(work, actor=CITY, channel="counter", code="T-HZZX-01")
+        work.commit()
+    assert is_setup(client.get("/kiosk/"))
 
 
 def test_person_reports_the_card_lost_on_the_portal(client, demo):

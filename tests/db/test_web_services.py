@@ -1,15 +1,17 @@
 """The services behind the web channels: portal log-in, activation codes and
-lockout; terminals and PIN tries. Run on SQLite and PostgreSQL."""
+lockout; terminals, their activation and PIN tries. Run on SQLite and
+PostgreSQL."""
 
 import datetime as dt
 
 import pytest
 
 from tests.helpers import NANXUN, WUXING
+from yibao.domain.access import Role
 from yibao.domain.errors import DomainError
 from yibao.services import kiosk, portal
 from yibao.services.cards import report_lost
-from yibao.services.context import Channel
+from yibao.services.context import Actor, Channel
 from yibao.store.models import Person, PortalAccount
 
 
@@ -151,15 +153,226 @@ def test_register_terminal_in_scope_only(uow, demo):
     from tests.helpers import CITY
 
     with uow:
-        with pytest.raises(DomainError):
+        with pytest.raises(DomainError) as exc:  # a clerk does not manage terminals
             kiosk.register_terminal(
                 uow, actor=WUXING, channel="cli", code="T-X", location="x", division_code="330502"
             )
-        t = kiosk.register_terminal(
-            uow, actor=CITY, channel="cli", code="T-X-1", location="大厅", division_code="330502"
+        assert exc.value.code == "access.forbidden"
+        with pytest.raises(DomainError) as exc:  # outside the administrator's area
+            kiosk.register_terminal(
+                uow,
+                actor=WUXING_ADMIN,
+                channel="cli",
+                code="T-X",
+                location="x",
+                division_code="330503",
+            )
+        assert exc.value.field == "division_code"
+        issued = kiosk.register_terminal(
+            uow, actor=CITY, channel="cli", code="t-x-1", location="大厅", division_code="330502"
         )
         uow.commit()
-        assert t.code in [x.code for x in kiosk.list_terminals(uow)]
+        assert issued.terminal.code == "T-X-1"
+        assert len(issued.activation_code) == kiosk.CODE_LENGTH
+        assert issued.terminal.activation_hash not in (None, issued.activation_code)
+        assert issued.activation_code not in issued.terminal.activation_hash
+        assert "T-X-1" in [x.code for x in kiosk.list_terminals(uow, actor=CITY)]
+
+
+# ---------------------------------------------------------------- terminal activation
+
+WUXING_ADMIN = Actor.staff(username="wuxing_admin", division="330502", role=Role.COUNTY_ADMIN)
+HERE = "T-HZZX-01"  # in Wuxing (330502)
+THERE = "T-NXRM-01"  # in Nanxun (330503)
+
+
+def _issue(uow, code=HERE, actor=WUXING_ADMIN):
+    with uow:
+        issued = kiosk.issue_code(uow, actor=actor, channel=Channel.COUNTER, code=code)
+        uow.commit()
+        return issued.activation_code
+
+
+def _activate(uow, code, terminal=HERE):
+    with uow:
+        _, token = kiosk.activate(
+            uow, terminal_code=terminal, activation_code=code, channel=Channel.KIOSK, source="t"
+        )
+        uow.commit()
+        return token
+
+
+def _refused(uow, code, terminal=HERE):
+    with uow, pytest.raises(DomainError) as exc:
+        kiosk.activate(uow, terminal_code=terminal, activation_code=code, channel=Channel.KIOSK)
+    return exc.value
+
+
+def _bound(uow, token):
+    with uow:
+        term = kiosk.terminal_of_device(uow, token)
+        return term.code if term else None
+
+
+def _audit(uow, prefix="kiosk."):
+    from sqlalchemy import select
+
+    from yibao.store.models import AuditEntry
+
+    with uow:
+        rows = uow.session.execute(
+            select(AuditEntry).where(AuditEntry.action.like(f"{prefix}%")).order_by(AuditEntry.id)
+        ).scalars()
+        return [(r.actor_kind, r.actor_id, r.action, r.subject, r.detail) for r in rows]
+
+
+def test_activation_binds_the_machine_and_the_code_works_once(uow, demo):
+    code = _issue(uow)
+    token = _activate(uow, f" {code[:4].lower()}-{code[4:]} ")  # as a reader types it
+    assert len(token) >= 43 and _bound(uow, token) == HERE
+    with uow:
+        t = kiosk.get_terminal(uow, HERE)
+        assert t.activation_hash is None and t.activated_at is not None
+        assert t.device_hash is not None and token not in t.device_hash
+    again = _refused(uow, code)
+    assert again.code == "kiosk.bad_activation" and again.field == "activation_code"
+    assert _bound(uow, token) == HERE  # a refused try does not unbind the machine
+    assert _bound(uow, "forged-token") is None and _bound(uow, "") is None
+    actions = [(kind, who, action) for kind, who, action, _, _ in _audit(uow)]
+    assert ("staff", "wuxing_admin", "kiosk.issue_code") in actions
+    assert ("terminal", HERE, "kiosk.activate") in actions
+    assert ("terminal", HERE, "kiosk.activation_refused") in actions
+
+
+def test_a_code_is_for_its_own_terminal_only(uow, demo):
+    from tests.helpers import CITY
+
+    code = _issue(uow, HERE, CITY)
+    _issue(uow, THERE, CITY)
+    assert _refused(uow, code, THERE).code == "kiosk.bad_activation"
+    assert _refused(uow, code, "T-NOWHERE").code == "kiosk.bad_activation"
+    assert _refused(uow, "", HERE).field == "activation_code"
+    assert _refused(uow, code, " ").field == "terminal"
+    assert _bound(uow, _activate(uow, code, HERE)) == HERE
+
+
+def test_five_wrong_codes_void_the_pending_code(uow, demo):
+    code = _issue(uow)
+    for n in range(1, kiosk.MAX_ACTIVATION_FAILURES):
+        assert _refused(uow, "WRONG" + str(n)).code == "kiosk.bad_activation"
+        with uow:
+            assert kiosk.get_terminal(uow, HERE).activation_failures == n
+    fifth = _refused(uow, "WRONG5")
+    assert fifth.code == "kiosk.activation_void" and fifth.status == 429
+    assert "5" in fifth.zh and "staff" in fifth.en
+    assert _refused(uow, code).code == "kiosk.activation_void"  # even the right one now
+    with uow:
+        t = kiosk.get_terminal(uow, HERE)
+        assert t.activation_hash is None
+        assert kiosk.terminal_state(t, uow.clock.now()) == "void"
+    refused = [d for _, _, action, _, d in _audit(uow) if action == "kiosk.activation_refused"]
+    assert [d["failures"] for d in refused] == [1, 2, 3, 4, 5, 6]
+    assert [d["reason"] for d in refused][-2:] == ["voided", "voided"]
+    # staff issue a new one: the count starts again
+    assert _bound(uow, _activate(uow, _issue(uow))) == HERE
+
+
+def test_an_expired_code_is_refused(uow, demo, clock, settings):
+    code = _issue(uow)
+    clock.advance(dt.timedelta(hours=settings.kiosk_activation_hours, seconds=1))
+    assert _refused(uow, code).code == "kiosk.bad_activation"
+    with uow:
+        t = kiosk.get_terminal(uow, HERE)
+        assert kiosk.terminal_state(t, uow.clock.now()) == "expired"
+    reasons = [d["reason"] for _, _, a, _, d in _audit(uow) if a == "kiosk.activation_refused"]
+    assert reasons == ["expired"]
+
+
+def test_the_activation_hours_are_a_setting(uow, demo, clock, settings):
+    settings.kiosk_activation_hours = 2
+    with uow:
+        issued = kiosk.issue_code(uow, actor=WUXING_ADMIN, channel="cli", code=HERE)
+        uow.commit()
+    assert issued.expires_at == clock.now() + dt.timedelta(hours=2)
+
+
+def test_a_new_code_revokes_the_machine_and_any_earlier_code(uow, demo):
+    first = _issue(uow)
+    token = _activate(uow, first)
+    pending = _issue(uow)
+    assert _bound(uow, token) is None  # at once, before the new code is used
+    newest = _issue(uow)
+    assert _refused(uow, pending).code == "kiosk.bad_activation"
+    other = _activate(uow, newest)
+    assert _bound(uow, other) == HERE and _bound(uow, token) is None
+    issued = [d for _, _, a, _, d in _audit(uow) if a == "kiosk.issue_code"]
+    assert [d["device_revoked"] for d in issued][-3:] == [False, True, False]
+
+
+def test_deactivation_revokes_the_machine_and_the_pending_code(uow, demo):
+    from tests.helpers import CITY
+
+    token = _activate(uow, _issue(uow))
+    pending = _issue(uow, THERE, CITY)
+    with uow:
+        kiosk.deactivate_terminal(uow, actor=WUXING_ADMIN, channel=Channel.COUNTER, code=HERE)
+        kiosk.deactivate_terminal(uow, actor=CITY, channel=Channel.COUNTER, code=THERE)
+        uow.commit()
+    assert _bound(uow, token) is None
+    assert _refused(uow, pending, THERE).code == "kiosk.bad_activation"
+    with uow, pytest.raises(DomainError) as exc:  # no new code for a deactivated terminal
+        kiosk.issue_code(uow, actor=WUXING_ADMIN, channel="cli", code=HERE)
+    assert exc.value.code == "kiosk.terminal_inactive"
+    with uow:  # registered again, it needs a new activation
+        issued = kiosk.register_terminal(
+            uow,
+            actor=WUXING_ADMIN,
+            channel="cli",
+            code=HERE,
+            location="新大厅",
+            division_code="330502001",
+        )
+        uow.commit()
+    assert _bound(uow, token) is None
+    assert _bound(uow, _activate(uow, issued.activation_code)) == HERE
+    done = [(who, d) for _, who, a, s, d in _audit(uow) if a == "kiosk.deactivate"]
+    assert done == [
+        ("wuxing_admin", {"device_revoked": True}),
+        ("admin", {"device_revoked": False}),
+    ]
+
+
+def test_staff_manage_only_the_terminals_of_their_area(uow, demo):
+    from tests.helpers import CITY
+
+    nanxun_admin = Actor.staff(username="nx", division="330503", role=Role.COUNTY_ADMIN)
+    with uow:
+        assert [t.code for t in kiosk.list_terminals(uow, actor=WUXING_ADMIN)] == [HERE]
+        assert [t.code for t in kiosk.list_terminals(uow, actor=nanxun_admin)] == [THERE]
+        assert [t.code for t in kiosk.list_terminals(uow, actor=CITY)] == [HERE, THERE]
+        for act in (kiosk.issue_code, kiosk.deactivate_terminal):
+            with pytest.raises(DomainError) as exc:
+                act(uow, actor=WUXING_ADMIN, channel="cli", code=THERE)
+            assert exc.value.status == 404
+            with pytest.raises(DomainError) as exc:
+                act(uow, actor=WUXING, channel="cli", code=HERE)
+            assert exc.value.code == "access.forbidden"
+        with pytest.raises(DomainError) as exc:
+            kiosk.list_terminals(uow, actor=WUXING)
+        assert exc.value.code == "access.forbidden"
+        # a registered code is not taken over from another area, nor twice in one
+        for actor in (nanxun_admin, WUXING_ADMIN):
+            with pytest.raises(DomainError) as exc:
+                kiosk.register_terminal(
+                    uow,
+                    actor=actor,
+                    channel="cli",
+                    code=HERE,
+                    location="x",
+                    division_code=actor.division,
+                )
+            assert exc.value.code == "kiosk.terminal_exists"
+        assert kiosk.get_terminal(uow, HERE).division_code == "330502"
 
 
 def test_person_reports_own_card_lost(uow, demo):

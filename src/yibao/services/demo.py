@@ -6,7 +6,7 @@ are illustrative. Everything here is deterministic, so that ``yibao demo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from stdnum import luhn
@@ -20,6 +20,9 @@ from yibao.services import registry
 from yibao.services.context import Actor, Channel
 from yibao.store.models import DemoMarker
 from yibao.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from yibao.services.kiosk import IssuedCode
 
 MARKER = "demo-city-v1"
 
@@ -585,6 +588,26 @@ TERMINALS = [
     ("T-HZZX-01", "湖州市中心医院门诊大厅 / Huzhou Central Hospital, outpatient lobby", "330502"),
     ("T-NXRM-01", "南浔区人民医院一楼大厅 / Nanxun People's Hospital, ground floor", "330503"),
 ]
+
+
+DEMO_TERMINAL = TERMINALS[0][0]
+
+
+def terminal_activation(uow: UnitOfWork) -> IssuedCode | None:
+    """For ``yibao demo``: a fresh activation code for the demo's first
+    terminal while no machine is bound to it; None once one is (a new code
+    would unbind it: that is ``yibao kiosk issue``)."""
+    from yibao.services import kiosk
+
+    with uow:
+        terminal = kiosk.get_terminal(uow, DEMO_TERMINAL)
+        if terminal.device_hash is not None:
+            return None
+        issued = kiosk.issue_code(
+            uow, actor=Actor.system("demo"), channel=Channel.CLI, code=DEMO_TERMINAL
+        )
+        uow.commit()
+        return issued
 
 
 def _web_channels(uow: UnitOfWork, system: Actor) -> None:

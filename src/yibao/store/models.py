@@ -873,7 +873,11 @@ class PortalAccount(Base):
 
 
 class KioskTerminal(Base):
-    """A self-service terminal in a lobby, registered with its location."""
+    """A self-service terminal in a lobby, registered with its location.
+
+    The machine proves it is this terminal with a device token that it got by
+    activating itself with a one-time code from staff; both are kept only as
+    SHA-256 digests."""
 
     __tablename__ = "kiosk_terminals"
 
@@ -882,6 +886,11 @@ class KioskTerminal(Base):
     division_code: Mapped[str] = mapped_column(ForeignKey("divisions.code"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
+    device_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    activation_hash: Mapped[str | None] = mapped_column(String(64))
+    activation_expires: Mapped[dt.datetime | None]
+    activation_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    activated_at: Mapped[dt.datetime | None]
 
 
 class KioskPinTry(Base):

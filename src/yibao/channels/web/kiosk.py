@@ -1,5 +1,9 @@
 """The self-service terminal under /kiosk/: card reader, PIN keypad, balance,
-last transactions and a receipt; it forgets the person after an idle minute."""
+last transactions and a receipt; it forgets the person after an idle minute.
+
+A browser is a terminal only once it has activated itself with a one-time code
+from staff: it then holds a device cookie, and each request finds its
+terminal by that cookie's token alone."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from yibao.domain.errors import DomainError
 from yibao.services import kiosk as kiosk_service
 from yibao.services import ledger, records
 from yibao.services.cards import current_card
+from yibao.services.context import Channel
 from yibao.services.documents import Document, yuan
 from yibao.store.models import KioskTerminal, Person
 from yibao.store.uow import UnitOfWork
@@ -30,6 +35,16 @@ from yibao.store.uow import UnitOfWork
 router = APIRouter()
 SESSION = WebSession("yb_kiosk", "/kiosk", 24 * 3600)
 PERSON_KEYS = ("pid", "card", "seen")
+DEVICE_COOKIE = "yb_kiosk_device"
+# Browsers keep a cookie at most 400 days; each visit to the start page renews it.
+DEVICE_MAX_AGE = 400 * 86400
+
+NOT_ACTIVATED = DomainError(
+    code="kiosk.device_revoked",
+    zh="本机的终端凭证已失效，请工作人员签发新激活码后重新激活",
+    en="this machine's terminal credential is no longer valid; activate it with a new code",
+    status=401,
+)
 
 
 def _go(url: str) -> RedirectResponse:
@@ -43,6 +58,7 @@ def _idle(request: Request) -> int:
 def _state(request: Request) -> dict[str, Any]:
     """The terminal's session; the person in it is forgotten once idle too long."""
     data = SESSION.load(request)
+    data.pop("term", None)  # where sessions named their terminal: no longer believed
     if "seen" in data and time.time() - float(data["seen"]) > _idle(request):
         for key in PERSON_KEYS:
             data.pop(key, None)
@@ -66,47 +82,119 @@ def _page(
     return response
 
 
-def _terminal(work: UnitOfWork, data: dict[str, Any]) -> KioskTerminal | None:
-    code = data.get("term")
-    if not code:
-        return None
-    try:
-        return kiosk_service.get_terminal(work, str(code))
-    except DomainError:
-        return None
+def _set_device(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        token,
+        max_age=DEVICE_MAX_AGE,
+        path="/kiosk",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https" or services_of(request).settings.cookie_secure,
+    )
+
+
+def _terminal(request: Request, work: UnitOfWork) -> KioskTerminal | None:
+    """The terminal this machine activated itself as; nothing the request names."""
+    return kiosk_service.terminal_of_device(work, request.cookies.get(DEVICE_COOKIE))
+
+
+def _setup(
+    request: Request,
+    work: UnitOfWork,
+    data: dict[str, Any],
+    status: int = 200,
+    *,
+    terminal_code: str = "",
+    activation_code: str = "",
+    error: DomainError | None = None,
+) -> Response:
+    """The set-up page: the terminal code and the activation code staff issued.
+
+    A device cookie that binds to no terminal any more (a new code was issued,
+    or the terminal was deactivated) is said so and dropped; a good one is
+    kept, so that a mistyped code never unbinds a working machine."""
+    term = _terminal(request, work)
+    revoked = term is None and bool(request.cookies.get(DEVICE_COOKIE))
+    if error is None and revoked:
+        error = NOT_ACTIVATED
+    for key in PERSON_KEYS:
+        data.pop(key, None)
+    response = _page(
+        request,
+        data,
+        "kiosk/setup.html",
+        status,
+        terminal=term,
+        terminal_code=terminal_code,
+        activation_code=activation_code,
+        error=error_text(request, error) if error else None,
+        field=error.field if error else None,
+    )
+    if revoked:
+        response.delete_cookie(DEVICE_COOKIE, path="/kiosk")
+    return response
 
 
 @router.get("/")
-def start(request: Request, terminal: str = "") -> Response:
+def start(request: Request) -> Response:
     data = _state(request)
     for key in PERSON_KEYS:
         data.pop(key, None)
     with services_of(request).uow() as work:
-        if terminal:
-            try:
-                data["term"] = kiosk_service.get_terminal(work, terminal).code
-            except DomainError as exc:
-                return _page(
-                    request,
-                    data,
-                    "kiosk/setup.html",
-                    exc.status,
-                    terminals=kiosk_service.list_terminals(work),
-                    error=error_text(request, exc),
-                )
-        term = _terminal(work, data)
+        term = _terminal(request, work)
         if term is None:
-            return _page(
-                request, data, "kiosk/setup.html", terminals=kiosk_service.list_terminals(work)
+            return _setup(request, work, data)
+        response = _page(request, data, "kiosk/start.html", terminal=term)
+        _set_device(request, response, str(request.cookies.get(DEVICE_COOKIE)))
+        return response
+
+
+@router.get("/activate")
+def activate_form(request: Request, terminal: str = "", code: str = "") -> Response:
+    """The set-up form, filled in from a link staff were given (``yibao demo``
+    prints one); activating is the form's POST."""
+    with services_of(request).uow() as work:
+        return _setup(request, work, _state(request), terminal_code=terminal, activation_code=code)
+
+
+@router.post("/activate")
+def activate(
+    request: Request,
+    terminal: str = Form(""),
+    activation_code: str = Form(""),
+    csrf: str = Form(""),
+) -> Response:
+    data = _state(request)
+    with services_of(request).uow() as work:
+        if not csrf_ok(data, csrf):
+            return _setup(request, work, data, 403, terminal_code=terminal, error=CSRF_REFUSED)
+        try:
+            _, token = kiosk_service.activate(
+                work,
+                terminal_code=terminal,
+                activation_code=activation_code,
+                channel=Channel.KIOSK,
+                source=request.client.host if request.client else "",
             )
-        return _page(request, data, "kiosk/start.html", terminal=term)
+            work.commit()
+        except DomainError as exc:
+            work.rollback()
+            return _setup(request, work, data, exc.status, terminal_code=terminal, error=exc)
+    for key in PERSON_KEYS:
+        data.pop(key, None)
+    data["csrf"] = secrets.token_urlsafe(24)  # a new page, a new token
+    response = _go("/kiosk/")
+    SESSION.save(request, response, data)
+    _set_device(request, response, token)
+    return response
 
 
 @router.post("/card")
 def card(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
     data = _state(request)
     with services_of(request).uow() as work:
-        term = _terminal(work, data)
+        term = _terminal(request, work)
         if term is None:
             return _go("/kiosk/")
         if not csrf_ok(data, csrf):
@@ -138,7 +226,7 @@ def card(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Res
 def pin(request: Request, pin: str = Form(""), csrf: str = Form("")) -> Response:
     data = _state(request)
     with services_of(request).uow() as work:
-        term = _terminal(work, data)
+        term = _terminal(request, work)
         if term is None or "card" not in data:
             return _go("/kiosk/")
         if not csrf_ok(data, csrf):
@@ -180,8 +268,10 @@ def pin(request: Request, pin: str = Form(""), csrf: str = Form("")) -> Response
         return response
 
 
-def _signed_in(work: UnitOfWork, data: dict[str, Any]) -> tuple[KioskTerminal, Person] | None:
-    term = _terminal(work, data)
+def _signed_in(
+    request: Request, work: UnitOfWork, data: dict[str, Any]
+) -> tuple[KioskTerminal, Person] | None:
+    term = _terminal(request, work)
     if term is None or "pid" not in data:
         return None
     person = work.session.get(Person, int(data["pid"]))
@@ -192,7 +282,7 @@ def _signed_in(work: UnitOfWork, data: dict[str, Any]) -> tuple[KioskTerminal, P
 def home(request: Request) -> Response:
     data = _state(request)
     with services_of(request).uow() as work:
-        who = _signed_in(work, data)
+        who = _signed_in(request, work, data)
         if who is None:
             return _go("/kiosk/")
         term, person = who
@@ -221,7 +311,7 @@ def home(request: Request) -> Response:
 def receipt(request: Request) -> Response:
     data = _state(request)
     with services_of(request).uow() as work:
-        who = _signed_in(work, data)
+        who = _signed_in(request, work, data)
         if who is None:
             return _go("/kiosk/")
         term, person = who
