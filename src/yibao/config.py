@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     ivr_agent_number: str = ""
     ivr_public_url: str = ""
     ivr_prompt_dir: Path | None = None
+    # VoiceXML has no request signature: set, a call starts only when the
+    # platform's application URL carries it (``/ivr/vxml/start?key=...``).
+    ivr_vxml_key: str = ""
 
     # Days after a cash visit during an equipment failure within which the
     # institution may re-settle it (seed 000, part three, item 3).

@@ -16,6 +16,7 @@ from yibao.config import Settings
 TOKEN = "test-twilio-auth-token"
 AGENT = "+8657212345"
 VXML = "{http://www.w3.org/2001/vxml}"
+VXML_KEY = "vxml-platform-key"
 
 
 def ivr_settings(db_url: str, tmp_path: Path, **extra: object) -> Settings:
@@ -26,6 +27,7 @@ def ivr_settings(db_url: str, tmp_path: Path, **extra: object) -> Settings:
         argon2_profile="fast",
         twilio_auth_token=TOKEN,
         ivr_agent_number=AGENT,
+        ivr_vxml_key=VXML_KEY,
         **extra,
     )
 
@@ -114,7 +116,7 @@ class VxmlCall:
         return self.doc
 
     def dial(self) -> VxmlCall:
-        self._get("/ivr/vxml/start?" + urlencode({"caller": self.caller}))
+        self._get("/ivr/vxml/start?" + urlencode({"caller": self.caller, "key": VXML_KEY}))
         return self
 
     def _submit(self, where: str) -> str:

@@ -1,5 +1,6 @@
-"""The TwiML webhooks' gate: a request counts only with the platform's
-signature over the URL it called and its form fields."""
+"""The telephone platforms' gates: a TwiML request counts only with the
+platform's signature over the URL it called and its form fields; a VoiceXML
+call starts only with the configured key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import func, select
 
-from tests.channels.ivr_phone import TwimlCall, ivr_settings, signed
+from tests.channels.ivr_phone import VXML_KEY, TwimlCall, VxmlCall, ivr_settings, signed
 from yibao.store.models import IvrCall
 
 PARAMS = {"CallSid": "CA" + "1" * 32, "From": "+8613905720001", "To": "+8657212300"}
@@ -96,3 +97,20 @@ def test_recorded_prompts_are_played_when_rendered(client, demo, settings, tmp_p
     assert client.get("/ivr/prompts/zh/welcome.wav").content == b"RIFF"
     assert client.get("/ivr/prompts/en/welcome.wav").status_code == 404
     assert client.get("/ivr/prompts/zh/..%2Fsecret.wav").status_code == 404
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong-key", VXML_KEY + "x"])
+def test_a_voicexml_call_without_the_configured_key_does_not_start(client, demo, uow, key):
+    url = "/ivr/vxml/start?caller=%2B8613905720001" + ("" if key is None else f"&key={key}")
+    r = client.get(url)
+    assert r.status_code == 403 and "key" in r.text
+    assert calls(uow) == 0
+    call = VxmlCall(client).dial()  # with the key, the call starts
+    assert call.call_id.startswith("vxml-") and calls(uow) == 1
+
+
+def test_without_a_configured_key_a_voicexml_call_starts_as_before(client, demo, uow, settings):
+    settings.ivr_vxml_key = ""
+    r = client.get("/ivr/vxml/start")
+    assert r.status_code == 200 and "vxml" in r.text
+    assert calls(uow) == 1

@@ -2,13 +2,16 @@
 
 A call enters at ``GET /ivr/vxml/start`` (the platform may pass the caller's
 number as ``caller``); every document submits the keys to ``/ivr/vxml/step``
-with the call id yibao gave the call. VoiceXML has no request signature: the
-call id is an unguessable token made here, and the telephone PIN guards every
-person's data; run the platform and yibao on a network only they share.
+with the call id yibao gave the call. VoiceXML has no request signature:
+with ``YIBAO_IVR_VXML_KEY`` set, a call starts only when the platform's
+application URL carries that key (``?key=``); each later step is known by the
+call id, an unguessable token made here; and the telephone PIN guards every
+person's data. Run the platform and yibao on a network only they share.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
@@ -119,8 +122,15 @@ def _answer(body: str) -> Response:
 
 
 @router.api_route("/start", methods=["GET", "POST"])
-def start(request: Request, caller: str = "") -> Response:
+def start(request: Request, caller: str = "", key: str = "") -> Response:
     svc = services(request)
+    want = svc.settings.ivr_vxml_key
+    if want and not hmac.compare_digest(key.encode(), want.encode()):
+        return Response(
+            "拒绝：key 参数缺失或错误 / refused: the key parameter is missing or wrong\n",
+            status_code=403,
+            media_type="text/plain; charset=utf-8",
+        )
     call_id = "vxml-" + secrets.token_urlsafe(18)
     turn = ivr_service.start_call(svc.uow(), call_id=call_id, caller=caller, platform="vxml")
     base = public_base(request, svc.settings)
