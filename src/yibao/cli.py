@@ -16,6 +16,7 @@ from yibao.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from yibao.app import Services
+    from yibao.services.kiosk import IssuedCode
 
 app = typer.Typer(
     help="yibao 医保卡服务 — medical insurance card service",
@@ -348,6 +349,102 @@ def cards_sweep() -> None:
             )
             work.commit()
         typer.echo(f"{len(cards)} card(s) returned to their county center")
+
+
+# ---- self-service terminals: registered by staff, activated on the machine
+kiosk_app = typer.Typer(help="self-service terminals 自助终端", no_args_is_help=True)
+app.add_typer(kiosk_app, name="kiosk")
+
+
+def _print_code(issued: IssuedCode) -> None:
+    typer.echo(f"terminal 终端 {issued.terminal.code}")
+    typer.echo(f"activation code 激活码 (shown once 只显示一次): {issued.activation_code}")
+    typer.echo(f"valid until 有效至: {issued.expires_at.astimezone(CHINA):%Y-%m-%d %H:%M} (China)")
+    typer.echo("on the terminal, open /kiosk/ and give the terminal code and the activation code")
+
+
+@kiosk_app.command("register")
+def kiosk_register(
+    code: Annotated[str, typer.Argument(help="terminal code, e.g. T-HZZX-02")],
+    location: Annotated[str, typer.Option(help="where the machine stands")],
+    division: Annotated[str, typer.Option(help="division code of its area")],
+) -> None:
+    """Register a terminal and print its one-time activation code."""
+    from yibao.domain.errors import DomainError
+    from yibao.services import kiosk
+    from yibao.services.context import Actor, Channel
+
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                issued = kiosk.register_terminal(
+                    work,
+                    actor=Actor.system("cli"),
+                    channel=Channel.CLI,
+                    code=code,
+                    location=location,
+                    division_code=division,
+                )
+                work.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+        _print_code(issued)
+
+
+@kiosk_app.command("issue")
+def kiosk_issue(code: Annotated[str, typer.Argument(help="terminal code")]) -> None:
+    """Issue a new activation code; the machine bound so far stops working at once."""
+    from yibao.domain.errors import DomainError
+    from yibao.services import kiosk
+    from yibao.services.context import Actor, Channel
+
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                issued = kiosk.issue_code(
+                    work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
+                )
+                work.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+        _print_code(issued)
+
+
+@kiosk_app.command("deactivate")
+def kiosk_deactivate(code: Annotated[str, typer.Argument(help="terminal code")]) -> None:
+    """Take a terminal out of service; its machine and any pending code stop working."""
+    from yibao.domain.errors import DomainError
+    from yibao.services import kiosk
+    from yibao.services.context import Actor, Channel
+
+    with _services() as svc:
+        try:
+            with svc.uow() as work:
+                terminal = kiosk.deactivate_terminal(
+                    work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
+                )
+                work.commit()
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+        typer.echo(f"terminal {terminal.code} deactivated 终端已停用")
+
+
+@kiosk_app.command("list")
+def kiosk_list() -> None:
+    """Every terminal with its location, area and state."""
+    from yibao.services import kiosk
+    from yibao.services.context import Actor
+
+    with _services() as svc, svc.uow() as work:
+        now = work.clock.now()
+        for t in kiosk.list_terminals(work, actor=Actor.system("cli")):
+            state = kiosk.terminal_state(t, now)
+            since = t.activated_at if state == "activated" else t.activation_expires
+            when = f" {since.astimezone(CHINA):%Y-%m-%d %H:%M}" if since else ""
+            typer.echo(f"{t.code:<14} {t.division_code:<10} {state + when:<28} {t.location}")
 
 
 ledger_app = typer.Typer(help="ledger 账务", no_args_is_help=True)

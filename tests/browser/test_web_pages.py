@@ -351,3 +351,37 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
     page.wait_for_url(f"{server}/kiosk/home")
     assert page.get_by_test_id("card-status").inner_text() == "已挂失"
     context.close()
+
+
+def test_counter_issues_a_terminal_code_and_the_terminal_activates_with_it(
+    server: str, browser: Any, demo: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport=DESK, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server}/counter/login")
+    page.fill("#username", "wuxing_admin")
+    page.fill("#password", "yibao-demo-2026")
+    page.click("form button[type=submit].primary")
+    page.wait_for_url(f"{server}/counter/")
+    page.click("nav.menu a[href='/counter/terminals']")
+    page.wait_for_selector("[data-testid=terminals]")
+    rows = page.locator("[data-testid=terminals] tbody tr")
+    assert rows.count() == 1 and "T-HZZX-01" in rows.first.inner_text()  # their area only
+    check(page)
+    page.click("tr[data-terminal='T-HZZX-01'] form[action$='/issue'] button")
+    code = page.get_by_test_id("activation-code").inner_text()
+    assert len(code) == 8
+    check(page)
+    kiosk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    machine = kiosk.new_page()
+    kiosk_activate(machine, server, "T-HZZX-01", code)
+    assert "T-HZZX-01" in machine.locator("footer").inner_text()
+    page.goto(f"{server}/counter/terminals")
+    assert "已激活" in page.locator("tr[data-terminal='T-HZZX-01']").inner_text()
+    page.click("tr[data-terminal='T-HZZX-01'] form[action$='/deactivate'] button")
+    page.wait_for_selector("text=已停用终端")
+    machine.goto(f"{server}/kiosk/")
+    assert machine.locator("#card_no").count() == 0
+    assert "凭证已失效" in machine.locator("[role=alert]").inner_text()
+    kiosk.close()
+    context.close()

@@ -350,6 +350,99 @@ def test_kiosk_a_new_code_or_deactivation_sends_the_machine_back_to_set_up(clien
     assert is_setup(client.get("/kiosk/"))
 
 
+def test_counter_staff_manage_the_terminals_of_their_area(client, demo, services):
+    from sqlalchemy import select
+
+    from yibao.store.models import AuditEntry
+
+    token = counter_login(client, "wuxing")  # a clerk: no terminal management
+    assert 'href="/counter/terminals"' not in client.get("/counter/").text
+    r = client.get("/counter/terminals")
+    assert r.status_code == 403 and "无权" in r.text and "T-HZZX-01" not in r.text
+    client.post("/counter/logout", data={"csrf": token})
+
+    token = counter_login(client, "wuxing_admin")
+    r = client.get("/counter/")
+    assert 'href="/counter/terminals"' in r.text
+    r = client.get("/counter/terminals")
+    assert r.status_code == 200 and "自助终端" in r.text
+    assert "T-HZZX-01" in r.text and "T-NXRM-01" not in r.text  # Nanxun's is not theirs
+    assert 'value="330503"' not in r.text and 'value="330502001"' in r.text
+    form = {"code": "T-YH-01", "location": "月河街道服务点", "division_code": "330503"}
+    r = client.post("/counter/terminals", data={**form, "csrf": token})
+    assert r.status_code == 422 and "不在您的管辖区域内" in r.text
+    r = client.post("/counter/terminals", data={**form, "division_code": "330502001"})
+    assert r.status_code == 403  # no CSRF token
+    r = client.post(
+        "/counter/terminals", data={**form, "division_code": "330502001", "csrf": token}
+    )
+    assert r.status_code == 200, r.text
+    code = re.search(r'activation-code">([A-Z0-9]{8})<', r.text).group(1)
+    assert "有效至" in r.text and "T-YH-01" in r.text
+    assert code not in client.get("/counter/terminals").text  # shown once
+    # the terminal's machine activates itself with it
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app, base_url="https://testserver") as machine:
+        page = machine.get("/kiosk/")
+        r = machine.post(
+            "/kiosk/activate",
+            data={"terminal": "T-YH-01", "activation_code": code, "csrf": csrf_of(page.text)},
+        )
+        assert 'id="card_no"' in r.text and "月河街道服务点" in r.text
+        assert "已激活" in client.get("/counter/terminals").text
+        r = client.post("/counter/terminals/T-YH-01/issue", data={"csrf": token})
+        new = re.search(r'activation-code">([A-Z0-9]{8})<', r.text).group(1)
+        assert new != code and is_setup(machine.get("/kiosk/"))
+        r = client.post("/counter/terminals/T-NXRM-01/issue", data={"csrf": token})
+        assert r.status_code == 404 and "activation-code" not in r.text
+        r = client.post("/counter/terminals/T-NXRM-01/deactivate", data={"csrf": token})
+        assert r.status_code == 404
+        r = client.post("/counter/terminals/T-YH-01/deactivate", data={"csrf": "x"})
+        assert r.status_code == 403
+        r = client.post("/counter/terminals/T-YH-01/deactivate", data={"csrf": token})
+        assert r.status_code == 200 and "已停用" in r.text
+        page = machine.get("/kiosk/")
+        r = machine.post(
+            "/kiosk/activate",
+            data={"terminal": "T-YH-01", "activation_code": new, "csrf": csrf_of(page.text)},
+        )
+        assert r.status_code == 401 and is_setup(r)
+    with services.uow() as work:
+        rows = work.session.execute(
+            select(AuditEntry).where(AuditEntry.subject == "T-YH-01").order_by(AuditEntry.id)
+        ).scalars()
+        trail = [(e.actor_id, e.channel, e.action) for e in rows]
+    assert trail == [
+        ("wuxing_admin", "counter", "kiosk.register"),
+        ("wuxing_admin", "counter", "kiosk.issue_code"),
+        ("T-YH-01", "kiosk", "kiosk.activate"),
+        ("wuxing_admin", "counter", "kiosk.issue_code"),
+        ("wuxing_admin", "counter", "kiosk.deactivate"),
+        ("T-YH-01", "kiosk", "kiosk.activation_refused"),
+    ]
+
+
+def test_terminals_through_the_api(client, demo, token_for):
+    admin = token_for("wuxing_admin")
+    r = client.get("/api/v1/kiosk-terminals", headers=admin)
+    assert [t["code"] for t in r.json()] == ["T-HZZX-01"]
+    r = client.post(
+        "/api/v1/kiosk-terminals",
+        headers=admin,
+        json={"code": "T-API-1", "location": "大厅", "division_code": "330502"},
+    )
+    assert r.status_code == 201 and len(r.json()["activation_code"]) == 8
+    r = client.post("/api/v1/kiosk-terminals/T-NXRM-01/activation-code", headers=admin)
+    assert r.status_code == 404
+    r = client.post("/api/v1/kiosk-terminals/T-API-1/activation-code", headers=admin)
+    assert r.status_code == 201 and r.json()["state"] == "pending"
+    r = client.post("/api/v1/kiosk-terminals/T-API-1/deactivate", headers=admin)
+    assert r.json()["active"] is False
+    r = client.get("/api/v1/kiosk-terminals", headers=token_for("wuxing"))
+    assert r.status_code == 403
+
+
 def test_person_reports_the_card_lost_on_the_portal(client, demo):
     p = demo["persons"][4]
     r = portal_login(client, p["certno"], p["password"])

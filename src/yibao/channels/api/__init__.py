@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from yibao.channels.api import auth, calendar, cards, enrolment, ivr, registry
+from yibao.channels.api import auth, calendar, cards, enrolment, ivr, kiosk, registry
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -11,3 +11,4 @@ router.include_router(cards.router)
 router.include_router(calendar.router)
 router.include_router(enrolment.router)
 router.include_router(ivr.router)
+router.include_router(kiosk.router)

@@ -22,6 +22,7 @@ from yibao.domain.errors import DomainError, invalid
 from yibao.services import access as access_service
 from yibao.services import batches, contributions, ledger, records, registry
 from yibao.services import cards as card_service
+from yibao.services import kiosk as kiosk_service
 from yibao.services import portal as portal_service
 from yibao.services.context import Actor, Channel
 from yibao.store.models import StaffCredential
@@ -516,3 +517,134 @@ async def batch_upload(
             batch=res.batch,
             rows=res.batch.results,
         )
+
+
+# ---------------------------------------------------------------- self-service terminals
+
+
+def _terminals_page(
+    request: Request,
+    work: UnitOfWork,
+    actor: Actor,
+    data: dict[str, Any],
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """The terminals in the staff member's area, and the forms that manage them."""
+    try:
+        terminals = kiosk_service.list_terminals(work, actor=actor)
+    except DomainError as exc:  # a role that does not manage terminals
+        return _page(
+            request,
+            data,
+            "counter/terminals.html",
+            exc.status,
+            actor=actor,
+            terminals=[],
+            error=error_text(request, exc),
+        )
+    now = work.clock.now()
+    return _page(
+        request,
+        data,
+        "counter/terminals.html",
+        status,
+        actor=actor,
+        terminals=[(t, kiosk_service.terminal_state(t, now)) for t in terminals],
+        divisions=[d for d in registry.list_divisions(work) if actor.sees(d.code)],
+        can_manage=True,
+        **context,
+    )
+
+
+@router.get("/terminals")
+def terminals(request: Request) -> Response:
+    with services_of(request).uow() as work:
+        try:
+            actor, _, data = _staff(request, work)
+        except NotLoggedIn:
+            return _go("/counter/login")
+        return _terminals_page(request, work, actor, data)
+
+
+@router.post("/terminals")
+def register_terminal(
+    request: Request,
+    code: str = Form(""),
+    location: str = Form(""),
+    division_code: str = Form(""),
+    csrf: str = Form(""),
+) -> Response:
+    """Register a terminal; its first activation code is shown once."""
+    form = {"code": code, "location": location, "division_code": division_code}
+    with services_of(request).uow() as work:
+        try:
+            actor, _, data = _staff(request, work, csrf=csrf)
+        except NotLoggedIn:
+            return _go("/counter/login")
+        except DomainError as exc:
+            return _page(
+                request,
+                SESSION.load(request),
+                "counter/terminals.html",
+                exc.status,
+                terminals=[],
+                error=error_text(request, exc),
+            )
+        try:
+            issued = kiosk_service.register_terminal(
+                work,
+                actor=actor,
+                channel=Channel.COUNTER,
+                code=code,
+                location=location,
+                division_code=division_code,
+            )
+            work.commit()
+        except DomainError as exc:
+            work.rollback()
+            return _terminals_page(
+                request, work, actor, data, exc.status, form=form, error=error_text(request, exc)
+            )
+        return _terminals_page(request, work, actor, data, issued=issued)
+
+
+TERMINAL_ACTIONS = ("issue", "deactivate")
+
+
+@router.post("/terminals/{code}/{action}")
+def terminal_action(request: Request, code: str, action: str, csrf: str = Form("")) -> Response:
+    """A new activation code for a terminal (shown once), or its deactivation."""
+    with services_of(request).uow() as work:
+        try:
+            actor, _, data = _staff(request, work, csrf=csrf)
+        except NotLoggedIn:
+            return _go("/counter/login")
+        except DomainError as exc:
+            return _page(
+                request,
+                SESSION.load(request),
+                "counter/terminals.html",
+                exc.status,
+                terminals=[],
+                error=error_text(request, exc),
+            )
+        if action not in TERMINAL_ACTIONS:
+            return _terminals_page(request, work, actor, data, 404)
+        try:
+            if action == "issue":
+                issued = kiosk_service.issue_code(
+                    work, actor=actor, channel=Channel.COUNTER, code=code
+                )
+                work.commit()
+                return _terminals_page(request, work, actor, data, issued=issued)
+            terminal = kiosk_service.deactivate_terminal(
+                work, actor=actor, channel=Channel.COUNTER, code=code
+            )
+            work.commit()
+        except DomainError as exc:
+            work.rollback()
+            return _terminals_page(
+                request, work, actor, data, exc.status, error=error_text(request, exc)
+            )
+        return _terminals_page(request, work, actor, data, deactivated=terminal.code)

@@ -1,0 +1,87 @@
+"""Self-service terminals for staff consoles: the same register, issue and
+deactivate as the counter pages and ``yibao kiosk``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from yibao.channels.api.deps import Staff, Work
+from yibao.services import kiosk as kiosk_service
+from yibao.services.context import Channel
+from yibao.store.models import KioskTerminal
+
+router = APIRouter(tags=["terminals 自助终端"])
+
+
+class TerminalIn(BaseModel):
+    code: str = Field(description="终端编号 terminal code, letters, digits and '-'")
+    location: str = Field(description="终端位置 where the machine stands")
+    division_code: str = Field(description="a division in your area")
+
+
+def _terminal(t: KioskTerminal, state: str) -> dict[str, Any]:
+    return {
+        "code": t.code,
+        "location": t.location,
+        "division_code": t.division_code,
+        "active": t.active,
+        "state": state,
+        "activated_at": t.activated_at.isoformat() if t.activated_at else None,
+        "activation_expires": t.activation_expires.isoformat() if t.activation_expires else None,
+    }
+
+
+def _issued(issued: kiosk_service.IssuedCode, state: str) -> dict[str, Any]:
+    return {
+        **_terminal(issued.terminal, state),
+        "activation_code": issued.activation_code,
+        "expires_at": issued.expires_at.isoformat(),
+    }
+
+
+@router.get("/kiosk-terminals")
+def list_terminals(ctx: Staff, work: Work) -> list[dict[str, Any]]:
+    with work:
+        now = work.clock.now()
+        return [
+            _terminal(t, kiosk_service.terminal_state(t, now))
+            for t in kiosk_service.list_terminals(work, actor=ctx.actor)
+        ]
+
+
+@router.post("/kiosk-terminals", status_code=201)
+def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any]:
+    """Register a terminal; its one-time activation code is shown once."""
+    with work:
+        issued = kiosk_service.register_terminal(
+            work,
+            actor=ctx.actor,
+            channel=Channel.API,
+            code=body.code,
+            location=body.location,
+            division_code=body.division_code,
+        )
+        work.commit()
+        return _issued(issued, "pending")
+
+
+@router.post("/kiosk-terminals/{code}/activation-code", status_code=201)
+def issue_code(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    """A new activation code, shown once; the machine bound so far stops working."""
+    with work:
+        issued = kiosk_service.issue_code(work, actor=ctx.actor, channel=Channel.API, code=code)
+        work.commit()
+        return _issued(issued, "pending")
+
+
+@router.post("/kiosk-terminals/{code}/deactivate")
+def deactivate(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
+    with work:
+        terminal = kiosk_service.deactivate_terminal(
+            work, actor=ctx.actor, channel=Channel.API, code=code
+        )
+        work.commit()
+        return _terminal(terminal, "inactive")

@@ -1,0 +1,110 @@
+"""``yibao kiosk`` and the demo's way into the terminal, through Typer's
+CliRunner on SQLite and PostgreSQL."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from yibao.cli import app as cli_app
+from yibao.services import kiosk
+from yibao.store.models import AuditEntry
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch, db_url, tmp_path):
+    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
+    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
+    return db_url
+
+
+def run(*args):
+    return runner.invoke(cli_app, list(args), catch_exceptions=False)
+
+
+def code_in(output):
+    m = re.search(r"激活码 \(shown once 只显示一次\): ([A-Z0-9]{8})\n", output)
+    assert m, output
+    return m.group(1)
+
+
+def activate(services, terminal, code):
+    with services.uow() as work:
+        _, token = kiosk.activate(
+            work, terminal_code=terminal, activation_code=code, channel="kiosk"
+        )
+        work.commit()
+    return token
+
+
+def bound(services, token):
+    with services.uow() as work:
+        term = kiosk.terminal_of_device(work, token)
+        return term.code if term else None
+
+
+def test_kiosk_register_issue_deactivate_and_list(env, services, demo):
+    made = run(
+        "kiosk", "register", "T-AJ-01", "--location", "安吉县医保中心", "--division", "330523"
+    )
+    assert made.exit_code == 0 and "T-AJ-01" in made.output and "有效至" in made.output
+    token = activate(services, "T-AJ-01", code_in(made.output))
+    assert bound(services, token) == "T-AJ-01"
+    listed = run("kiosk", "list")
+    assert re.search(r"T-AJ-01\s+330523\s+activated", listed.output)
+    assert re.search(r"T-HZZX-01\s+330502\s+pending", listed.output)
+    issued = run("kiosk", "issue", "T-AJ-01")
+    assert issued.exit_code == 0 and bound(services, token) is None  # the old machine is out
+    token = activate(services, "T-AJ-01", code_in(issued.output))
+    gone = run("kiosk", "deactivate", "T-AJ-01")
+    assert gone.exit_code == 0 and "deactivated" in gone.output
+    assert bound(services, token) is None
+    assert re.search(r"T-AJ-01\s+330523\s+inactive", run("kiosk", "list").output)
+    with services.uow() as work:
+        actions = [
+            (e.actor_kind, e.channel, e.action)
+            for e in work.session.execute(
+                select(AuditEntry).where(AuditEntry.subject == "T-AJ-01").order_by(AuditEntry.id)
+            ).scalars()
+        ]
+    assert actions == [
+        ("system", "cli", "kiosk.register"),
+        ("system", "cli", "kiosk.issue_code"),
+        ("terminal", "kiosk", "kiosk.activate"),
+        ("system", "cli", "kiosk.issue_code"),
+        ("terminal", "kiosk", "kiosk.activate"),
+        ("system", "cli", "kiosk.deactivate"),
+    ]
+
+
+def test_kiosk_commands_refuse_with_a_message(env, demo):
+    for args in (
+        ["register", "T-HZZX-01", "--location", "x", "--division", "330502"],
+        ["register", "T 1", "--location", "x", "--division", "330502"],
+        ["register", "T-9", "--location", "x", "--division", "999999"],
+        ["issue", "T-NOWHERE"],
+        ["deactivate", "T-NOWHERE"],
+    ):
+        result = runner.invoke(cli_app, ["kiosk", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert " / " in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli_app, ["kiosk", "issue", "T-NOWHERE"])
+    assert "未找到终端 / terminal not found" in result.output
+
+
+def test_demo_prints_a_link_that_activates_the_demo_terminal_once(env, services):
+    first = run("demo")
+    assert first.exit_code == 0, first.output
+    m = re.search(r"/kiosk/activate\?terminal=T-HZZX-01&code=([A-Z0-9]{8}) ", first.output)
+    assert m, first.output
+    assert "?terminal=T-HZZX-01 " not in first.output  # the old way is gone
+    token = activate(services, "T-HZZX-01", m.group(1))
+    again = run("demo")
+    assert "T-HZZX-01 is activated" in again.output
+    assert "yibao kiosk issue T-HZZX-01" in again.output
+    assert "/kiosk/activate" not in again.output
+    assert bound(services, token) == "T-HZZX-01"  # printing the demo did not unbind it
