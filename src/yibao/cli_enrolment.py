@@ -17,12 +17,57 @@ if TYPE_CHECKING:
     from yibao.services.context import Actor
 
 bank_app = typer.Typer(help="bank files 银行代扣文件", no_args_is_help=True)
+payee_app = typer.Typer(
+    help="the bureau's collection accounts 医保基金收入户 (on payment vouchers)",
+    no_args_is_help=True,
+)
+bank_app.add_typer(payee_app, name="payee")
 
 
 def _actor() -> Actor:
     from yibao.services.context import Actor
 
     return Actor.system("cli")
+
+
+@payee_app.command("set")
+def payee_set(
+    area: Annotated[str, typer.Argument(help="the pooling area: a 6-digit division code")],
+    bank: Annotated[str, typer.Option(help="the bank and branch 开户银行")],
+    name: Annotated[str, typer.Option(help="the account name 户名")],
+    account: Annotated[str, typer.Option(help="the account number 账号")],
+) -> None:
+    """Set the collection account printed on the area's payment vouchers from now on."""
+    from yibao.cli import _services
+    from yibao.services import enrolment
+    from yibao.services.context import Channel
+
+    with _services() as svc, svc.uow() as work:
+        row = enrolment.set_collection_account(
+            work,
+            actor=_actor(),
+            channel=Channel.CLI,
+            area=area,
+            bank=bank,
+            name=name,
+            account=account,
+        )
+        work.commit()
+        typer.echo(f"{row.area}  {row.bank}  {row.name}  {row.account}")
+
+
+@payee_app.command("list")
+def payee_list() -> None:
+    """The collection accounts, by area."""
+    from yibao.cli import _services
+    from yibao.services import enrolment
+
+    with _services() as svc, svc.uow() as work:
+        rows = enrolment.collection_accounts(work, actor=_actor())
+        for row in rows:
+            typer.echo(f"{row.area}  {row.bank}  {row.name}  {row.account}")
+        if not rows:
+            typer.echo("no collection account is set 尚未设置收入户")
 
 
 @bank_app.command("debit-file")

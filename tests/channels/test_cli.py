@@ -136,3 +136,27 @@ def test_ledger_check_and_contributions_post(env, services, backend):
         )
     broken = runner.invoke(cli_app, ["ledger", "check"])
     assert broken.exit_code == 1 and "BANK:CLEARING" in broken.output
+
+
+def test_bank_payee_sets_and_lists_the_collection_accounts(env, demo):
+    assert "330500" in run("bank", "payee", "list").output  # the demo city's
+    result = run(
+        "bank",
+        "payee",
+        "set",
+        "330521",
+        "--bank",
+        "德清农商银行",
+        "--name",
+        "德清县医保基金收入户",
+        "--account",
+        "201000123456789",
+    )
+    assert result.exit_code == 0, result.output
+    listed = run("bank", "payee", "list").output.splitlines()
+    assert [line.split()[0] for line in listed] == ["330500", "330521"]
+    assert "201000123456789" in listed[1]
+    bad = runner.invoke(
+        cli_app, ["bank", "payee", "set", "330521", "--bank", "x", "--name", "y", "--account", "12"]
+    )
+    assert bad.exit_code != 0 and bad.exception is not None and "account" in str(bad.exception)

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import FUND_CLERK, NANXUN, WUXING, new_certno
+from tests.helpers import CITY, FUND_CLERK, NANXUN, WUXING, new_certno
 from yibao.domain.cards import Path
 from yibao.domain.errors import DomainError
 from yibao.services import cards, contributions, enrolment, ledger
@@ -138,7 +138,7 @@ def test_approval_enrols_a_flexible_employee_and_issues_a_printable_voucher(uow,
     ).stdout
     assert voucher_no in text
     assert enrolment.yuan(voucher.total) in text
-    assert enrolment.PAYEE["account"] in text
+    assert enrolment.DEMO_PAYEE["account"] in text
     assert "2026-12-25" in text
 
 
@@ -322,3 +322,92 @@ def test_an_insured_person_or_one_with_an_open_application_cannot_apply_again(uo
     with pytest.raises(DomainError) as err:
         submit(uow, certno)
     assert err.value.code == "enrolment_application.open"
+
+
+def _payee(uow, actor, area="330502", **kw):
+    fields = {
+        "bank": "湖州银行吴兴支行",
+        "name": "吴兴区医保基金收入户",
+        "account": "6201 0000 1111 22",
+    }
+    with uow:
+        row = enrolment.set_collection_account(
+            uow, actor=actor, channel=Channel.API, area=area, **(fields | kw)
+        )
+        uow.commit()
+        return row.account
+
+
+def test_the_voucher_prints_the_areas_own_collection_account_else_the_citys(uow, demo):
+    from yibao.store.models import PaymentVoucher
+
+    first = approve(uow, submit(uow))  # Wuxing has none of its own: the city's
+    assert _payee(uow, CITY) == "62010000111122"  # set for Wuxing by the city's admin
+    second = approve(uow, submit(uow))
+    with uow:
+        rows = {
+            v.voucher_no: v
+            for v in uow.session.scalars(
+                select(PaymentVoucher).where(PaymentVoucher.voucher_no.in_([first, second]))
+            )
+        }
+        assert rows[first].payee_account == enrolment.DEMO_PAYEE["account"]  # kept as issued
+        assert rows[second].payee_account == "62010000111122"
+        assert rows[second].payee_name == "吴兴区医保基金收入户"
+        entry = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "collection_account.set")
+        ).all()[-1]
+        assert entry.subject == "330502" and entry.detail["before"] is None
+
+
+def test_without_a_collection_account_no_voucher_is_issued_and_nothing_changes(uow, demo):
+    from yibao.store.models import CollectionAccount, Enrolment
+
+    with uow:
+        uow.session.execute(CollectionAccount.__table__.delete())
+        uow.commit()
+    app_no = submit(uow)
+    with uow, pytest.raises(DomainError) as err:
+        enrolment.approve(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
+    assert err.value.code == "collection_account.missing" and err.value.field == "area"
+    assert "330502" in err.value.en and "收入户" in err.value.zh
+    with uow:
+        app, person = enrolment.get_application(
+            uow, actor=WUXING, channel=Channel.API, app_no=app_no
+        )
+        assert app.status == "submitted"
+        assert not uow.session.scalars(
+            select(Enrolment).where(Enrolment.person_id == person.id)
+        ).all()
+
+
+@pytest.mark.parametrize(
+    ("actor", "kw", "what"),
+    [
+        (CITY, {"account": "12ab5678"}, "account"),
+        (CITY, {"account": "1234567"}, "account"),
+        (CITY, {"bank": " "}, "bank"),
+        (CITY, {"name": ""}, "name"),
+        (CITY, {"area": "999999"}, "area"),
+        (CITY, {"area": "3305"}, "area"),
+        (WUXING, {}, "access.forbidden"),  # a county clerk may not
+    ],
+)
+def test_a_bad_collection_account_is_refused_naming_the_field(uow, demo, actor, kw, what):
+    with pytest.raises(DomainError) as err:
+        _payee(uow, actor, **kw)
+    assert what in (err.value.field, err.value.code)
+
+
+def test_a_county_admin_sets_only_the_accounts_of_the_own_area(uow, demo):
+    from yibao.domain.access import Role
+    from yibao.services.context import Actor
+
+    county_admin = Actor.staff(username="wuxing_admin", division="330502", role=Role.COUNTY_ADMIN)
+    assert _payee(uow, county_admin) == "62010000111122"
+    with pytest.raises(DomainError) as err:
+        _payee(uow, county_admin, area="330503")
+    assert err.value.code == "access.out_of_area"
+    with uow:
+        seen = [r.area for r in enrolment.collection_accounts(uow, actor=county_admin)]
+    assert seen == ["330500", "330502"]  # the city's, which it uses, and its own

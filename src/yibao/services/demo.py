@@ -16,6 +16,7 @@ from yibao.domain.cards import Path
 from yibao.domain.ids import make_credit_code, make_resident_id
 from yibao.services import access as access_service
 from yibao.services import cards as card_service
+from yibao.services import enrolment as enrolment_service
 from yibao.services import registry
 from yibao.services.context import Actor, Channel
 from yibao.store.models import DemoMarker
@@ -501,6 +502,9 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
         )
         _benefits(uow, system, months)
         _web_channels(uow, system)
+        enrolment_service.set_collection_account(
+            uow, actor=system, channel=Channel.CLI, area="330500", **enrolment_service.DEMO_PAYEE
+        )
         uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
         uow.commit()
     if engine is not None:

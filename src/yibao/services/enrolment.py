@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,16 +16,19 @@ from sqlalchemy import select
 
 from yibao.clock import CHINA
 from yibao.domain.access import Perm
-from yibao.domain.errors import DomainError, conflict, invalid, not_found
+from yibao.domain.errors import DomainError, conflict, forbidden, invalid, not_found
 from yibao.domain.ids import parse_resident_id
 from yibao.domain.money import yuan_to_fen
 from yibao.services import contributions, registry
 from yibao.services.context import Actor
 from yibao.services.documents import Document, yuan
+from yibao.services.policy import areas_up
 from yibao.services.records import mask_certno
 from yibao.store.models import (
     BankDebit,
+    CollectionAccount,
     ContributionLine,
+    Division,
     EnrolmentApplication,
     PaymentVoucher,
     Person,
@@ -40,12 +44,14 @@ MATERIALS: dict[str, tuple[str, str]] = {
     "household_register_copy": ("户口簿复印件", "copy of the household register"),
 }
 
-# The bureau's collection account printed on every voucher (收入户).
-PAYEE = {
+# The demo bureau's collection account (收入户); a bureau sets its own per
+# pooling area (``set_collection_account``, ``yibao bank payee set``).
+DEMO_PAYEE = {
     "bank": "中国工商银行湖州分行",
     "name": "湖州市医疗保障局医疗保险基金收入户",
     "account": "1205020009024800166",
 }
+ACCOUNT_NO = re.compile(r"^[0-9]{8,32}$")
 
 VOUCHER_MONTHS = 3  # months a voucher covers, paid one by one
 DUE_DAY = 25  # a month is debited from this day of the month on
@@ -318,6 +324,75 @@ def reject(
     return app
 
 
+def set_collection_account(
+    uow: UnitOfWork, *, actor: Actor, channel: str, area: str, bank: str, name: str, account: str
+) -> CollectionAccount:
+    """The collection account of a pooling area (a county, a city or a
+    province code), printed on the vouchers issued from now on."""
+    actor.require(Perm.STAFF_MANAGE)
+    area = (area or "").strip()
+    if not re.fullmatch(r"[0-9]{6}", area) or uow.session.get(Division, area) is None:
+        raise invalid(
+            "area", "统筹区划代码应为6位已登记的行政区划", "area is a known 6-digit division"
+        )
+    if not actor.sees(area):
+        raise forbidden(
+            "access.out_of_area", "不能设置本辖区以外的收入户", "that area is not in your scope"
+        )
+    bank, name, account = bank.strip(), name.strip(), account.replace(" ", "").strip()
+    if not bank or len(bank) > 100:
+        raise invalid("bank", "请填写开户银行(100字以内)", "give the bank, up to 100 characters")
+    if not name or len(name) > 100:
+        raise invalid(
+            "name", "请填写户名(100字以内)", "give the account name, up to 100 characters"
+        )
+    if not ACCOUNT_NO.match(account):
+        raise invalid("account", "银行账号应为8至32位数字", "the account number is 8 to 32 digits")
+    row = uow.session.get(CollectionAccount, area, with_for_update=True)
+    before = {"bank": row.bank, "name": row.name, "account": row.account} if row else None
+    now = uow.clock.now()
+    if row is None:
+        row = CollectionAccount(area=area, bank=bank, name=name, account=account, updated_at=now)
+        uow.session.add(row)
+    else:
+        row.bank, row.name, row.account, row.updated_at = bank, name, account, now
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="collection_account.set",
+            subject=area,
+            detail={"before": before, "after": {"bank": bank, "name": name, "account": account}},
+        )
+    )
+    return row
+
+
+def collection_accounts(uow: UnitOfWork, *, actor: Actor) -> list[CollectionAccount]:
+    """The collection accounts the actor's area uses or sets."""
+    rows = uow.session.scalars(select(CollectionAccount).order_by(CollectionAccount.area))
+    return [r for r in rows if actor.sees(r.area) or r.area in areas_up(actor.division)]
+
+
+def collection_account_for(uow: UnitOfWork, area: str) -> CollectionAccount:
+    """The area's collection account, else its city's, else its province's."""
+    found = {
+        r.area: r
+        for r in uow.session.scalars(
+            select(CollectionAccount).where(CollectionAccount.area.in_(areas_up(area)))
+        )
+    }
+    for code in areas_up(area):
+        if code in found:
+            return found[code]
+    raise DomainError(
+        code="collection_account.missing",
+        zh=f"{area[:6]}统筹区尚未设置医保基金收入户，无法开具缴费凭证",
+        en=f"no collection account is set for area {area[:6]}; a voucher cannot be issued",
+        status=409,
+        field="area",
+    )
+
+
 def _due_date(month: int, issued: dt.date) -> dt.date:
     day = dt.date(month // 100, month % 100, DUE_DAY)
     return max(day, issued + dt.timedelta(days=7))
@@ -340,6 +415,7 @@ def approve(
             status=409,
             field="materials",
         )
+    payee = collection_account_for(uow, person.division_code)
     today = uow.clock.today()
     start = today.replace(day=1)
     enrolment = contributions.enrol(
@@ -376,9 +452,9 @@ def approve(
         enrolment_id=enrolment.id,
         schedule=schedule,
         total=sum(s["amount"] for s in schedule),
-        payee_bank=PAYEE["bank"],
-        payee_name=PAYEE["name"],
-        payee_account=PAYEE["account"],
+        payee_bank=payee.bank,
+        payee_name=payee.name,
+        payee_account=payee.account,
         debit_bank=app.subsidy_form.get("debit_bank", ""),
         debit_account=app.subsidy_form.get("debit_account", ""),
         issued_at=now,

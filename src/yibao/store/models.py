@@ -804,6 +804,20 @@ class PaymentVoucher(Base):
     status: Mapped[str] = mapped_column(String(10))  # due, paid, cancelled (account closed)
 
 
+class CollectionAccount(Base):
+    """The bureau's collection account (收入户) of a pooling area, printed on
+    the payment vouchers of the persons insured there; looked up for the
+    area, else its city, else its province."""
+
+    __tablename__ = "collection_accounts"
+
+    area: Mapped[str] = mapped_column(String(6), primary_key=True)
+    bank: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[dt.datetime]
+
+
 class BankDebit(Base):
     """One row of a bank debit file: an attempt to collect one month of a
     voucher; answered once by a row of the bank's return file."""
