@@ -387,3 +387,40 @@ def test_person_reports_own_card_lost(uow, demo):
         )
         uow.commit()
         assert card.status == "lost"
+
+
+@pytest.mark.postgresql_only
+def test_two_registrations_of_one_new_code_at_once_give_one_terminal_and_a_clear_refusal(
+    services, demo
+):
+    import threading
+
+    from tests.helpers import CITY
+
+    def register(work):
+        return kiosk.register_terminal(
+            work, actor=CITY, channel="cli", code="T-RACE", location="大厅", division_code="330502"
+        )
+
+    first = services.uow()
+    outcome: list[object] = []
+
+    def second() -> None:
+        with services.uow() as work:
+            try:
+                register(work)  # waits on the first one's uncommitted row
+                work.commit()
+                outcome.append("registered")
+            except DomainError as exc:
+                outcome.append(exc)
+
+    with first:
+        register(first)  # inserted, not yet committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # blocked on the unique key
+        first.commit()
+    thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], DomainError)
+    assert outcome[0].code == "kiosk.terminal_exists" and outcome[0].field == "code"

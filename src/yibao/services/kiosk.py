@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from yibao.domain.access import Perm
 from yibao.domain.errors import (
@@ -86,14 +87,15 @@ def register_terminal(
     if not actor.sees(division.code):
         raise invalid("division_code", "不在您的管辖区域内", "outside your area", "scope")
     terminal = uow.session.get(KioskTerminal, code, with_for_update=True)
+    exists = conflict(
+        "kiosk.terminal_exists",
+        f"终端编号{code}已登记；更换终端机器请签发新激活码",
+        f"terminal {code} is already registered; to replace its machine, "
+        "issue a new activation code",
+        "code",
+    )
     if terminal is not None and (terminal.active or not actor.sees(terminal.division_code)):
-        raise conflict(
-            "kiosk.terminal_exists",
-            f"终端编号{code}已登记；更换终端机器请签发新激活码",
-            f"terminal {code} is already registered; to replace its machine, "
-            "issue a new activation code",
-            "code",
-        )
+        raise exists
     if terminal is None:
         terminal = KioskTerminal(
             code=code,
@@ -103,7 +105,11 @@ def register_terminal(
             created_at=uow.clock.now(),
             activation_failures=0,
         )
-        uow.session.add(terminal)
+        try:
+            with uow.session.begin_nested():  # registered at the same moment elsewhere
+                uow.session.add(terminal)
+        except IntegrityError:
+            raise exists from None
     else:
         terminal.location = location.strip()
         terminal.division_code = division.code
