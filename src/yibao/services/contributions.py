@@ -19,6 +19,7 @@ from yibao.domain.access import Perm
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.services import ledger
 from yibao.services.context import Actor
+from yibao.services.policy import areas_up, nearest
 from yibao.services.registry import get_employer, in_scope
 from yibao.store.models import (
     Assessment,
@@ -138,16 +139,16 @@ def set_rule(
 
 def rule_for(session: Session, *, area: str, year: int, insutype: str) -> ContributionRule:
     """The rule of the area, else of its city, else of its province."""
-    for code in (area, area[:4] + "00", area[:2] + "0000"):
-        rule = session.execute(
-            select(ContributionRule).where(
-                ContributionRule.area == code,
-                ContributionRule.year == year,
-                ContributionRule.insutype == insutype,
-            )
-        ).scalar_one_or_none()
-        if rule is not None:
-            return rule
+    rows = session.scalars(
+        select(ContributionRule).where(
+            ContributionRule.area.in_(areas_up(area)),
+            ContributionRule.year == year,
+            ContributionRule.insutype == insutype,
+        )
+    )
+    rule = nearest({r.area: r for r in rows}, area)
+    if rule is not None:
+        return rule
     raise DomainError(
         code="contribution.no_rule",
         zh=f"{area}地区{year}年没有{SCHEMES.get(insutype, insutype)}缴费规则",

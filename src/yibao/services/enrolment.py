@@ -22,7 +22,7 @@ from yibao.domain.money import yuan_to_fen
 from yibao.services import contributions, registry
 from yibao.services.context import Actor
 from yibao.services.documents import Document, yuan
-from yibao.services.policy import areas_up
+from yibao.services.policy import areas_up, nearest
 from yibao.services.records import mask_certno
 from yibao.store.models import (
     BankDebit,
@@ -375,15 +375,12 @@ def collection_accounts(uow: UnitOfWork, *, actor: Actor) -> list[CollectionAcco
 
 def collection_account_for(uow: UnitOfWork, area: str) -> CollectionAccount:
     """The area's collection account, else its city's, else its province's."""
-    found = {
-        r.area: r
-        for r in uow.session.scalars(
-            select(CollectionAccount).where(CollectionAccount.area.in_(areas_up(area)))
-        )
-    }
-    for code in areas_up(area):
-        if code in found:
-            return found[code]
+    rows = uow.session.scalars(
+        select(CollectionAccount).where(CollectionAccount.area.in_(areas_up(area)))
+    )
+    found = nearest({r.area: r for r in rows}, area)
+    if found is not None:
+        return found
     raise DomainError(
         code="collection_account.missing",
         zh=f"{area[:6]}统筹区尚未设置医保基金收入户，无法开具缴费凭证",

@@ -179,16 +179,21 @@ def issue_code(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> Iss
     return _issue(uow, actor=actor, channel=channel, terminal=terminal)
 
 
+def _bind(terminal: KioskTerminal, device_hash: str | None, at: dt.datetime | None) -> None:
+    """The terminal's machine is this one (or none), and no code is pending."""
+    terminal.device_hash = device_hash
+    terminal.activated_at = at
+    terminal.activation_hash = None
+    terminal.activation_expires = None
+    terminal.activation_failures = 0
+
+
 def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> KioskTerminal:
     """Take a terminal out of service: its machine and any pending code stop working."""
     terminal = _managed(uow, actor, code)
     revoked = terminal.device_hash is not None
     terminal.active = False
-    terminal.device_hash = None
-    terminal.activated_at = None
-    terminal.activation_hash = None
-    terminal.activation_expires = None
-    terminal.activation_failures = 0
+    _bind(terminal, None, None)
     uow.session.flush()
     uow.audit(
         actor.record(
@@ -321,11 +326,7 @@ def activate(
         uow.commit()
         raise _void_activation() if reason == "voided" else _bad_activation()
     token = secrets.token_urlsafe(32)
-    terminal.device_hash = security.token_digest(token)
-    terminal.activated_at = now
-    terminal.activation_hash = None
-    terminal.activation_expires = None
-    terminal.activation_failures = 0
+    _bind(terminal, security.token_digest(token), now)
     uow.session.flush()
     uow.audit(
         actor.record(

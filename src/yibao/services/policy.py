@@ -5,8 +5,9 @@ province, like the contribution rules."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,12 +18,18 @@ from yibao.store.models import BenefitPolicy, CatalogueItem, CrossAreaFiling
 from yibao.store.uow import UnitOfWork
 
 LEVELS = ("0", "1", "2", "3")
+T = TypeVar("T")
 
 
 def areas_up(area: str) -> tuple[str, ...]:
     """The area, its city, its province."""
     area = area[:6]
     return tuple(dict.fromkeys((area, area[:4] + "00", area[:2] + "0000")))
+
+
+def nearest(by_area: Mapping[str, T], area: str) -> T | None:
+    """What the area has of its own, else its city, else its province."""
+    return next((by_area[code] for code in areas_up(area) if code in by_area), None)
 
 
 def same_pool(a: str, b: str) -> bool:
@@ -100,10 +107,9 @@ def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Poli
 
 def choose_policy(rows: Iterable[Policy], *, insutype: str, area: str, year: int) -> Policy:
     """The area's own policy, else its city's, else its province's."""
-    by_area = {r.area: r for r in rows if r.insutype == insutype and r.year == year}
-    for code in areas_up(area):
-        if code in by_area:
-            return by_area[code]
+    found = nearest({r.area: r for r in rows if r.insutype == insutype and r.year == year}, area)
+    if found is not None:
+        return found
     raise DomainError(
         code="policy.missing",
         zh=f"{area}地区{year}年没有险种{insutype}的待遇政策",
