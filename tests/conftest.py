@@ -161,6 +161,15 @@ def demo(db_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> str:
+    """The ``yibao`` command's environment, on the test's database."""
+    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
+    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
+    return db_url
+
+
+@pytest.fixture
 def app(settings: Settings, clock: FixedClock):  # type: ignore[no-untyped-def]
     application = create_app(settings, clock)
     yield application

@@ -39,6 +39,7 @@ app.add_typer(cards_app, name="cards")
 @contextmanager
 def _services(settings: Settings | None = None) -> Iterator[Services]:
     from yibao.app import Services
+    from yibao.domain.errors import DomainError
     from yibao.services import security
     from yibao.store.db import make_engine, make_session_factory
 
@@ -47,6 +48,8 @@ def _services(settings: Settings | None = None) -> Iterator[Services]:
     engine = make_engine(settings.effective_database_url)
     try:
         yield Services(settings, engine, make_session_factory(engine), Clock())
+    except DomainError as exc:  # a refusal is its message and exit status 1
+        _fail(exc.message)
     finally:
         engine.dispose()
 
@@ -238,7 +241,6 @@ def calendar_set(
     note: Annotated[str, typer.Option(help="why, e.g. the State Council notice")] = "",
 ) -> None:
     """Amend the working-day table (for a year no package knows yet, or a local change)."""
-    from yibao.domain.errors import DomainError
     from yibao.services import calendar as calendar_service
     from yibao.services.context import Actor, Channel
 
@@ -246,21 +248,17 @@ def calendar_set(
     if workday is None and not clear:
         _fail("say --workday, --holiday or --clear")
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                calendar_service.set_day(
-                    work,
-                    actor=Actor.system("cli"),
-                    channel=Channel.CLI,
-                    day=the_day,
-                    workday=None if clear else workday,
-                    note=note,
-                )
-                work.commit()
-                info = calendar_service.load(work).info(the_day)
-        except DomainError as exc:
-            _fail(exc.message)
-            return
+        with svc.uow() as work:
+            calendar_service.set_day(
+                work,
+                actor=Actor.system("cli"),
+                channel=Channel.CLI,
+                day=the_day,
+                workday=None if clear else workday,
+                note=note,
+            )
+            work.commit()
+            info = calendar_service.load(work).info(the_day)
         typer.echo(
             f"{the_day}: {'workday 上班' if info.workday else 'holiday 休息'} "
             f"({info.source}) {info.note}"
@@ -284,7 +282,6 @@ def staff_create(
     ] = None,
 ) -> None:
     """Create a staff user."""
-    from yibao.domain.errors import DomainError
     from yibao.services import access as access_service
     from yibao.services.context import Actor, Channel
 
@@ -293,21 +290,18 @@ def staff_create(
             _fail("--password is required when there is no terminal")
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                access_service.create_staff(
-                    work,
-                    actor=Actor.system("cli"),
-                    channel=Channel.CLI,
-                    username=username,
-                    name=name or username,
-                    password=password or "",
-                    role=role,
-                    division_code=division,
-                )
-                work.commit()
-        except DomainError as exc:
-            _fail(exc.message)
+        with svc.uow() as work:
+            access_service.create_staff(
+                work,
+                actor=Actor.system("cli"),
+                channel=Channel.CLI,
+                username=username,
+                name=name or username,
+                password=password or "",
+                role=role,
+                division_code=division,
+            )
+            work.commit()
         typer.echo(f"created {username} ({role} at {division})")
 
 
@@ -318,21 +312,16 @@ def staff_token(
     days: Annotated[int, typer.Option(help="lifetime in days")] = 90,
 ) -> None:
     """Issue an API token for a machine client acting as this staff user."""
-    from yibao.domain.errors import DomainError
     from yibao.services import access as access_service
     from yibao.services.context import Channel
 
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                user = access_service.get_staff(work, username=username)
-                token, _ = access_service.issue_api_token(
-                    work, user=user, channel=Channel.CLI, label=label, days=days
-                )
-                work.commit()
-        except DomainError as exc:
-            _fail(exc.message)
-            return
+        with svc.uow() as work:
+            user = access_service.get_staff(work, username=username)
+            token, _ = access_service.issue_api_token(
+                work, user=user, channel=Channel.CLI, label=label, days=days
+            )
+            work.commit()
         typer.echo(token)
 
 
@@ -370,65 +359,50 @@ def kiosk_register(
     division: Annotated[str, typer.Option(help="division code of its area")],
 ) -> None:
     """Register a terminal and print its one-time activation code."""
-    from yibao.domain.errors import DomainError
     from yibao.services import kiosk
     from yibao.services.context import Actor, Channel
 
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                issued = kiosk.register_terminal(
-                    work,
-                    actor=Actor.system("cli"),
-                    channel=Channel.CLI,
-                    code=code,
-                    location=location,
-                    division_code=division,
-                )
-                work.commit()
-        except DomainError as exc:
-            _fail(exc.message)
-            return
+        with svc.uow() as work:
+            issued = kiosk.register_terminal(
+                work,
+                actor=Actor.system("cli"),
+                channel=Channel.CLI,
+                code=code,
+                location=location,
+                division_code=division,
+            )
+            work.commit()
         _print_code(issued)
 
 
 @kiosk_app.command("issue")
 def kiosk_issue(code: Annotated[str, typer.Argument(help="terminal code")]) -> None:
     """Issue a new activation code; the machine bound so far stops working at once."""
-    from yibao.domain.errors import DomainError
     from yibao.services import kiosk
     from yibao.services.context import Actor, Channel
 
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                issued = kiosk.issue_code(
-                    work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
-                )
-                work.commit()
-        except DomainError as exc:
-            _fail(exc.message)
-            return
+        with svc.uow() as work:
+            issued = kiosk.issue_code(
+                work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
+            )
+            work.commit()
         _print_code(issued)
 
 
 @kiosk_app.command("deactivate")
 def kiosk_deactivate(code: Annotated[str, typer.Argument(help="terminal code")]) -> None:
     """Take a terminal out of service; its machine and any pending code stop working."""
-    from yibao.domain.errors import DomainError
     from yibao.services import kiosk
     from yibao.services.context import Actor, Channel
 
     with _services() as svc:
-        try:
-            with svc.uow() as work:
-                terminal = kiosk.deactivate_terminal(
-                    work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
-                )
-                work.commit()
-        except DomainError as exc:
-            _fail(exc.message)
-            return
+        with svc.uow() as work:
+            terminal = kiosk.deactivate_terminal(
+                work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
+            )
+            work.commit()
         typer.echo(f"terminal {terminal.code} deactivated 终端已停用")
 
 

@@ -3,7 +3,6 @@ closing an account, records, and employers' money."""
 
 import subprocess
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -21,14 +20,6 @@ FORM = {
     "debit_account": "6228480012345678901",
 }
 ALL = ["id_card", "id_card_copy", "photo", "resignation_papers", "household_register_copy"]
-
-
-@pytest.fixture
-def env(monkeypatch, db_url, tmp_path):
-    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
-    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
-    return db_url
 
 
 def cli(*args):

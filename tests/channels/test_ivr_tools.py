@@ -88,11 +88,9 @@ def test_the_mandarin_and_english_recordings_differ(prompts):
 
 
 @pytest.fixture
-def env(monkeypatch, db_url, tmp_path):
-    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
-    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
+def env(env, monkeypatch):
     monkeypatch.setenv("YIBAO_IVR_AGENT_NUMBER", "+8657299999")
+    return env
 
 
 def test_the_terminal_simulator_runs_a_call(env, demo):

@@ -3,7 +3,6 @@ CliRunner on SQLite and PostgreSQL."""
 
 import re
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -12,14 +11,6 @@ from yibao.services import kiosk
 from yibao.store.models import AuditEntry
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(monkeypatch, db_url, tmp_path):
-    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
-    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
-    return db_url
 
 
 def run(*args):

@@ -110,10 +110,7 @@ def test_prune_refuses_a_retention_under_a_day(services):
         housekeeping.prune(services.uow, ivr_call_days=0, staff_credential_days=90)
 
 
-def test_the_prune_command(monkeypatch, db_url, tmp_path, demo):
-    monkeypatch.setenv("YIBAO_DATABASE_URL", db_url)
-    monkeypatch.setenv("YIBAO_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
+def test_the_prune_command(env, demo):
     runner = CliRunner()
     result = runner.invoke(cli_app, ["prune", "--dry-run"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -28,7 +28,6 @@ from yibao.store.models import (
     BankDebit,
     CollectionAccount,
     ContributionLine,
-    Division,
     EnrolmentApplication,
     PaymentVoucher,
     Person,
@@ -330,11 +329,9 @@ def set_collection_account(
     """The collection account of a pooling area (a county, a city or a
     province code), printed on the vouchers issued from now on."""
     actor.require(Perm.STAFF_MANAGE)
-    area = (area or "").strip()
-    if not re.fullmatch(r"[0-9]{6}", area) or uow.session.get(Division, area) is None:
-        raise invalid(
-            "area", "统筹区划代码应为6位已登记的行政区划", "area is a known 6-digit division"
-        )
+    area = registry.require_division(uow, (area or "").strip(), field="area").code
+    if len(area) != 6:
+        raise invalid("area", "统筹区应为区县、市或省(6位代码)", "area is a 6-digit division code")
     if not actor.sees(area):
         raise forbidden(
             "access.out_of_area", "不能设置本辖区以外的收入户", "that area is not in your scope"

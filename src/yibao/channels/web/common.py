@@ -141,6 +141,22 @@ def unsign(request: Request, purpose: str, value: str | None) -> dict[str, Any] 
     return data if isinstance(data, dict) else None
 
 
+def set_strict_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int, path: str
+) -> None:
+    """A cookie only this site's own pages send: HttpOnly, SameSite=Strict,
+    Secure unless configured off."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=services_of(request).settings.cookie_secure,
+    )
+
+
 class WebSession:
     """A signed cookie holding a channel's session: who is in, the CSRF token
     and when it ends. HttpOnly, SameSite=Strict, Secure unless configured off."""
@@ -160,14 +176,8 @@ class WebSession:
         data = dict(data)
         data.setdefault("csrf", secrets.token_urlsafe(24))
         data["exp"] = time.time() + self.max_age
-        response.set_cookie(
-            self.name,
-            sign(request, self.name, data),
-            max_age=self.max_age,
-            path=self.path,
-            httponly=True,
-            samesite="strict",
-            secure=services_of(request).settings.cookie_secure,
+        set_strict_cookie(
+            request, response, self.name, sign(request, self.name, data), self.max_age, self.path
         )
 
     def clear(self, response: Response) -> None:

@@ -21,6 +21,7 @@ from yibao.channels.web.common import (
     error_text,
     render,
     services_of,
+    set_strict_cookie,
 )
 from yibao.domain import ledger as codes
 from yibao.domain.errors import DomainError
@@ -83,15 +84,7 @@ def _page(
 
 
 def _set_device(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
-        DEVICE_COOKIE,
-        token,
-        max_age=DEVICE_MAX_AGE,
-        path="/kiosk",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https" or services_of(request).settings.cookie_secure,
-    )
+    set_strict_cookie(request, response, DEVICE_COOKIE, token, DEVICE_MAX_AGE, "/kiosk")
 
 
 def _terminal(request: Request, work: UnitOfWork) -> KioskTerminal | None:
