@@ -7,7 +7,6 @@ binaries on the machine; nothing about the database is mocked.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import os
 import shutil
@@ -20,8 +19,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.helpers import START
 from yibao.app import Services, create_app
-from yibao.clock import CHINA, FixedClock
+from yibao.clock import FixedClock
 from yibao.config import Settings
 from yibao.services import security
 from yibao.store import migrate
@@ -29,7 +29,6 @@ from yibao.store.db import make_engine, make_session_factory
 from yibao.testing.pgcluster import NoServerBinaries, PgCluster
 
 BACKENDS = [b for b in os.environ.get("YIBAO_TEST_DATABASES", "sqlite,postgresql").split(",") if b]
-START = dt.datetime(2026, 11, 23, 10, 0, tzinfo=CHINA)
 
 security.configure("fast")
 
@@ -50,7 +49,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     try:
-        cluster = PgCluster()
+        # A lock wait fails after lock_timeout instead of hanging the suite; an
+        # idle transaction left open by a failed test is ended the same way.
+        cluster = PgCluster(
+            settings={
+                "lock_timeout": "15s",
+                "idle_in_transaction_session_timeout": "60s",
+            }
+        )
     except NoServerBinaries as exc:
         warnings.warn(f"POSTGRESQL TESTS SKIPPED: {exc}", stacklevel=1)
         pytest.skip(f"POSTGRESQL TESTS SKIPPED: {exc}")

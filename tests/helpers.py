@@ -6,6 +6,9 @@ import datetime as dt
 import itertools
 from typing import Any
 
+from typer.testing import CliRunner as TyperRunner
+
+from yibao.clock import CHINA, Clock, FixedClock
 from yibao.domain.access import Role
 from yibao.domain.ids import make_resident_id
 from yibao.services import contributions, registry
@@ -14,6 +17,23 @@ from yibao.store.models import Enrolment, Person
 from yibao.store.uow import UnitOfWork
 
 _seq = itertools.count(101)
+
+# The tests' day: every test's clock starts here, whatever today's date is.
+START = dt.datetime(2026, 11, 23, 10, 0, tzinfo=CHINA)
+
+
+class CliRunner(TyperRunner):
+    """Typer's runner handing each ``yibao`` command the tests' clock (its
+    ``obj``), so that no outcome depends on the day the suite runs."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.clock = clock or FixedClock(START)
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("obj", self.clock)
+        return super().invoke(*args, **kwargs)
+
 
 WUXING = Actor.staff(username="wuxing", division="330502", role=Role.COUNTY_CLERK)
 NANXUN = Actor.staff(username="nanxun", division="330503", role=Role.COUNTY_CLERK)
@@ -92,3 +112,24 @@ def insure(uow: UnitOfWork, certno: str, month: int = 202610) -> None:
         person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
         pay_month(uow, person, month)
         uow.commit()
+
+
+def wait_for_lock_waiters(services: Any, count: int, tries: int = 500) -> bool:
+    """Whether ``count`` sessions come to wait on a lock (PostgreSQL), polled
+    every 20 ms: a test of a race sees the waiter instead of guessing a time."""
+    import time
+
+    from sqlalchemy import text
+
+    for _ in range(tries):
+        with services.engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+        if waiting >= count:
+            return True
+        time.sleep(0.02)
+    return False

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -47,11 +48,26 @@ def _services(settings: Settings | None = None) -> Iterator[Services]:
     security.configure(settings.argon2_profile)
     engine = make_engine(settings.effective_database_url)
     try:
-        yield Services(settings, engine, make_session_factory(engine), Clock())
+        yield Services(settings, engine, make_session_factory(engine), _clock())
     except DomainError as exc:  # a refusal is its message and exit status 1
         _fail(exc.message)
     finally:
         engine.dispose()
+
+
+# The clock a caller handed the command as its ``obj`` (the tests do, with
+# ``CliRunner.invoke(..., obj=clock)``, so that no outcome depends on the day
+# the suite runs); else the wall clock.
+_given_clock: ContextVar[Clock | None] = ContextVar("yibao_cli_clock", default=None)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    _given_clock.set(ctx.obj if isinstance(ctx.obj, Clock) else None)
+
+
+def _clock() -> Clock:
+    return _given_clock.get() or Clock()
 
 
 def _fail(message: str) -> None:

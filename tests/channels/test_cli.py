@@ -1,8 +1,8 @@
 import json
 
 from sqlalchemy import text
-from typer.testing import CliRunner
 
+from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
 
 runner = CliRunner()

@@ -4,9 +4,8 @@ closing an account, records, and employers' money."""
 import subprocess
 
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from tests.helpers import new_certno
+from tests.helpers import CliRunner, new_certno
 from yibao.cli import app as cli_app
 from yibao.services import ledger
 from yibao.store.models import AuditEntry

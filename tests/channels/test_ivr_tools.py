@@ -9,9 +9,9 @@ import wave
 from array import array
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.channels.ivr_phone import TwimlCall, ivr_settings
+from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
 from yibao.services.ivr import LANGS, PROMPTS
 

@@ -4,8 +4,8 @@ CliRunner on SQLite and PostgreSQL."""
 import re
 
 from sqlalchemy import select
-from typer.testing import CliRunner
 
+from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
 from yibao.services import kiosk
 from yibao.store.models import AuditEntry

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
+from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
 from yibao.clock import CHINA
 from yibao.services import access as access_service

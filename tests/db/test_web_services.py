@@ -395,7 +395,7 @@ def test_two_registrations_of_one_new_code_at_once_give_one_terminal_and_a_clear
 ):
     import threading
 
-    from tests.helpers import CITY
+    from tests.helpers import CITY, wait_for_lock_waiters
 
     def register(work):
         return kiosk.register_terminal(
@@ -418,9 +418,10 @@ def test_two_registrations_of_one_new_code_at_once_give_one_terminal_and_a_clear
         register(first)  # inserted, not yet committed
         thread = threading.Thread(target=second)
         thread.start()
-        thread.join(0.5)
-        assert thread.is_alive()  # blocked on the unique key
+        # the second waits on the unique key (seen in pg_stat_activity, not by
+        # a timed join: no wait here may depend on the wall clock)
+        assert wait_for_lock_waiters(services, 1)
         first.commit()
-    thread.join(10)
+    thread.join()  # lock_timeout bounds the wait should the commit not come
     assert len(outcome) == 1 and isinstance(outcome[0], DomainError)
     assert outcome[0].code == "kiosk.terminal_exists" and outcome[0].field == "code"
