@@ -33,11 +33,12 @@ run: $(VENV)/.installed
 system-deps:
 	@bash scripts/system-deps.sh
 
-## lint: ruff and mypy
+## lint: ruff, mypy, and the import contracts that keep the layers (pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 ## test: lint, then the whole suite on SQLite and on a throw-away PostgreSQL cluster
 test: $(VENV)/.installed-test system-deps node_modules/.installed lint

@@ -32,14 +32,16 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from yibao.app import Services
-from yibao.clock import CHINA, Clock
+from yibao.clock import CHINA
 from yibao.config import Settings
 from yibao.domain import ledger as codes
-from yibao.services import contributions, ledger, security
-from yibao.services.context import Actor
+from yibao.domain.actors import Actor
+from yibao.runtime import Services
+from yibao.services import security
+from yibao.services.contributions import contributions
+from yibao.services.ledger import ledger
 from yibao.store import migrate
-from yibao.store.db import make_engine, make_session_factory
+from yibao.store.db import make_engine
 from yibao.testing.pgcluster import PgCluster
 
 MONTH = 202611
@@ -184,12 +186,10 @@ class Live:
 
 def _services(url: str, name: str, *, pool_size: int) -> Services:
     """The services on their own engine, its connections named for pg_stat_activity."""
-    engine = make_engine(url, pool_size=pool_size, connect_args={"application_name": name})
-    return Services(
+    return Services.from_settings(
         Settings(database_url=url, secret_key="bench"),
-        engine,
-        make_session_factory(engine),
-        Clock(),
+        pool_size=pool_size,
+        connect_args={"application_name": name},
     )
 
 

@@ -38,12 +38,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-from yibao.app import Services
-from yibao.clock import CHINA, Clock
+from yibao import demo as demo_service
+from yibao.clock import CHINA
 from yibao.config import Settings
-from yibao.services import demo as demo_service
+from yibao.runtime import Services
 from yibao.store import migrate
-from yibao.store.db import make_engine, make_session_factory
 from yibao.testing.pgcluster import PgCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +52,9 @@ HOSPITALS = 3  # the demo's first three institutions are hospitals
 
 def load(url: str, persons: int) -> list[dict[str, Any]]:
     """The demo city, then N persons with a card, a balance and one visit each."""
-    engine = make_engine(url)
     settings = Settings(database_url=url, secret_key="bench", argon2_profile="fast")
-    services = Services(settings, engine, make_session_factory(engine), Clock())
+    services = Services.from_settings(settings)
+    engine = services.engine
     demo_service.load(services.uow(), None)
     insts = demo_service.fixtures()["institutions"][:HOSPITALS]
     now = dt.datetime.now(dt.UTC)

@@ -20,12 +20,12 @@ import psycopg
 import pytest
 
 from tests.helpers import START
-from yibao.app import Services, create_app
+from yibao.app import create_app
 from yibao.clock import FixedClock
 from yibao.config import Settings
+from yibao.runtime import Services
 from yibao.services import security
 from yibao.store import migrate
-from yibao.store.db import make_engine, make_session_factory
 from yibao.testing.pgcluster import NoServerBinaries, PgCluster
 
 BACKENDS = [b for b in os.environ.get("YIBAO_TEST_DATABASES", "sqlite,postgresql").split(",") if b]
@@ -68,13 +68,12 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 def _load_demo(url: str) -> None:
-    from yibao.services import demo as demo_service
+    from yibao import demo as demo_service
 
     settings = Settings(database_url=url, secret_key="test", argon2_profile="fast")
-    engine = make_engine(url)
-    services = Services(settings, engine, make_session_factory(engine), FixedClock(START))
-    demo_service.load(services.uow(), engine)
-    engine.dispose()
+    services = Services.from_settings(settings, clock=FixedClock(START))
+    demo_service.load(services.uow(), services.engine)
+    services.close()
 
 
 @pytest.fixture(scope="session")
@@ -148,9 +147,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
-    engine = make_engine(settings.effective_database_url)
-    yield Services(settings, engine, make_session_factory(engine), clock)
-    engine.dispose()
+    services = Services.from_settings(settings, clock=clock)
+    yield services
+    services.close()
 
 
 @pytest.fixture
@@ -161,7 +160,7 @@ def uow(services: Services):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def demo(db_url: str) -> dict[str, Any]:
     """The demo city's fixtures; the database already holds it (see ``db_url``)."""
-    from yibao.services import demo as demo_service
+    from yibao import demo as demo_service
 
     return demo_service.fixtures()
 
@@ -193,8 +192,8 @@ def client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def token_for(services: Services):  # type: ignore[no-untyped-def]
     """Bearer headers for a staff user, as a machine client would have them."""
-    from yibao.services import access as access_service
-    from yibao.services.context import Channel
+    from yibao.domain.actors import Channel
+    from yibao.services.access import staff as access_service
 
     def make(username: str) -> dict[str, str]:
         with services.uow() as work:

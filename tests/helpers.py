@@ -10,9 +10,10 @@ from typer.testing import CliRunner as TyperRunner
 
 from yibao.clock import CHINA, Clock, FixedClock
 from yibao.domain.access import Role
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.ids import make_resident_id
-from yibao.services import contributions, registry
-from yibao.services.context import Actor, Channel
+from yibao.services.contributions import contributions
+from yibao.services.registry import registry
 from yibao.store.models import Enrolment, Person
 from yibao.store.uow import UnitOfWork
 

@@ -55,7 +55,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def demo() -> dict[str, Any]:
     """The demo city's identifiers (this module's server runs on SQLite only)."""
-    from yibao.services import demo as demo_service
+    from yibao import demo as demo_service
 
     return demo_service.fixtures()
 
@@ -110,7 +110,7 @@ def server(live: tuple[str, Any]) -> str:
 @pytest.fixture
 def demo_code(live: tuple[str, Any]) -> Any:
     """A fresh activation code for the demo terminal, as ``yibao demo`` issues it."""
-    from yibao.services import demo as demo_service
+    from yibao import demo as demo_service
 
     def issue() -> str:
         issued = demo_service.terminal_activation(live[1].uow())

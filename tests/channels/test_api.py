@@ -5,9 +5,9 @@ import pytest
 
 from tests.helpers import SYSTEM, insure, new_certno
 from yibao.domain.access import Role
-from yibao.services import access as access_service
-from yibao.services import registry
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.access import staff as access_service
+from yibao.services.registry import registry
 
 
 def login(client, username, password="yibao-demo-2026"):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.helpers import CliRunner, new_certno
 from yibao.cli import app as cli_app
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 from yibao.store.models import AuditEntry
 
 API = "/api/v1"

@@ -12,9 +12,11 @@ from tests.channels.ivr_phone import AGENT, PLATFORMS, ivr_settings
 from tests.helpers import SYSTEM, WUXING, add_person
 from yibao.domain import ledger as codes
 from yibao.domain import speech
+from yibao.domain.actors import Channel
 from yibao.domain.ids import make_resident_id
-from yibao.services import cards, ledger, phone_pin
-from yibao.services.context import Channel
+from yibao.services.access import phone_pin
+from yibao.services.cards import cards
+from yibao.services.ledger import ledger
 from yibao.store.models import AuditEntry, Person, PhonePin
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.channels.ivr_phone import TwimlCall, ivr_settings
 from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
-from yibao.services.ivr import LANGS, PROMPTS
+from yibao.services.inquiry.dialog import LANGS, PROMPTS
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
-from yibao.services import kiosk
+from yibao.services.access import terminals as kiosk
 from yibao.store.models import AuditEntry
 
 runner = CliRunner()

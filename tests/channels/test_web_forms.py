@@ -152,7 +152,7 @@ def quick_kiosk(settings):
 def issue_code(services, terminal="T-HZZX-01"):
     """A new activation code for a terminal, as staff would issue it."""
     from tests.helpers import CITY
-    from yibao.services import kiosk
+    from yibao.services.access import terminals as kiosk
 
     with services.uow() as work:
         issued = kiosk.issue_code(work, actor=CITY, channel="counter", code=terminal)
@@ -331,7 +331,7 @@ def test_kiosk_an_expired_code_is_refused(client, demo, services, clock, setting
 
 def test_kiosk_a_new_code_or_deactivation_sends_the_machine_back_to_set_up(client, demo, services):
     from tests.helpers import CITY
-    from yibao.services import kiosk
+    from yibao.services.access import terminals as kiosk
 
     p = demo["persons"][0]
     activate_kiosk(client, services)
@@ -508,7 +508,7 @@ def test_counter_visit_is_audited_with_the_document(client, demo, uow):
 def test_person_sets_the_telephone_pin_on_the_portal(client, demo, uow):
     from sqlalchemy import select
 
-    from yibao.services import phone_pin
+    from yibao.services.access import phone_pin
     from yibao.store.models import Person
 
     p = demo["persons"][1]

@@ -3,8 +3,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.helpers import WUXING
-from yibao.services import registry
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.registry import registry
 from yibao.store import auditlog
 from yibao.store.models import AuditEntry
 
@@ -23,7 +23,7 @@ def _read_some(uow, demo, n=3):
 
 def registry_actor(p):
     from yibao.domain.access import Role
-    from yibao.services.context import Actor
+    from yibao.domain.actors import Actor
 
     return Actor.staff(username="nanxun", division=p["division"][:6], role=Role.COUNTY_CLERK)
 

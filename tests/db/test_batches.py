@@ -4,10 +4,10 @@ import pytest
 from openpyxl import Workbook
 
 from tests.helpers import WUXING, YUEHE, add_person, new_certno
+from yibao.domain.actors import Channel
 from yibao.domain.cards import CardStatus
 from yibao.domain.errors import DomainError
-from yibao.services import batches as batch_service
-from yibao.services.context import Channel
+from yibao.services.cards import batches as batch_service
 
 C = Channel.COUNTER
 MATERIALS = ["letter_of_introduction", "handler_id_card"]
@@ -79,7 +79,7 @@ def test_cards_go_to_the_employer_as_one_batch_and_handout_is_recorded(uow, demo
             "employer"
         }
     # a card with the employer is not collected at a counter
-    from yibao.services import cards as card_service
+    from yibao.services.cards import cards as card_service
 
     with uow, pytest.raises(DomainError) as err:
         card_service.collect_card(

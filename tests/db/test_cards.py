@@ -5,11 +5,11 @@ from sqlalchemy import select
 
 from tests.helpers import NANXUN, WUXING, YUEHE, add_person
 from yibao.clock import CHINA
+from yibao.domain.actors import Channel
 from yibao.domain.cards import CardStatus, Path
 from yibao.domain.errors import DomainError
-from yibao.services import cards as card_service
 from yibao.services import security
-from yibao.services.context import Channel
+from yibao.services.cards import cards as card_service
 from yibao.store.models import AuditEntry, Card, CardEvent
 
 C = Channel.COUNTER

@@ -7,8 +7,10 @@ from sqlalchemy import exists, func, select
 
 from tests.helpers import FUND_CLERK, NANXUN, WUXING, new_certno
 from yibao.domain import ledger as codes
-from yibao.services import closing, contributions, ledger
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.closing import closing
+from yibao.services.contributions import contributions
+from yibao.services.ledger import ledger
 from yibao.store.models import AuditEntry, Card, ContributionLine, IaCreditClaim, Person
 
 

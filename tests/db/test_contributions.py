@@ -7,10 +7,12 @@ from sqlalchemy import select
 from tests.helpers import FUND_CLERK, SYSTEM, add_person, new_certno
 from yibao.clock import CHINA
 from yibao.domain import ledger as codes
+from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.services import contributions as cs
-from yibao.services import ledger, records, registry
-from yibao.services.context import Channel
+from yibao.services.contributions import contributions as cs
+from yibao.services.inquiry import records
+from yibao.services.ledger import ledger
+from yibao.services.registry import registry
 from yibao.store.models import Assessment, ContributionLine, Employer, Enrolment, Person
 
 C = Channel.COUNTER
@@ -377,7 +379,7 @@ def test_enrolment_twice_in_one_scheme_is_refused(uow, demo):
 def test_card_application_before_the_first_payment_is_refused_with_that_reason(uow, demo):
     from tests.helpers import WUXING
     from yibao.domain.cards import Path
-    from yibao.services import cards
+    from yibao.services.cards import cards
 
     person = add_person(uow, paid=False, certno=new_certno())
     with uow, pytest.raises(DomainError) as err:

@@ -7,10 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import CITY, FUND_CLERK, NANXUN, WUXING, new_certno
+from yibao.domain.actors import Channel
 from yibao.domain.cards import Path
 from yibao.domain.errors import DomainError
-from yibao.services import cards, contributions, enrolment, ledger
-from yibao.services.context import Channel
+from yibao.services.cards import cards
+from yibao.services.contributions import contributions, enrolment
+from yibao.services.ledger import ledger
 from yibao.store.models import AuditEntry, BankDebit, Payment, Person
 
 ALL = list(enrolment.MATERIALS)
@@ -270,7 +272,7 @@ def test_each_step_is_audited(uow, demo):
 
 
 def test_a_closed_account_gets_no_more_bank_debits(uow, demo):
-    from yibao.services import closing
+    from yibao.services.closing import closing
 
     certno = new_certno()
     approve(uow, submit(uow, certno))
@@ -401,7 +403,7 @@ def test_a_bad_collection_account_is_refused_naming_the_field(uow, demo, actor, 
 
 def test_a_county_admin_sets_only_the_accounts_of_the_own_area(uow, demo):
     from yibao.domain.access import Role
-    from yibao.services.context import Actor
+    from yibao.domain.actors import Actor
 
     county_admin = Actor.staff(username="wuxing_admin", division="330502", role=Role.COUNTY_ADMIN)
     assert _payee(uow, county_admin) == "62010000111122"

@@ -4,7 +4,7 @@ import pytest
 
 from tests.helpers import add_person
 from yibao.domain.errors import DomainError
-from yibao.services import evoucher
+from yibao.services.cards import evoucher
 
 
 def issue(uow, person_id):

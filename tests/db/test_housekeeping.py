@@ -8,9 +8,11 @@ from sqlalchemy import func, select
 from tests.helpers import CliRunner
 from yibao.cli import app as cli_app
 from yibao.clock import CHINA
-from yibao.services import access as access_service
-from yibao.services import gateway, housekeeping, ivr
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.access import housekeeping
+from yibao.services.access import institution_auth as gateway
+from yibao.services.access import staff as access_service
+from yibao.services.inquiry import dialog as ivr
 from yibao.store import auditlog
 from yibao.store.models import (
     AuditEntry,

@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 from tests.helpers import add_person
 from yibao.domain import ledger as codes
 from yibao.domain.errors import DomainError
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 from yibao.store.models import LedgerAccount, LedgerEntry, Posting
 
 

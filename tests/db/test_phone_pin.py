@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import NANXUN, WUXING, YUEHE, add_person
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.errors import DomainError
-from yibao.services import phone_pin
-from yibao.services.context import Actor, Channel
+from yibao.services.access import phone_pin
 from yibao.store.models import AuditEntry, PhonePin
 
 

@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 
 from tests.helpers import NANXUN, SYSTEM, WUXING, YUEHE, add_person, new_certno
+from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.services import registry
-from yibao.services.context import Channel
+from yibao.services.registry import registry
 from yibao.store.models import AuditEntry, Person
 
 

@@ -8,10 +8,11 @@ import pytest
 
 from tests.helpers import NANXUN, WUXING
 from yibao.domain.access import Role
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.errors import DomainError
-from yibao.services import kiosk, portal
-from yibao.services.cards import report_lost
-from yibao.services.context import Actor, Channel
+from yibao.services.access import person_login as portal
+from yibao.services.access import terminals as kiosk
+from yibao.services.cards.cards import report_lost
 from yibao.store.models import Person, PortalAccount
 
 

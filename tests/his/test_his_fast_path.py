@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from tests.his.client import His
 from yibao.app import create_app
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 from yibao.store import auditlog
 from yibao.store.models import AuditEntry, Card, HisNonce, Institution
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from tests.his.client import His
 from yibao.app import create_app
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 
 
 def _visit(his: His, person: dict[str, Any], lines: list[tuple[str, str]]) -> tuple[str, str]:
@@ -198,7 +198,7 @@ def test_sign_out_ends_the_sign_in(his: His, demo: dict[str, Any]) -> None:
 def test_the_electronic_voucher_identifies_the_person_for_the_visit(
     his: His, pharmacy: His, demo: dict[str, Any], services: Any
 ) -> None:
-    from yibao.services import evoucher
+    from yibao.services.cards import evoucher
 
     zhang = demo["persons"][0]
     with services.uow() as u:
@@ -221,7 +221,7 @@ def test_an_expired_electronic_voucher_is_refused(
 ) -> None:
     import datetime as dt
 
-    from yibao.services import evoucher
+    from yibao.services.cards import evoucher
 
     zhang = demo["persons"][0]
     psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests.his.client import His
 from yibao.app import create_app
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 from yibao.store import auditlog
 from yibao.store.models import AuditEntry, LedgerEntry, Settlement, Visit
 

@@ -11,9 +11,12 @@ from sqlalchemy import select
 
 from tests.helpers import SYSTEM, WUXING, add_person
 from tests.his.client import His
-from yibao.services import cards, contributions, ledger, policy
-from yibao.services import demo as demo_service
-from yibao.services.context import Channel
+from yibao import demo as demo_service
+from yibao.domain.actors import Channel
+from yibao.services.cards import cards
+from yibao.services.contributions import contributions
+from yibao.services.ledger import ledger
+from yibao.services.settlement import policy
 from yibao.store.models import Person
 
 

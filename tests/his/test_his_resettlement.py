@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.his.client import His
-from yibao.services import ledger
+from yibao.services.ledger import ledger
 from yibao.store.models import Settlement
 
 
@@ -106,8 +106,8 @@ def test_resettlement_uses_the_rules_of_the_visit_year(
     his: His, demo: dict[str, Any], clock: Any, services: Any
 ) -> None:
     from yibao.clock import CHINA
-    from yibao.services import policy
-    from yibao.services.context import Actor, Channel
+    from yibao.domain.actors import Actor, Channel
+    from yibao.services.settlement import policy
 
     # a visit on 28 December, re-settled on 5 January: 2026's policy applies
     clock.set(dt.datetime(2026, 12, 28, 10, 0, tzinfo=CHINA))

@@ -165,3 +165,8 @@ __all__ = [
     "require_digits",
     "validate_credit_code",
 ]
+
+
+def mask_certno(certno: str) -> str:
+    """An ID number as printed on a document: area and last four only."""
+    return certno[:6] + "********" + certno[-4:]

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import SESSION_COOKIE, Staff, Work
-from yibao.services import access as access_service
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.access import staff as access_service
 from yibao.store.models import StaffCredential, StaffUser
 
 router = APIRouter(prefix="/auth", tags=["auth 登录"])

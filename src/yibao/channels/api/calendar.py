@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from yibao.channels.api.deps import Staff, Work
-from yibao.services import calendar as calendar_service
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.registry import calendar as calendar_service
 
 router = APIRouter(prefix="/calendar", tags=["calendar 工作日"])
 

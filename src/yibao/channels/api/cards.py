@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
+from yibao.domain.actors import Channel
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import invalid
-from yibao.services import batches as batch_service
-from yibao.services import cards as card_service
-from yibao.services.context import Channel
+from yibao.services.cards import batches as batch_service
+from yibao.services.cards import cards as card_service
 
 router = APIRouter(tags=["cards 社保卡/医保卡"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from yibao.app import Services
+from yibao.domain.actors import Actor
 from yibao.domain.errors import unauthorized
-from yibao.services import access as access_service
-from yibao.services.context import Actor
+from yibao.runtime import Services
+from yibao.services.access import staff as access_service
 from yibao.store.uow import UnitOfWork
 
 SESSION_COOKIE = "yibao_staff"

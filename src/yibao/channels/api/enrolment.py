@@ -13,11 +13,15 @@ from pydantic import BaseModel, Field
 from yibao.channels.api.deps import Staff, Work
 from yibao.clock import CHINA
 from yibao.domain.access import Perm
+from yibao.domain.actors import Channel
 from yibao.domain.errors import conflict, invalid
 from yibao.domain.money import yuan_to_fen
-from yibao.services import closing, contributions, enrolment, ledger, records, registry
-from yibao.services.context import Channel
+from yibao.services.closing import closing
+from yibao.services.contributions import contributions, enrolment
 from yibao.services.documents import yuan
+from yibao.services.inquiry import records
+from yibao.services.ledger import ledger
+from yibao.services.registry import registry
 from yibao.store.models import (
     AccountClosure,
     Assessment,

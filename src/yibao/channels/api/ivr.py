@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
-from yibao.services import ivr as ivr_service
-from yibao.services import phone_pin, registry
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.access import phone_pin
+from yibao.services.inquiry import dialog as ivr_service
+from yibao.services.registry import registry
 
 router = APIRouter(tags=["telephone 电话查询"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from yibao.channels.api.deps import Staff, Work
-from yibao.services import kiosk as kiosk_service
-from yibao.services.context import Channel
+from yibao.domain.actors import Channel
+from yibao.services.access import terminals as kiosk_service
 from yibao.store.models import KioskTerminal
 
 router = APIRouter(tags=["terminals 自助终端"])

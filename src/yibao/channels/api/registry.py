@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
 from yibao.domain.access import Perm
+from yibao.domain.actors import Channel
 from yibao.domain.money import format_yuan
-from yibao.services import access as access_service
-from yibao.services import cards as card_service
-from yibao.services import contributions, ledger, registry
-from yibao.services.context import Channel
+from yibao.services.access import staff as access_service
+from yibao.services.cards import cards as card_service
+from yibao.services.contributions import contributions
+from yibao.services.ledger import ledger
+from yibao.services.registry import registry
 
 router = APIRouter(tags=["registry 登记"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from yibao.domain.cards import STATUS_ZH, CardStatus
-from yibao.services.cards import ApplicationView
+from yibao.services.cards.cards import ApplicationView
 from yibao.store.models import (
     Card,
     CardEvent,

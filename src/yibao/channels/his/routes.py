@@ -19,13 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from yibao.app import Services
 from yibao.clock import CHINA
 from yibao.domain.errors import DomainError, invalid
-from yibao.services import gateway
-from yibao.services import settlement as svc
-from yibao.services.gateway import Caller
-from yibao.services.his_fast import FastPath
+from yibao.runtime import Services
+from yibao.services.access import institution_auth as gateway
+from yibao.services.access.institution_auth import Caller
+from yibao.services.settlement import settlement as svc
+from yibao.services.settlement.fast_path import FastPath
 from yibao.store.uow import UnitOfWork
 
 log = logging.getLogger("yibao.his")

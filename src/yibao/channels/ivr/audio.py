@@ -11,7 +11,7 @@ import wave
 from array import array
 from pathlib import Path
 
-from yibao.services.ivr import LANGS, PROMPTS
+from yibao.services.inquiry.dialog import LANGS, PROMPTS
 
 RATE = 8000
 VOICES = {"zh": "cmn", "en": "en-us"}

@@ -8,9 +8,9 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from yibao.app import Services
 from yibao.config import Settings
-from yibao.services.ivr import LANGS, PROMPTS
+from yibao.runtime import Services
+from yibao.services.inquiry.dialog import LANGS, PROMPTS
 
 router = APIRouter()
 

@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from yibao.app import Services
 from yibao.channels.ivr.audio import VOICES
-from yibao.services import ivr as ivr_service
+from yibao.runtime import Services
+from yibao.services.inquiry import dialog as ivr_service
 
 
 def sound_available() -> bool:

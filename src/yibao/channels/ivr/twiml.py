@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from yibao.channels.ivr.common import LANGUAGE_TAGS, public_base, public_url, recording, services
 from yibao.config import Settings
-from yibao.services import ivr as ivr_service
+from yibao.services.inquiry import dialog as ivr_service
 
 router = APIRouter(prefix="/twiml")
 

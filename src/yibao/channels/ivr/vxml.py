@@ -21,7 +21,7 @@ from fastapi.responses import Response
 
 from yibao.channels.ivr.common import LANGUAGE_TAGS, public_base, recording, services
 from yibao.config import Settings
-from yibao.services import ivr as ivr_service
+from yibao.services.inquiry import dialog as ivr_service
 
 router = APIRouter(prefix="/vxml")
 

@@ -21,9 +21,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from yibao.app import Services
 from yibao.clock import CHINA
 from yibao.domain.errors import DomainError
+from yibao.runtime import Services
 from yibao.services.documents import yuan
 
 HERE = Path(__file__).parent

@@ -17,14 +17,18 @@ from yibao.channels.web.common import (
     services_of,
 )
 from yibao.domain import ledger as codes
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import DomainError, invalid
-from yibao.services import access as access_service
-from yibao.services import batches, contributions, ledger, records, registry
-from yibao.services import cards as card_service
-from yibao.services import kiosk as kiosk_service
-from yibao.services import portal as portal_service
-from yibao.services.context import Actor, Channel
+from yibao.services.access import person_login as portal_service
+from yibao.services.access import staff as access_service
+from yibao.services.access import terminals as kiosk_service
+from yibao.services.cards import batches
+from yibao.services.cards import cards as card_service
+from yibao.services.contributions import contributions
+from yibao.services.inquiry import records
+from yibao.services.ledger import ledger
+from yibao.services.registry import registry
 from yibao.store.models import StaffCredential
 from yibao.store.uow import UnitOfWork
 

@@ -24,12 +24,13 @@ from yibao.channels.web.common import (
     set_strict_cookie,
 )
 from yibao.domain import ledger as codes
+from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.services import kiosk as kiosk_service
-from yibao.services import ledger, records
-from yibao.services.cards import current_card
-from yibao.services.context import Channel
+from yibao.services.access import terminals as kiosk_service
+from yibao.services.cards.cards import current_card
 from yibao.services.documents import Document, yuan
+from yibao.services.inquiry import records
+from yibao.services.ledger import ledger
 from yibao.store.models import KioskTerminal, Person
 from yibao.store.uow import UnitOfWork
 

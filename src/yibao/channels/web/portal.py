@@ -22,12 +22,16 @@ from yibao.channels.web.common import (
     services_of,
 )
 from yibao.domain import ledger as codes
+from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError, invalid
-from yibao.services import cards as card_service
-from yibao.services import contributions, evoucher, ledger, records
-from yibao.services import portal as portal_service
-from yibao.services.cards import current_card
-from yibao.services.context import Channel
+from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
+from yibao.services.access import person_login as portal_service
+from yibao.services.cards import cards as card_service
+from yibao.services.cards import evoucher
+from yibao.services.cards.cards import current_card
+from yibao.services.contributions import contributions
+from yibao.services.inquiry import records
+from yibao.services.ledger import ledger
 from yibao.store.models import Person
 from yibao.store.uow import UnitOfWork
 
@@ -275,8 +279,8 @@ def rights(request: Request) -> Response:
             person=person,
             rec=rec,
             schemes=contributions.SCHEMES,
-            psn_types=records.PSN_TYPE_ZH,
-            statuses=records.STATUS_ZH,
+            psn_types=PSN_TYPE_ZH,
+            statuses=STATUS_ZH,
             cause=records.cause,
         )
 

@@ -1,0 +1,18 @@
+"""The ``yibao`` command: one module per group of commands, sharing
+``yibao.cli.common``."""
+
+from yibao.cli import admin, cards, money, server, telephone
+from yibao.cli.common import app
+from yibao.domain.errors import DomainError
+
+__all__ = ["admin", "app", "cards", "main", "money", "server", "telephone"]
+
+
+def main() -> None:
+    import typer
+
+    try:
+        app()
+    except DomainError as exc:  # a refusal is a message, never a trace
+        typer.secho(exc.message, fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,47 @@
+"""What every channel runs on: the settings, the database, the clock, and the
+store's implementations for this database, built once at start-up.
+
+``Services.from_settings()`` is the one place they are put together: the web
+application, the ``yibao`` command, the tests and the benchmarks all call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from yibao.clock import Clock
+from yibao.config import Settings, get_settings
+from yibao.services import security
+from yibao.store.db import make_engine, make_session_factory
+from yibao.store.uow import UnitOfWork
+
+
+@dataclass
+class Services:
+    """What every request needs: the database, the clock and the settings."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, clock: Clock | None = None, **engine: Any
+    ) -> Services:
+        """``engine`` are options of the engine (a benchmark names its connections)."""
+        settings = settings or get_settings()
+        security.configure(settings.argon2_profile)
+        made = make_engine(settings.effective_database_url, **engine)
+        return cls(settings, made, make_session_factory(made), clock or Clock())
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work; a service opens and commits it."""
+        return UnitOfWork(self.session_factory, self.clock, self.settings)
+
+    def close(self) -> None:
+        self.engine.dispose()

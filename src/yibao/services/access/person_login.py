@@ -1,0 +1,259 @@
+"""The insured person's web portal: log-in by ID number or account number,
+activation codes handed out at the counter, lockout and password changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import or_, select
+
+from yibao.domain.access import Perm
+from yibao.domain.actors import Actor
+from yibao.domain.errors import DomainError, invalid, unauthorized
+from yibao.services import security
+from yibao.store.models import Person, PortalAccount
+from yibao.store.uow import UnitOfWork
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+MIN_PASSWORD = 8
+ACTIVATION_DAYS = 30
+_BAD = ("证件号码/医保账号或密码错误", "wrong ID or account number, or wrong password")
+
+
+def person_actor(person: Person) -> Actor:
+    """The person acting for themselves."""
+    return Actor(kind="person", id=str(person.id), division=person.division_code, name=person.name)
+
+
+def _account(uow: UnitOfWork, person: Person) -> PortalAccount:
+    acct = uow.session.get(PortalAccount, person.id, with_for_update=True)
+    if acct is None:
+        acct = PortalAccount(person_id=person.id, failed_logins=0, updated_at=uow.clock.now())
+        uow.session.add(acct)
+        uow.session.flush()
+    return acct
+
+
+def _find(uow: UnitOfWork, login_id: str) -> Person | None:
+    login_id = (login_id or "").strip().upper()
+    if not login_id:
+        return None
+    return uow.session.execute(
+        select(Person).where(or_(Person.certno == login_id, Person.account_no == login_id))
+    ).scalar_one_or_none()
+
+
+def _locked(acct: PortalAccount, now: dt.datetime) -> DomainError | None:
+    if acct.locked_until is not None and acct.locked_until > now:
+        minutes = max(1, -int(-(acct.locked_until - now).total_seconds() // 60))
+        return DomainError(
+            code="portal.locked",
+            zh=f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试",
+            en=f"too many wrong passwords; locked, try again in {minutes} minutes",
+            status=429,
+        )
+    return None
+
+
+def check_password(password: str, *, field: str = "password") -> str:
+    if len(password or "") < MIN_PASSWORD:
+        raise invalid(
+            field,
+            f"密码至少{MIN_PASSWORD}个字符",
+            f"a password has at least {MIN_PASSWORD} characters",
+            "length",
+        )
+    if password.isdigit() or password.isalpha():
+        raise invalid(field, "密码须同时包含字母和数字", "use letters and digits", "weak")
+    return password
+
+
+def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> tuple[Person, int]:
+    """Check a person's password; returns the person and the session epoch.
+
+    Five wrong passwords in a row lock the log-in for fifteen minutes. The
+    caller commits (failures are committed here, as the refusal raises)."""
+    now = uow.clock.now()
+    person = _find(uow, login_id)
+    if person is None or person.portal_password_hash is None:
+        security.verify_secret(None, password)  # same work either way
+        raise unauthorized("portal.bad_credentials", *_BAD)
+    acct = _account(uow, person)
+    locked = _locked(acct, now)
+    if locked is not None:
+        raise locked
+    actor = person_actor(person)
+    if not security.verify_secret(person.portal_password_hash, password):
+        acct.failed_logins += 1
+        acct.updated_at = now
+        lock = acct.failed_logins >= MAX_FAILURES
+        if lock:
+            acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+            acct.failed_logins = 0
+        uow.audit(
+            actor.record(
+                channel=channel,
+                action="portal.login_failed",
+                person_id=person.id,
+                subject=person.account_no,
+            )
+        )
+        uow.commit()
+        if lock:
+            raise _locked(acct, now) or unauthorized("portal.bad_credentials", *_BAD)
+        raise unauthorized("portal.bad_credentials", *_BAD)
+    acct.failed_logins = 0
+    acct.locked_until = None
+    acct.updated_at = now
+    uow.audit(
+        actor.record(
+            channel=channel, action="portal.login", person_id=person.id, subject=person.account_no
+        )
+    )
+    return person, acct.session_epoch
+
+
+def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> Person | None:
+    """The person behind a portal session, if the session is still good."""
+    person = uow.session.get(Person, person_id)
+    if person is None or person.portal_password_hash is None:
+        return None
+    acct = uow.session.get(PortalAccount, person_id)
+    if (acct.session_epoch if acct else 0) != epoch:
+        return None
+    return person
+
+
+def issue_activation_code(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person: Person
+) -> tuple[str, dt.datetime]:
+    """A one-time code the person uses to set the first (or a forgotten) password."""
+    actor.require(Perm.CARD_COUNTER)
+    if not actor.sees(person.division_code):
+        raise invalid("person", "不在您的管辖区域内", "outside your area", "scope")
+    code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
+    now = uow.clock.now()
+    acct = _account(uow, person)
+    acct.activation_hash = security.hash_secret(code)
+    acct.activation_expires_at = now + dt.timedelta(days=ACTIVATION_DAYS)
+    acct.updated_at = now
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="portal.activation_code",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return code, acct.activation_expires_at
+
+
+def activate(uow: UnitOfWork, *, login_id: str, code: str, password: str, channel: str) -> Person:
+    """Set the password with an activation code; the code works once."""
+    check_password(password)
+    now = uow.clock.now()
+    person = _find(uow, login_id)
+    bad = unauthorized(
+        "portal.bad_activation",
+        "证件号码或激活码错误，或激活码已过期",
+        "wrong ID number or activation code, or the code has expired",
+    )
+    if person is None:
+        security.verify_secret(None, code)
+        raise bad
+    acct = _account(uow, person)
+    locked = _locked(acct, now)
+    if locked is not None:
+        raise locked
+    if (
+        acct.activation_hash is None
+        or acct.activation_expires_at is None
+        or acct.activation_expires_at <= now
+        or not security.verify_secret(acct.activation_hash, (code or "").strip().upper())
+    ):
+        acct.failed_logins += 1
+        if acct.failed_logins >= MAX_FAILURES:
+            acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+            acct.failed_logins = 0
+        acct.updated_at = now
+        uow.commit()
+        raise bad
+    person.portal_password_hash = security.hash_secret(password)
+    person.updated_at = now
+    acct.activation_hash = None
+    acct.activation_expires_at = None
+    acct.failed_logins = 0
+    acct.locked_until = None
+    acct.session_epoch += 1
+    acct.updated_at = now
+    uow.audit(
+        person_actor(person).record(
+            channel=channel,
+            action="portal.activate",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return person
+
+
+def change_password(uow: UnitOfWork, *, person: Person, channel: str, old: str, new: str) -> int:
+    """Change the password; returns the new session epoch (other sessions end)."""
+    if not security.verify_secret(person.portal_password_hash, old):
+        raise invalid("old_password", "原密码错误", "the current password is wrong", "wrong")
+    check_password(new, field="new_password")
+    now = uow.clock.now()
+    acct = _account(uow, person)
+    person.portal_password_hash = security.hash_secret(new)
+    person.updated_at = now
+    acct.session_epoch += 1
+    acct.updated_at = now
+    uow.audit(
+        person_actor(person).record(
+            channel=channel,
+            action="portal.password_changed",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return acct.session_epoch
+
+
+def set_phone_pin(
+    uow: UnitOfWork, *, person: Person, channel: str, password: str, pin: str
+) -> None:
+    """The person sets the telephone-inquiry PIN (issue 6) from the portal,
+    confirming it with the portal password."""
+    from yibao.services.access import phone_pin
+
+    if not security.verify_secret(person.portal_password_hash, password):
+        raise invalid("phone_password", "登录密码错误", "the portal password is wrong", "wrong")
+    phone_pin.set_phone_pin(
+        uow, actor=person_actor(person), channel=channel, person=person, pin=pin
+    )
+
+
+def month_end_balances(
+    lines: list[tuple[dt.datetime, int]], *, today: dt.date, months: int = 12
+) -> list[tuple[str, int]]:
+    """The balance at the end of each of the last ``months`` months (the current
+    one up to today), from postings given as (time, balance after), newest first."""
+    from yibao.clock import CHINA
+
+    result: list[tuple[str, int]] = []
+    year, month = today.year, today.month
+    ends: list[tuple[str, dt.datetime]] = []
+    for _ in range(months):
+        nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+        ends.append((f"{year:04d}-{month:02d}", dt.datetime.combine(nxt, dt.time(), CHINA)))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    for label, end in reversed(ends):
+        balance = 0
+        for at, after in lines:  # newest first: the first one before the end counts
+            if at < end:
+                balance = after
+                break
+        result.append((label, balance))
+    return result

@@ -1,0 +1,1035 @@
+"""Enrolment, contribution rules, assessments, payments, arrears and the
+monthly crediting of individual accounts (Social Insurance Law art. 4)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import BindParameter, Connection, Engine, bindparam, func, select, text
+from sqlalchemy.orm import Session
+
+from yibao.domain import ledger as codes
+from yibao.domain.access import Perm
+from yibao.domain.actors import Actor
+from yibao.domain.areas import areas_up, nearest
+from yibao.domain.errors import DomainError, conflict, invalid, not_found
+from yibao.services.ledger import ledger
+from yibao.services.registry.registry import get_employer, in_scope
+from yibao.store.models import (
+    Assessment,
+    ContributionLine,
+    ContributionRule,
+    Employer,
+    Enrolment,
+    Payment,
+    Person,
+)
+from yibao.store.types import UTCDateTime
+from yibao.store.uow import UnitOfWork
+
+EMPLOYEE = "310"
+RESIDENT = "390"
+SCHEMES = {EMPLOYEE: "职工基本医疗保险", RESIDENT: "城乡居民基本医疗保险"}
+PSN_TYPES = {"employee", "flexible", "retiree", "resident"}
+
+
+def month_int(value: str | int, *, field: str = "month") -> int:
+    """'2026-11' or 202611 -> 202611."""
+    raw = str(value).strip().replace("-", "")
+    if len(raw) != 6 or not raw.isdigit() or not 1 <= int(raw[4:]) <= 12:
+        raise invalid(field, "月份格式应为YYYY-MM", "a month is written YYYY-MM", "format")
+    return int(raw)
+
+
+def month_text(month: int) -> str:
+    return f"{month // 100:04d}-{month % 100:02d}"
+
+
+def month_of(day: dt.date) -> int:
+    return day.year * 100 + day.month
+
+
+def next_month(month: int) -> int:
+    y, m = divmod(month, 100)
+    return (y + 1) * 100 + 1 if m == 12 else month + 1
+
+
+def months_between(first: int, last: int) -> list[int]:
+    out = []
+    m = first
+    while m <= last:
+        out.append(m)
+        m = next_month(m)
+    return out
+
+
+def portion(amount: int, bp: int) -> int:
+    """amount x bp / 10000, rounded half up, in integers."""
+    return (amount * bp + 5000) // 10000
+
+
+# ---------------------------------------------------------------- rules
+
+
+def set_rule(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    area: str,
+    year: int,
+    insutype: str,
+    base_floor: int,
+    base_ceiling: int,
+    employer_rate_bp: int,
+    individual_rate_bp: int,
+    account_share_bp: int = 10000,
+    retiree_monthly_credit: int = 0,
+    resident_annual_premium: int = 0,
+    grace_months: int = 3,
+) -> ContributionRule:
+    """Keep an area's rule for a year as data; a second call replaces it."""
+    if insutype not in SCHEMES:
+        raise invalid("insutype", "险种应为310或390", "insutype is 310 or 390")
+    if not 0 < base_floor <= base_ceiling:
+        raise invalid(
+            "base_floor", "缴费基数下限应大于0且不高于上限", "0 < base floor <= base ceiling"
+        )
+    for name, bp in (
+        ("employer_rate_bp", employer_rate_bp),
+        ("individual_rate_bp", individual_rate_bp),
+        ("account_share_bp", account_share_bp),
+    ):
+        if not 0 <= bp <= 10000:
+            raise invalid(
+                name, "费率以基点表示，应在0至10000之间", "rates are basis points, 0 to 10000"
+            )
+    if grace_months < 1:
+        raise invalid("grace_months", "宽限月数至少为1", "at least one month of grace")
+    rule = uow.session.execute(
+        select(ContributionRule).where(
+            ContributionRule.area == area,
+            ContributionRule.year == year,
+            ContributionRule.insutype == insutype,
+        )
+    ).scalar_one_or_none()
+    if rule is None:
+        rule = ContributionRule(area=area, year=year, insutype=insutype)
+        uow.session.add(rule)
+    rule.base_floor, rule.base_ceiling = base_floor, base_ceiling
+    rule.employer_rate_bp, rule.individual_rate_bp = employer_rate_bp, individual_rate_bp
+    rule.account_share_bp = account_share_bp
+    rule.retiree_monthly_credit = retiree_monthly_credit
+    rule.resident_annual_premium = resident_annual_premium
+    rule.grace_months = grace_months
+    uow.session.flush()
+    uow.audit(
+        actor.record(
+            channel=channel, action="contribution_rule.set", subject=f"{area}/{year}/{insutype}"
+        )
+    )
+    return rule
+
+
+def rule_for(session: Session, *, area: str, year: int, insutype: str) -> ContributionRule:
+    """The rule of the area, else of its city, else of its province."""
+    rows = session.scalars(
+        select(ContributionRule).where(
+            ContributionRule.area.in_(areas_up(area)),
+            ContributionRule.year == year,
+            ContributionRule.insutype == insutype,
+        )
+    )
+    rule = nearest({r.area: r for r in rows}, area)
+    if rule is not None:
+        return rule
+    raise DomainError(
+        code="contribution.no_rule",
+        zh=f"{area}地区{year}年没有{SCHEMES.get(insutype, insutype)}缴费规则",
+        en=f"no contribution rule for area {area}, year {year}, insutype {insutype}",
+        status=409,
+    )
+
+
+# ---------------------------------------------------------------- enrolment
+
+
+def enrol(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person: Person,
+    insutype: str,
+    psn_type: str,
+    start: dt.date,
+    base: int = 0,
+    employer: Employer | None = None,
+    area: str | None = None,
+) -> Enrolment:
+    """Enrol a person in a scheme: through an employer, or as an individual."""
+    actor.require(Perm.PERSON_WRITE)
+    if insutype not in SCHEMES:
+        raise invalid(
+            "insutype", "险种应为310或390", "insutype is 310 (employee) or 390 (resident)"
+        )
+    if psn_type not in PSN_TYPES:
+        raise invalid(
+            "psn_type", "人员类别错误", f"psn_type is one of {', '.join(sorted(PSN_TYPES))}"
+        )
+    if psn_type == "employee" and employer is None:
+        raise invalid(
+            "employer_uscc",
+            "职工参保须由用人单位办理",
+            "an employee is enrolled through an employer",
+        )
+    if insutype == RESIDENT and psn_type != "resident":
+        raise invalid(
+            "psn_type",
+            "居民医保的人员类别为resident",
+            "resident insurance is for psn_type resident",
+        )
+    if person.status != "active":
+        raise conflict(
+            "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
+        )
+    area_code = area or (employer.division_code[:6] if employer else person.division_code[:6])
+    if insutype == EMPLOYEE and psn_type in ("employee", "flexible"):
+        rule = rule_for(uow.session, area=area_code, year=start.year, insutype=insutype)
+        if base <= 0:
+            base = rule.base_floor
+        base = min(max(base, rule.base_floor), rule.base_ceiling)
+    open_one = uow.session.execute(
+        select(Enrolment).where(
+            Enrolment.person_id == person.id,
+            Enrolment.insutype == insutype,
+            Enrolment.status != "terminated",
+        )
+    ).scalar_one_or_none()
+    if open_one is not None:
+        raise conflict(
+            "enrolment.exists",
+            "该人员已参加该险种",
+            "the person is already enrolled in this scheme",
+        )
+    now = uow.clock.now()
+    enrolment = Enrolment(
+        person_id=person.id,
+        insutype=insutype,
+        psn_type=psn_type,
+        employer_id=employer.id if employer else None,
+        area=area_code,
+        base=base,
+        status="active",
+        start_date=start,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(enrolment)
+    uow.session.flush()
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="enrolment.create",
+            person_id=person.id,
+            subject=f"{insutype}/{psn_type}",
+            detail={"employer": employer.uscc if employer else None, "area": area_code},
+        )
+    )
+    return enrolment
+
+
+def enrolments_of(session: Session, person_id: int) -> list[Enrolment]:
+    return list(
+        session.execute(
+            select(Enrolment)
+            .where(Enrolment.person_id == person_id)
+            .order_by(Enrolment.start_date, Enrolment.id)
+        ).scalars()
+    )
+
+
+def current_enrolment(session: Session, person_id: int) -> Enrolment | None:
+    """The open enrolment that benefits come from: employee insurance first."""
+    return pick_current(enrolments_of(session, person_id))
+
+
+def pick_current(enrolments: Iterable[Enrolment]) -> Enrolment | None:
+    open_ones = [e for e in enrolments if e.status != "terminated"]
+    open_ones.sort(key=lambda e: (e.insutype != EMPLOYEE, e.id))
+    return open_ones[0] if open_ones else None
+
+
+def terminate(uow: UnitOfWork, enrolment: Enrolment, *, day: dt.date, reason: str) -> None:
+    enrolment.status = "terminated"
+    enrolment.end_date = day
+    enrolment.end_reason = reason
+    enrolment.updated_at = uow.clock.now()
+
+
+def has_paid(session: Session, person_id: int) -> bool:
+    """Whether any contribution was paid for the person: the first payment
+    makes them eligible for a card (seed 004, step 5)."""
+    return (
+        session.execute(
+            select(ContributionLine.id)
+            .where(ContributionLine.person_id == person_id, ContributionLine.status == "paid")
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- assessment
+
+
+def _line_amounts(enrolment: Enrolment, rule: ContributionRule) -> tuple[int, int, int, int]:
+    """(base, employer part, individual part, account credit) for one month."""
+    if enrolment.psn_type == "retiree":
+        return 0, 0, 0, rule.retiree_monthly_credit
+    base = min(max(enrolment.base, rule.base_floor), rule.base_ceiling)
+    employer_part = portion(base, rule.employer_rate_bp)
+    individual_part = portion(base, rule.individual_rate_bp)
+    # Since the 2021 outpatient mutual-aid reform the account gets the
+    # employee's own contribution (domain.md); the share is data per area.
+    credit = portion(individual_part, rule.account_share_bp)
+    return base, employer_part, individual_part, credit
+
+
+def assess_employer(
+    uow: UnitOfWork, *, actor: Actor, channel: str, employer_uscc: str, month: int
+) -> Assessment:
+    """The month's assessment: employer and individual parts per insured employee. Once per month."""
+    actor.require(Perm.EMPLOYER_WRITE)
+    employer = get_employer(uow, actor=actor, uscc=employer_uscc)
+    existing = uow.session.execute(
+        select(Assessment).where(Assessment.employer_id == employer.id, Assessment.month == month)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    first_day = dt.date(month // 100, month % 100, 1)
+    enrolments = list(
+        uow.session.execute(
+            select(Enrolment)
+            .where(
+                Enrolment.employer_id == employer.id,
+                Enrolment.insutype == EMPLOYEE,
+                Enrolment.status != "terminated",
+                Enrolment.start_date <= _last_day(month),
+            )
+            .order_by(Enrolment.id)
+        ).scalars()
+    )
+    now = uow.clock.now()
+    employer_total = individual_total = 0
+    for enrolment in enrolments:
+        rule = rule_for(uow.session, area=enrolment.area, year=first_day.year, insutype=EMPLOYEE)
+        base, emp_part, ind_part, credit = _line_amounts(enrolment, rule)
+        employer_total += emp_part
+        individual_total += ind_part
+        uow.session.add(
+            ContributionLine(
+                person_id=enrolment.person_id,
+                enrolment_id=enrolment.id,
+                employer_id=employer.id,
+                area=enrolment.area,
+                month=month,
+                base=base,
+                employer_amount=emp_part,
+                individual_amount=ind_part,
+                account_credit=credit,
+                status="due",
+                created_at=now,
+            )
+        )
+    due = dt.date(next_month(month) // 100, next_month(month) % 100, 15)
+    assessment = Assessment(
+        employer_id=employer.id,
+        month=month,
+        persons=len(enrolments),
+        employer_total=employer_total,
+        individual_total=individual_total,
+        paid_total=0,
+        status="due" if enrolments else "paid",
+        due_date=due,
+        created_at=now,
+    )
+    uow.session.add(assessment)
+    uow.session.flush()
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="assessment.create",
+            subject=f"{employer.uscc}/{month}",
+            detail={"persons": len(enrolments), "total": employer_total + individual_total},
+        )
+    )
+    return assessment
+
+
+def _last_day(month: int) -> dt.date:
+    nm = next_month(month)
+    return dt.date(nm // 100, nm % 100, 1) - dt.timedelta(days=1)
+
+
+def assess_person(
+    uow: UnitOfWork, *, actor: Actor, channel: str, enrolment: Enrolment, months: list[int]
+) -> list[ContributionLine]:
+    """Lines for an individual (flexible employment) who pays both parts."""
+    lines = []
+    now = uow.clock.now()
+    for month in months:
+        found = uow.session.execute(
+            select(ContributionLine).where(
+                ContributionLine.person_id == enrolment.person_id,
+                ContributionLine.enrolment_id == enrolment.id,
+                ContributionLine.month == month,
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            lines.append(found)
+            continue
+        rule = rule_for(
+            uow.session, area=enrolment.area, year=month // 100, insutype=enrolment.insutype
+        )
+        if enrolment.insutype == RESIDENT:
+            base, emp_part, ind_part, credit = 0, 0, rule.resident_annual_premium // 12, 0
+        else:
+            base, emp_part, ind_part, credit = _line_amounts(enrolment, rule)
+        line = ContributionLine(
+            person_id=enrolment.person_id,
+            enrolment_id=enrolment.id,
+            employer_id=None,
+            area=enrolment.area,
+            month=month,
+            base=base,
+            employer_amount=emp_part,
+            individual_amount=ind_part,
+            account_credit=credit,
+            status="due",
+            created_at=now,
+        )
+        uow.session.add(line)
+        lines.append(line)
+    uow.session.flush()
+    if enrolment.psn_type == "retiree":
+        # A retiree pays nothing; the pooled fund credits a fixed amount (domain.md).
+        due = [line for line in lines if line.status == "due"]
+        for line in due:
+            line.status, line.paid_at = "paid", now
+        credit = sum(line.account_credit for line in due)
+        if credit:
+            ledger.post(
+                uow,
+                key=f"retiree:{enrolment.id}:{months[0]}-{months[-1]}:{len(due)}",
+                kind="retiree_credit",
+                legs=[
+                    ledger.Leg(
+                        codes.fund(enrolment.area, enrolment.person_id),
+                        -credit,
+                        "fund",
+                        area=enrolment.area,
+                    ),
+                    ledger.Leg(
+                        codes.ia_pending(enrolment.area), credit, "ia_pending", area=enrolment.area
+                    ),
+                ],
+                person_id=enrolment.person_id,
+                memo="retiree account credit from the pooled fund",
+            )
+    return lines
+
+
+# ---------------------------------------------------------------- payments
+
+
+def settle_lines(
+    uow: UnitOfWork,
+    *,
+    lines: list[ContributionLine],
+    payment: Payment,
+    holding: ledger.Leg,
+    key: str,
+) -> None:
+    """Move paid money from the payer's holding account to the pooled fund and
+    to the pending individual-account credits, and mark the lines paid."""
+    credits: dict[str, int] = {}
+    fund_parts: dict[str, int] = {}
+    total = 0
+    for line in lines:
+        amount = line.employer_amount + line.individual_amount
+        total += amount
+        credits[line.area] = credits.get(line.area, 0) + line.account_credit
+        fund_parts[line.area] = fund_parts.get(line.area, 0) + amount - line.account_credit
+        line.status = "paid"
+        line.paid_at = payment.received_at
+        line.payment_id = payment.id
+    legs = []
+    if total:
+        legs.append(ledger.Leg(holding.code, -total, holding.kind, holding.person_id, holding.area))
+    shard = payment.employer_id or payment.person_id or 0
+    for area, amount in sorted(fund_parts.items()):
+        if amount:
+            legs.append(ledger.Leg(codes.fund(area, shard), amount, "fund", area=area))
+    for area, amount in sorted(credits.items()):
+        if amount:
+            legs.append(ledger.Leg(codes.ia_pending(area), amount, "ia_pending", area=area))
+    if legs:
+        ledger.post(uow, key=key, kind="contribution", legs=legs, memo="contributions received")
+
+
+def _receive(
+    uow: UnitOfWork,
+    *,
+    key: str,
+    amount: int,
+    holding: ledger.Leg,
+    payer_kind: str,
+    reference: str,
+    memo: str,
+    employer_id: int | None = None,
+    person_id: int | None = None,
+    assessment_id: int | None = None,
+) -> Payment:
+    """Money in from the bank, held for the payer until it is allocated."""
+    posted = ledger.post(
+        uow,
+        key=f"pay:{key}",
+        kind="payment",
+        person_id=person_id,
+        legs=[ledger.Leg(codes.BANK, -amount, "bank"), holding],
+        memo=memo,
+    )
+    payment = Payment(
+        idem_key=f"pay:{key}",
+        payer_kind=payer_kind,
+        employer_id=employer_id,
+        person_id=person_id,
+        assessment_id=assessment_id,
+        amount=amount,
+        reference=reference[:100],
+        received_at=uow.clock.now(),
+        entry_id=posted.entry.id,
+    )
+    uow.session.add(payment)
+    uow.session.flush()
+    return payment
+
+
+def record_employer_payment(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    employer_uscc: str,
+    month: int,
+    amount: int,
+    reference: str,
+    key: str,
+) -> Payment:
+    """An employer's payment against a month's assessment. Applied once per key."""
+    actor.require(Perm.EMPLOYER_WRITE)
+    if amount <= 0:
+        raise invalid("amount", "缴费金额应大于0", "the amount must be more than zero")
+    previous = uow.session.execute(
+        select(Payment).where(Payment.idem_key == f"pay:{key}")
+    ).scalar_one_or_none()
+    if previous is not None:
+        return previous
+    employer = get_employer(uow, actor=actor, uscc=employer_uscc)
+    assessment = uow.session.execute(
+        select(Assessment)
+        .where(Assessment.employer_id == employer.id, Assessment.month == month)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if assessment is None:
+        raise not_found(
+            f"{month_text(month)}的核定",
+            f"assessment for {month_text(month)}",
+            "assessment.not_found",
+        )
+    outstanding = assessment.total - assessment.paid_total
+    if amount > outstanding:
+        raise invalid(
+            "amount",
+            f"缴费金额超过应缴余额{outstanding / 100:.2f}元",
+            f"the amount is more than the {outstanding / 100:.2f} yuan outstanding",
+            "overpaid",
+        )
+    payment = _receive(
+        uow,
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"EMP:{employer.id}", amount, "employer"),
+        payer_kind="employer",
+        employer_id=employer.id,
+        assessment_id=assessment.id,
+        reference=reference,
+        memo=f"employer {employer.uscc} pays {month_text(month)} ({reference})",
+    )
+    assessment.paid_total += amount
+    if assessment.paid_total == assessment.total:
+        assessment.status = "paid"
+        lines = list(
+            uow.session.execute(
+                select(ContributionLine)
+                .where(
+                    ContributionLine.employer_id == employer.id,
+                    ContributionLine.month == month,
+                    ContributionLine.status == "due",
+                )
+                .order_by(ContributionLine.id)
+            ).scalars()
+        )
+        settle_lines(
+            uow,
+            lines=lines,
+            payment=payment,
+            holding=ledger.Leg(f"EMP:{employer.id}", 0, "employer"),
+            key=f"alloc:{key}",
+        )
+        resume_employer(uow, employer=employer)
+    else:
+        assessment.status = "partial"
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="payment.employer",
+            subject=f"{employer.uscc}/{month}",
+            detail={"amount": amount, "reference": reference},
+        )
+    )
+    return payment
+
+
+def record_person_payment(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person: Person,
+    lines: list[ContributionLine],
+    amount: int,
+    reference: str,
+    key: str,
+) -> Payment:
+    """A person's own payment for their due lines (flexible employment, residents)."""
+    previous = uow.session.execute(
+        select(Payment).where(Payment.idem_key == f"pay:{key}")
+    ).scalar_one_or_none()
+    if previous is not None:
+        return previous
+    due = [line for line in lines if line.status == "due"]
+    total = sum(line.employer_amount + line.individual_amount for line in due)
+    if amount != total:
+        raise invalid(
+            "amount",
+            f"缴费金额应为{total / 100:.2f}元",
+            f"the amount due is {total / 100:.2f} yuan",
+            "amount",
+        )
+    payment = _receive(
+        uow,
+        key=key,
+        amount=amount,
+        holding=ledger.Leg(f"PSNPAY:{person.id}", amount, "payer", person.id),
+        payer_kind="person",
+        person_id=person.id,
+        reference=reference,
+        memo=f"personal contribution ({reference})",
+    )
+    settle_lines(
+        uow,
+        lines=due,
+        payment=payment,
+        holding=ledger.Leg(f"PSNPAY:{person.id}", 0, "payer", person.id),
+        key=f"alloc:{key}",
+    )
+    for enrolment in {line.enrolment_id for line in due}:
+        e = uow.session.get(Enrolment, enrolment)
+        if e is not None and e.status == "suspended":
+            e.status, e.suspended_since = "active", None
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="payment.person",
+            person_id=person.id,
+            subject=reference,
+            detail={"amount": amount, "months": [line.month for line in due]},
+        )
+    )
+    return payment
+
+
+# ---------------------------------------------------------------- arrears
+
+
+def arrears(session: Session, *, employer_id: int, today: dt.date) -> list[Assessment]:
+    """Assessments past their due date and not fully paid."""
+    return list(
+        session.execute(
+            select(Assessment)
+            .where(
+                Assessment.employer_id == employer_id,
+                Assessment.status != "paid",
+                Assessment.due_date < today,
+            )
+            .order_by(Assessment.month)
+        ).scalars()
+    )
+
+
+def resume_employer(uow: UnitOfWork, *, employer: Employer) -> None:
+    if arrears(uow.session, employer_id=employer.id, today=uow.clock.today()):
+        return
+    for enrolment in uow.session.execute(
+        select(Enrolment).where(
+            Enrolment.employer_id == employer.id, Enrolment.status == "suspended"
+        )
+    ).scalars():
+        enrolment.status, enrolment.suspended_since = "active", None
+        enrolment.updated_at = uow.clock.now()
+
+
+def apply_suspensions(uow: UnitOfWork, *, actor: Actor, channel: str) -> dict[str, int]:
+    """Suspend benefits of employees whose employer is behind by the rule's
+    number of months; resume those whose arrears are paid (domain.md, Arrears)."""
+    today = uow.clock.today()
+    suspended = resumed = 0
+    employers = uow.session.execute(
+        select(Employer).where(in_scope(Employer.division_code, actor))
+    ).scalars()
+    for employer in employers:
+        unpaid = arrears(uow.session, employer_id=employer.id, today=today)
+        rule_grace = 3
+        if unpaid:
+            with contextlib.suppress(DomainError):  # no rule: the national default of 3
+                rule_grace = rule_for(
+                    uow.session, area=employer.division_code[:6], year=today.year, insutype=EMPLOYEE
+                ).grace_months
+        enrolments = list(
+            uow.session.execute(
+                select(Enrolment).where(
+                    Enrolment.employer_id == employer.id, Enrolment.status != "terminated"
+                )
+            ).scalars()
+        )
+        for e in enrolments:
+            if len(unpaid) >= rule_grace and e.status == "active":
+                e.status, e.suspended_since = "suspended", today
+                suspended += 1
+                uow.audit(
+                    actor.record(
+                        channel=channel,
+                        action="enrolment.suspend",
+                        person_id=e.person_id,
+                        subject=employer.uscc,
+                        detail={"unpaid_months": len(unpaid)},
+                    )
+                )
+            elif not unpaid and e.status == "suspended":
+                e.status, e.suspended_since = "active", None
+                resumed += 1
+    return {"suspended": suspended, "resumed": resumed}
+
+
+# ---------------------------------------------------------------- monthly posting
+
+
+@dataclass
+class PostResult:
+    month: int
+    persons: int
+    amount: int
+    chunks: int
+
+
+def post_month(
+    engine: Engine,
+    *,
+    month: int,
+    now: dt.datetime,
+    chunk_size: int = 10_000,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> PostResult:
+    """Credit every individual account with its paid lines of the month.
+
+    Set-based and in chunks, each chunk one transaction and one ledger entry,
+    committed before the next, so that live settlements keep their latency.
+    Each line is claimed once (the primary key of ``ia_credit_claims``): a
+    second run, or two runs at once, post nothing twice.
+    """
+    stamp = bindparam("now", value=now, type_=UTCDateTime())
+    pending = (
+        "FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
+    )
+    with engine.begin() as conn:
+        # every person to be credited gets an individual account, in one statement
+        conn.execute(
+            text(
+                "INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at) "  # noqa: S608 - constant SQL, values bound
+                "SELECT 'IA:' || l.person_id, 'individual', l.person_id, MIN(l.area), 0, FALSE, :now "
+                f"{pending} AND NOT EXISTS (SELECT 1 FROM ledger_accounts a "
+                "WHERE a.person_id = l.person_id AND a.kind = 'individual') GROUP BY l.person_id"
+            ).bindparams(stamp),
+            {"m": month},
+        )
+    postgres = engine.dialect.name == "postgresql"
+    persons = amount = chunks = 0
+    with engine.connect() as conn:
+        first, last = conn.execute(
+            text(
+                "SELECT MIN(id), MAX(id) FROM contribution_lines WHERE month = :m AND status = 'paid'"
+            ),
+            {"m": month},
+        ).one()
+    if first is None:
+        return PostResult(month=month, persons=0, amount=0, chunks=0)
+    # Chunks are ranges of the primary key: each is found by an index range
+    # scan, however large the table, and no query searches for "the next
+    # unposted lines". With several workers, each takes every n-th range on
+    # its own connection; the claims keep them from crediting a line twice.
+    ranges = [(lo, lo + chunk_size - 1) for lo in range(int(first), int(last) + 1, chunk_size)]
+    lock = threading.Lock()
+
+    def one(bounds: tuple[int, int]) -> None:
+        nonlocal persons, amount, chunks
+        claimed, total = _post_range(engine, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp)
+        if not claimed:
+            return
+        with lock:
+            persons += claimed
+            amount += total
+            chunks += 1
+            if progress is not None:
+                progress(claimed)
+
+    if workers <= 1 or not postgres:  # SQLite has one writer: no gain in parallel
+        for bounds in ranges:
+            one(bounds)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-month") as pool:
+            for future in [pool.submit(one, bounds) for bounds in ranges]:
+                future.result()
+    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
+
+
+def _post_range(
+    engine: Engine, *, month: int, lo: int, hi: int, stamp: BindParameter[dt.datetime]
+) -> tuple[int, int]:
+    """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        entry_id = conn.execute(
+            text(
+                "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
+                "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
+            ).bindparams(stamp),
+            {
+                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
+                "memo": f"individual account credit {month_text(month)}",
+            },
+        ).scalar_one()
+        params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
+        claim = (
+            "INSERT INTO ia_credit_claims (line_id, entry_id) SELECT l.id, :e FROM contribution_lines l "
+            "WHERE l.id BETWEEN :lo AND :hi AND l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
+        )
+        if postgres:
+            # A chunk touches thousands of millions of accounts: index
+            # look-ups, never a hash join over the whole accounts table.
+            conn.execute(text("SET LOCAL enable_hashjoin = off"))
+            conn.execute(text("SET LOCAL enable_mergejoin = off"))
+            # A chunk's commit need not wait for the disk: if the server
+            # crashes first, the chunk is lost whole (claims included) and a
+            # rerun posts it. Live settlements' commits then do not queue
+            # behind the batch's flushes.
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            # One round trip: claim the lines (a concurrent run's claims
+            # win the conflict and are skipped), write the postings and
+            # credit the accounts.
+            rows = conn.execute(
+                text(
+                    f"WITH claimed AS ({claim} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
+                    "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
+                    "JOIN contribution_lines l ON l.id = c.line_id), "
+                    "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
+                    "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
+                    "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
+                    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                    "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1) "
+                    "SELECT area, SUM(account_credit), COUNT(*), (SELECT COUNT(*) FROM posted) "
+                    "FROM lines GROUP BY area ORDER BY area"
+                ).bindparams(stamp),
+                params,
+            ).all()
+            claimed = sum(int(r[2]) for r in rows)
+            totals = [(str(r[0]), int(r[1])) for r in rows]
+            if claimed:
+                # The balances last, in their own short statement: a live
+                # settlement on one of these accounts waits only from here
+                # to the commit, not for the whole chunk.
+                conn.execute(
+                    text(
+                        "UPDATE ledger_accounts SET balance = ledger_accounts.balance + p.amount "
+                        "FROM ledger_postings p WHERE p.entry_id = :e AND p.person_id IS NOT NULL "
+                        "AND ledger_accounts.id = p.account_id"
+                    ),
+                    params,
+                )
+        else:
+            # SQLite has one writer at a time: nothing can claim in between.
+            claimed = conn.execute(
+                text(
+                    f"{claim} AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"  # noqa: S608
+                ),
+                params,
+            ).rowcount
+            chunk = (
+                "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
+                "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e"
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                    "SELECT :e, a.id, l.person_id, SUM(l.account_credit), :now "
+                    "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
+                    "JOIN ledger_accounts a ON a.person_id = l.person_id AND a.kind = 'individual' "
+                    "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e GROUP BY a.id, l.person_id"
+                ).bindparams(stamp),
+                params,
+            )
+            conn.execute(
+                text(
+                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "  # noqa: S608
+                    f"(SELECT l.person_id, SUM(l.account_credit) AS total {chunk} GROUP BY l.person_id) s "
+                    "WHERE ledger_accounts.person_id = s.person_id AND ledger_accounts.kind = 'individual'"
+                ),
+                params,
+            )
+            totals = [
+                (str(r[0]), int(r[1]))
+                for r in conn.execute(
+                    text(
+                        f"SELECT l.area, SUM(l.account_credit) {chunk} GROUP BY l.area ORDER BY l.area"
+                    ),
+                    params,
+                ).all()
+            ]
+        if not claimed:  # nothing to credit here, or another run took these lines
+            conn.rollback()
+            return 0, 0
+        _debit_pending(conn, entry_id, totals, stamp)
+    return claimed, sum(t for _, t in totals)
+
+
+def _debit_pending(
+    conn: Connection,
+    entry_id: int,
+    totals: Sequence[tuple[str, int]],
+    stamp: BindParameter[dt.datetime],
+) -> None:
+    """The credited money leaves each area's pending account (one row per area)."""
+    for area, total in totals:
+        pend = codes.ia_pending(area)
+        pend_id = conn.execute(
+            text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": pend}
+        ).scalar()
+        if pend_id is None:
+            raise DomainError(
+                code="ledger.no_pending",
+                zh=f"{area}没有待记账资金",
+                en=f"no contributions received for area {area} to credit from",
+                status=409,
+            )
+        conn.execute(
+            text(
+                "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                "VALUES (:e, :a, NULL, :amt, :now)"
+            ).bindparams(stamp),
+            {"e": entry_id, "a": pend_id, "amt": -total},
+        )
+        conn.execute(
+            text("UPDATE ledger_accounts SET balance = balance - :amt WHERE id = :a"),
+            {"amt": total, "a": pend_id},
+        )
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class PaymentRecord:
+    month: int
+    base: int
+    employer_amount: int
+    individual_amount: int
+    account_credit: int
+    status: str
+    paid_at: dt.datetime | None
+    payer: str  # the employer's name, or "个人 self"
+    insutype: str
+
+
+def payment_records(
+    session: Session, person_id: int, *, first: int | None = None, last: int | None = None
+) -> list[PaymentRecord]:
+    """Per month: base, employer part, individual part, paid date and status."""
+    stmt = (
+        select(ContributionLine, Employer.name, Enrolment.insutype)
+        .outerjoin(Employer, Employer.id == ContributionLine.employer_id)
+        .join(Enrolment, Enrolment.id == ContributionLine.enrolment_id)
+        .where(ContributionLine.person_id == person_id)
+        .order_by(ContributionLine.month.desc(), ContributionLine.id)
+    )
+    if first is not None:
+        stmt = stmt.where(ContributionLine.month >= first)
+    if last is not None:
+        stmt = stmt.where(ContributionLine.month <= last)
+    return [
+        PaymentRecord(
+            line.month,
+            line.base,
+            line.employer_amount,
+            line.individual_amount,
+            line.account_credit,
+            line.status,
+            line.paid_at,
+            name or "个人 self",
+            insutype,
+        )
+        for line, name, insutype in session.execute(stmt)
+    ]
+
+
+def count_unposted(engine: Engine, month: int) -> int:
+    """Paid lines of the month not yet credited to their accounts."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' "
+                    "AND l.account_credit > 0 "
+                    "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
+                ),
+                {"m": month},
+            ).scalar_one()
+        )
+
+
+def count_lines(session: Session, month: int) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(ContributionLine)
+            .where(ContributionLine.month == month)
+        ).scalar_one()
+    )

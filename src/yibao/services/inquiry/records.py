@@ -1,0 +1,157 @@
+"""What a person may inquire (Social Insurance Law art. 4): payment records
+and personal rights records, and a statement of both for any period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from yibao.clock import CHINA
+from yibao.domain import ledger as codes
+from yibao.domain.ids import mask_certno
+from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
+from yibao.services.contributions import contributions
+from yibao.services.documents import Document, yuan
+from yibao.services.ledger import ledger
+from yibao.store.models import Enrolment, Person
+
+# Why an individual account moved, as a person reads it.
+CAUSES: dict[str, tuple[str, str]] = {
+    "ia_credit": ("个人账户划入", "monthly account credit"),
+    "settlement": ("医疗费用结算", "medical costs paid"),
+    "reversal:settlement": ("结算撤销退回", "settlement cancelled, refunded"),
+    "resettlement": ("设备故障后重新结算", "re-settled after equipment failure"),
+    "payout": ("账户余额支付本人", "balance paid out to the person"),
+    "transfer_out": ("随关系转出", "moved out with the insurance relation"),
+    "transfer_in": ("转入余额", "balance carried in from another area"),
+    "inheritance": ("余额由继承人领取", "balance payable to the heirs"),
+    "mutual_aid": ("家庭共济支付", "family mutual-aid payment"),
+}
+
+
+def cause(kind: str) -> tuple[str, str]:
+    return CAUSES.get(kind, (kind, kind))
+
+
+@dataclass
+class RightsRecord:
+    enrolments: list[Enrolment]
+    postings: list[ledger.Line]
+    balance: int
+
+
+def rights_records(
+    session: Session,
+    person_id: int,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> RightsRecord:
+    """Enrolment periods and status, account postings with their causes, benefit use."""
+    return RightsRecord(
+        enrolments=contributions.enrolments_of(session, person_id),
+        postings=ledger.history(
+            session, code=codes.individual(person_id), start=start, end=end, limit=5000
+        ),
+        balance=ledger.individual_balance(session, person_id),
+    )
+
+
+def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return (
+        dt.datetime.combine(start, dt.time(), CHINA),
+        dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), CHINA),
+    )
+
+
+def statement_pdf(
+    session: Session, person: Person, *, start: dt.date, end: dt.date, now: dt.datetime
+) -> bytes:
+    """Payment records and personal rights records of a period, as one PDF."""
+    lo, hi = _bounds(start, end)
+    rights = rights_records(session, person.id, start=lo, end=hi)
+    after = ledger.history(session, code=codes.individual(person.id), start=hi, limit=100000)
+    closing = rights.balance - sum(line.amount for line in after)
+    opening = closing - sum(line.amount for line in rights.postings)
+    records = contributions.payment_records(
+        session, person.id, first=contributions.month_of(start), last=contributions.month_of(end)
+    )
+    doc = Document(
+        "医疗保险个人权益记录对账单",
+        "Statement of medical insurance records",
+        subtitle=f"{start:%Y-%m-%d} — {end:%Y-%m-%d}",
+    )
+    doc.fields(
+        [
+            ("姓名 Name", person.name),
+            ("公民身份号码 ID number", mask_certno(person.certno)),
+            ("医保账号 Account number", person.account_no),
+            ("期初余额 Opening balance", f"{yuan(opening)} 元"),
+            ("期末余额 Closing balance", f"{yuan(closing)} 元"),
+        ]
+    )
+    doc.heading("参保信息 Enrolment")
+    doc.table(
+        ["险种 Scheme", "类别 Type", "开始 From", "结束 To", "状态 Status"],
+        [
+            [
+                contributions.SCHEMES.get(e.insutype, e.insutype),
+                PSN_TYPE_ZH.get(e.psn_type, e.psn_type),
+                e.start_date.isoformat(),
+                e.end_date.isoformat() if e.end_date else "",
+                STATUS_ZH.get(e.status, e.status),
+            ]
+            for e in rights.enrolments
+        ],
+        [40, 28, 28, 28, 40],
+    )
+    doc.heading("缴费记录 Payment records")
+    doc.table(
+        [
+            "月份 Month",
+            "缴费基数 Base",
+            "单位缴费 Employer",
+            "个人缴费 Individual",
+            "划入账户 To account",
+            "状态 Status",
+            "到账日期 Paid",
+            "缴费单位 Payer",
+        ],
+        [
+            [
+                contributions.month_text(r.month),
+                yuan(r.base),
+                yuan(r.employer_amount),
+                yuan(r.individual_amount),
+                yuan(r.account_credit),
+                "已缴 paid" if r.status == "paid" else "欠缴 due",
+                r.paid_at.astimezone(CHINA).date().isoformat() if r.paid_at else "",
+                r.payer,
+            ]
+            for r in records
+        ],
+        [16, 20, 20, 20, 20, 16, 20, 42],
+    )
+    doc.heading("个人账户明细 Individual account postings")
+    doc.table(
+        ["日期 Date", "摘要 Cause", "金额 Amount", "余额 Balance"],
+        [
+            [
+                line.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+                " / ".join(cause(line.kind)),
+                yuan(line.amount),
+                yuan(line.balance_after),
+            ]
+            for line in reversed(rights.postings)
+        ],
+        [34, 84, 26, 30],
+    )
+    doc.paragraph(
+        "依据《中华人民共和国社会保险法》第四条，参保人有权查询缴费记录和个人权益记录。"
+        "Under Article 4 of the Social Insurance Law, insured persons may inquire their payment "
+        "and personal rights records.",
+        7,
+    )
+    return doc.render(generated_at=now.astimezone(CHINA))

@@ -1,0 +1,1 @@
+"""The individual accounts' double-entry ledger: the only way a balance changes."""

@@ -1,0 +1,183 @@
+"""The benefit policy as data: per scheme, area and year, and the catalogue
+of items of an area. Looked up for the area, else its city, else its
+province, like the contribution rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yibao.domain.actors import Actor
+from yibao.domain.areas import areas_up, nearest
+from yibao.domain.errors import DomainError, invalid
+from yibao.store.models import BenefitPolicy, CatalogueItem, CrossAreaFiling
+from yibao.store.uow import UnitOfWork
+
+LEVELS = ("0", "1", "2", "3")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Policy:
+    insutype: str
+    area: str
+    year: int
+    deductible: int
+    fund_cap: int
+    ratios: dict[str, int]
+
+    def ratio(self, level: str) -> int:
+        return int(self.ratios.get(level, self.ratios.get("0", 0)))
+
+
+def set_policy(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    insutype: str,
+    area: str,
+    year: int,
+    deductible: int,
+    fund_cap: int,
+    ratios: dict[str, int],
+) -> BenefitPolicy:
+    """Keep a scheme's benefit policy for an area and year; a second call replaces it."""
+    if deductible < 0 or fund_cap < 0:
+        raise invalid("deductible", "起付线和封顶线不能为负", "amounts are not negative")
+    for level, bp in ratios.items():
+        if level not in LEVELS or not 0 <= int(bp) <= 10000:
+            raise invalid("ratios", "支付比例按机构等级0至3、以基点表示", "ratios are bp by level")
+    row = uow.session.execute(
+        select(BenefitPolicy).where(
+            BenefitPolicy.insutype == insutype,
+            BenefitPolicy.area == area,
+            BenefitPolicy.year == year,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = BenefitPolicy(insutype=insutype, area=area, year=year)
+        uow.session.add(row)
+    row.deductible, row.fund_cap = deductible, fund_cap
+    row.ratios = {k: int(v) for k, v in ratios.items()}
+    row.updated_at = uow.clock.now()
+    uow.session.flush()
+    uow.audit(
+        actor.record(
+            channel=channel, action="benefit_policy.set", subject=f"{area}/{year}/{insutype}"
+        )
+    )
+    return row
+
+
+def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Policy:
+    rows = [
+        Policy(r.insutype, r.area, r.year, r.deductible, r.fund_cap, dict(r.ratios))
+        for r in session.execute(
+            select(BenefitPolicy).where(
+                BenefitPolicy.insutype == insutype,
+                BenefitPolicy.year == year,
+                BenefitPolicy.area.in_(areas_up(area)),
+            )
+        ).scalars()
+    ]
+    return choose_policy(rows, insutype=insutype, area=area, year=year)
+
+
+def choose_policy(rows: Iterable[Policy], *, insutype: str, area: str, year: int) -> Policy:
+    """The area's own policy, else its city's, else its province's."""
+    found = nearest({r.area: r for r in rows if r.insutype == insutype and r.year == year}, area)
+    if found is not None:
+        return found
+    raise DomainError(
+        code="policy.missing",
+        zh=f"{area}地区{year}年没有险种{insutype}的待遇政策",
+        en=f"no benefit policy for area {area}, year {year}, insutype {insutype}",
+        status=409,
+    )
+
+
+def set_item(
+    uow: UnitOfWork,
+    *,
+    area: str,
+    code: str,
+    name: str,
+    category: str,
+    selfpay_bp: int = 0,
+    price: int = 0,
+) -> CatalogueItem:
+    if category not in ("A", "B", "C"):
+        raise invalid("category", "目录类别应为甲A、乙B或丙C", "category is A, B or C")
+    if not 0 <= selfpay_bp <= 10000 or (category != "B" and selfpay_bp):
+        raise invalid(
+            "selfpay_bp", "只有乙类项目有先行自付比例", "only B items have a self-pay share"
+        )
+    item = uow.session.execute(
+        select(CatalogueItem).where(CatalogueItem.area == area, CatalogueItem.code == code)
+    ).scalar_one_or_none()
+    if item is None:
+        item = CatalogueItem(area=area, code=code)
+        uow.session.add(item)
+    item.name, item.category, item.selfpay_bp, item.price = name, category, selfpay_bp, price
+    uow.session.flush()
+    return item
+
+
+def catalogue_lookup(session: Session, *, area: str, codes: list[str]) -> dict[str, CatalogueItem]:
+    """The catalogue items for the codes, the nearest area's entry winning."""
+    found: dict[str, CatalogueItem] = {}
+    if not codes:
+        return found
+    rows = session.execute(
+        select(CatalogueItem).where(
+            CatalogueItem.code.in_(set(codes)), CatalogueItem.area.in_(areas_up(area))
+        )
+    ).scalars()
+    order = {a: i for i, a in enumerate(areas_up(area))}
+    for row in sorted(rows, key=lambda r: order[r.area], reverse=True):
+        found[row.code] = row
+    return found
+
+
+def file_cross_area(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    visit_area: str,
+    start: dt.date,
+    end: dt.date | None = None,
+) -> CrossAreaFiling:
+    """Record a filing for treatment in another area (异地就医备案)."""
+    filing = CrossAreaFiling(
+        person_id=person_id,
+        visit_area=visit_area,
+        start_date=start,
+        end_date=end,
+        created_at=uow.clock.now(),
+    )
+    uow.session.add(filing)
+    uow.session.flush()
+    uow.audit(
+        actor.record(
+            channel=channel, action="cross_area.file", person_id=person_id, subject=visit_area
+        )
+    )
+    return filing
+
+
+def has_filing(session: Session, *, person_id: int, visit_area: str, day: dt.date) -> bool:
+    for f in session.execute(
+        select(CrossAreaFiling).where(CrossAreaFiling.person_id == person_id)
+    ).scalars():
+        covers = f.visit_area in areas_up(visit_area)
+        if covers and f.start_date <= day and (f.end_date is None or day <= f.end_date):
+            return True
+    return False

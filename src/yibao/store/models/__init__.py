@@ -1,0 +1,98 @@
+"""The tables, one module per domain. Person-owned tables carry ``person_id`` as
+their distribution key (design.md, "Scale beyond one server"); reference tables
+are small and shared. Importing this package registers every table on ``Base``."""
+
+from yibao.store.models.access import (
+    AuditChainHead,
+    AuditEntry,
+    HisNonce,
+    HisSignIn,
+    IvrCall,
+    KioskPinTry,
+    KioskTerminal,
+    PhonePin,
+    PortalAccount,
+    StaffCredential,
+    StaffUser,
+)
+from yibao.store.models.accounts import AccountClosure, LedgerAccount, LedgerEntry, Posting
+from yibao.store.models.base import Base
+from yibao.store.models.cards import Card, CardApplication, CardEvent, EmployerBatch, EVoucher
+from yibao.store.models.contributions import (
+    Assessment,
+    BankDebit,
+    CollectionAccount,
+    ContributionLine,
+    ContributionRule,
+    Enrolment,
+    EnrolmentApplication,
+    IaCreditClaim,
+    Payment,
+    PaymentVoucher,
+)
+from yibao.store.models.registry import (
+    CalendarOverride,
+    DemoMarker,
+    Division,
+    Employer,
+    Institution,
+    Person,
+)
+from yibao.store.models.settlement import (
+    BenefitPolicy,
+    BenefitUsage,
+    CatalogueItem,
+    CrossAreaFiling,
+    FeeDetail,
+    HisMessage,
+    Settlement,
+    Visit,
+)
+
+__all__ = [
+    "AccountClosure",
+    "Assessment",
+    "AuditChainHead",
+    "AuditEntry",
+    "BankDebit",
+    "Base",
+    "BenefitPolicy",
+    "BenefitUsage",
+    "CalendarOverride",
+    "Card",
+    "CardApplication",
+    "CardEvent",
+    "CatalogueItem",
+    "CollectionAccount",
+    "ContributionLine",
+    "ContributionRule",
+    "CrossAreaFiling",
+    "DemoMarker",
+    "Division",
+    "EVoucher",
+    "Employer",
+    "EmployerBatch",
+    "Enrolment",
+    "EnrolmentApplication",
+    "FeeDetail",
+    "HisMessage",
+    "HisNonce",
+    "HisSignIn",
+    "IaCreditClaim",
+    "Institution",
+    "IvrCall",
+    "KioskPinTry",
+    "KioskTerminal",
+    "LedgerAccount",
+    "LedgerEntry",
+    "Payment",
+    "PaymentVoucher",
+    "Person",
+    "PhonePin",
+    "PortalAccount",
+    "Posting",
+    "Settlement",
+    "StaffCredential",
+    "StaffUser",
+    "Visit",
+]
