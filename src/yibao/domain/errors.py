@@ -71,3 +71,16 @@ def forbidden(code: str, zh: str, en: str) -> DomainError:
 
 def unauthorized(code: str, zh: str, en: str) -> DomainError:
     return DomainError(code=code, zh=zh, en=en, status=401)
+
+
+def outcome_unknown() -> DomainError:
+    """The database failed during the request: whether it took effect is not
+    known here. A money-moving request is idempotent, so the answer is to
+    send the same request again (the same msgid, the same Idempotency-Key)."""
+    return DomainError(
+        code="system.outcome_unknown",
+        zh="数据库连接中断，本次请求的处理结果未知，请用相同的报文ID(msgid)或幂等键重新发送",
+        en="the database failed during the request, so its outcome is unknown; "
+        "send the same request again with the same msgid or Idempotency-Key",
+        status=503,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +52,21 @@ class UnitOfWork:
             # objects with their loaded state, so a caller may still read them.
             self._audit = []
             self.session.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._depth > 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """Open for one use case (``services.tx.use_case``); refused when open
+        already: a use case inside another calls the other's ``step``."""
+        if self._depth:
+            raise RuntimeError(
+                "a use case was called inside an open unit of work; call its .step instead"
+            )
+        with self:
+            yield self
 
     def audit(self, record: AuditRecord) -> None:
         self._audit.append(record)

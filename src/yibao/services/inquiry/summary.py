@@ -1,0 +1,189 @@
+"""The account summary: "what is my balance?" on every channel.
+
+One use case answers it for the portal's first page, the self-service
+terminal, the counter, the telephone, the staff API and the HIS's 1101
+(``balc``): the balance and its as-of time, the card and its state, the
+enrolment and any suspension, and the last postings. Whether the card (or
+the person) may be used for an inquiry is ``domain.use.decide``; the read is
+audited with who asked, through which channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from yibao.domain import ledger as codes
+from yibao.domain.access import Perm
+from yibao.domain.actors import Actor
+from yibao.domain.cards import STATUS_ZH, CardStatus
+from yibao.domain.errors import not_found
+from yibao.domain.use import (
+    CardState,
+    Named,
+    PersonState,
+    Presenter,
+    Purpose,
+    card_state_code,
+    decide,
+)
+from yibao.services.cards import cards as card_service
+from yibao.services.contributions import contributions
+from yibao.services.ledger import ledger
+from yibao.services.tx import use_case
+from yibao.store.models import Card, Enrolment, Person
+from yibao.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class CardView:
+    card_no: str
+    status: str  # the lifecycle status: issued, lost, frozen, ...
+    state: str  # as the refusals name it: issued, lost, frozen, cancelled, replaced, not_issued
+    status_zh: str
+
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    insutype: str
+    psn_type: str
+    status: str  # active, suspended
+    area: str
+    start_date: dt.date
+    suspended_since: dt.date | None
+    employer_id: int | None
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    person_id: int
+    name: str
+    account_no: str
+    certno: str
+    division_code: str
+    person_status: str
+    balance: int  # fen
+    as_of: dt.datetime
+    card: CardView | None
+    enrolment: EnrolmentView | None
+    recent: list[ledger.Line] = field(default_factory=list)
+
+    @property
+    def suspended(self) -> bool:
+        return self.enrolment is not None and self.enrolment.status == "suspended"
+
+
+def card_view(card: Card, *, replaced: bool) -> CardView:
+    state = CardState(card.card_no, card.status, card.person_id, replaced)
+    return CardView(
+        card.card_no, card.status, card_state_code(state), STATUS_ZH[CardStatus(card.status)]
+    )
+
+
+def is_replaced(uow: UnitOfWork, card: Card) -> bool:
+    """Whether a reissue replaced the card."""
+    return (
+        uow.session.execute(select(Card.id).where(Card.replaces_card_id == card.id)).first()
+        is not None
+    )
+
+
+def card_state(uow: UnitOfWork, card: Card) -> CardState:
+    return CardState(card.card_no, card.status, card.person_id, is_replaced(uow, card))
+
+
+def person_state(
+    person: Person, enrolment: Enrolment | None, *, arrangement: bool = True
+) -> PersonState:
+    return PersonState(
+        id=person.id,
+        name=person.name,
+        certno=person.certno,
+        status=person.status,
+        enrolment=enrolment.status if enrolment else None,
+        insured_area=enrolment.area if enrolment else "",
+        arrangement=arrangement,
+    )
+
+
+def _enrolment_view(e: Enrolment | None) -> EnrolmentView | None:
+    if e is None:
+        return None
+    return EnrolmentView(
+        e.insutype, e.psn_type, e.status, e.area, e.start_date, e.suspended_since, e.employer_id
+    )
+
+
+def summarize(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    presenter: Presenter,
+    person_id: int | None = None,
+    card_no: str | None = None,
+    named: Named | None = None,
+    recent: int = 10,
+    action: str = "balance.read",
+    card_field: str = "card_no",
+) -> AccountSummary:
+    """The step of ``account_summary``, for a use case that reads it inside its
+    own transaction (the HIS's 1101)."""
+    card: Card | None = None
+    person: Person | None = None
+    if card_no is not None:
+        card = uow.session.execute(
+            select(Card).where(Card.card_no == card_no.strip())
+        ).scalar_one_or_none()
+        if card is None:
+            raise not_found("卡片", "card", "card.not_found")
+        person = uow.session.get(Person, card.person_id)
+    elif person_id is not None:
+        person = uow.session.get(Person, person_id)
+    if presenter is Presenter.STAFF:
+        actor.require(Perm.PERSON_READ)
+        if person is None or not actor.sees(person.division_code):
+            raise not_found("参保人员", "person", "person.not_found")
+    enrolment = contributions.current_enrolment(uow.session, person.id) if person else None
+    decide(
+        purpose=Purpose.INQUIRY,
+        presenter=presenter,
+        person=person_state(person, enrolment) if person else None,
+        card=card_state(uow, card) if card else None,
+        named=named,
+        card_field=card_field,
+    ).require()
+    assert person is not None
+    shown = card or card_service.current_card(uow, person)
+    balance = ledger.individual_balance(uow.session, person.id)
+    lines = (
+        ledger.history(uow.session, code=codes.individual(person.id), limit=recent)
+        if recent
+        else []
+    )
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action=action,
+            person_id=person.id,
+            subject=shown.card_no if shown else person.account_no,
+        )
+    )
+    return AccountSummary(
+        person_id=person.id,
+        name=person.name,
+        account_no=person.account_no,
+        certno=person.certno,
+        division_code=person.division_code,
+        person_status=person.status,
+        balance=balance,
+        as_of=uow.clock.now(),
+        card=card_view(shown, replaced=is_replaced(uow, shown)) if shown else None,
+        enrolment=_enrolment_view(enrolment),
+        recent=lines,
+    )
+
+
+account_summary = use_case(summarize)
