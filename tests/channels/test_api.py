@@ -98,14 +98,13 @@ def test_unknown_route_is_a_problem(client):
 def test_card_application_paths_over_the_api(client, services, demo, token_for):
     wuxing, yuehe = token_for("wuxing"), token_for("yuehe")
     certno = new_certno()
-    assert (
-        client.post(
-            "/api/v1/persons",
-            headers=wuxing,
-            json={"certno": certno, "name": "接口", "division_code": "330502001"},
-        ).status_code
-        == 201
+    made = client.post(
+        "/api/v1/persons",
+        headers=wuxing,
+        json={"certno": certno, "name": "接口", "division_code": "330502001"},
     )
+    assert made.status_code == 201
+    account_no = made.json()["account_no"]
     insure(services.uow(), certno)
     r = client.post(
         "/api/v1/card-applications",
@@ -120,7 +119,9 @@ def test_card_application_paths_over_the_api(client, services, demo, token_for):
     assert card_no in {a["card"]["card_no"] for a in due}
     assert client.post(f"/api/v1/cards/{card_no}/ready", headers=wuxing).json()["status"] == "ready"
     r = client.post(
-        f"/api/v1/cards/{card_no}/collect", headers=yuehe, json={"collector_certno": certno}
+        f"/api/v1/persons/{account_no}/cards/{card_no}/collect",
+        headers=yuehe,
+        json={"collector_certno": certno},
     )
     assert (
         r.status_code == 200
@@ -134,10 +135,14 @@ def test_card_application_paths_over_the_api(client, services, demo, token_for):
         "produced",
         "collected",
     ]
-    r = client.post(f"/api/v1/cards/{card_no}/report-lost", headers=yuehe, json={"reason": "丢失"})
+    r = client.post(
+        f"/api/v1/persons/{account_no}/cards/{card_no}/report-lost",
+        headers=yuehe,
+        json={"reason": "丢失"},
+    )
     assert r.json()["status"] == "lost"
     r = client.post(
-        f"/api/v1/cards/{card_no}/reissue",
+        f"/api/v1/persons/{account_no}/cards/{card_no}/reissue",
         headers=wuxing,
         json={"materials": ["id_card"], "reason": "丢失补卡"},
     )
@@ -183,22 +188,21 @@ def test_staff_of_one_county_never_see_a_person_of_another(client, services, dem
     counties = ["330502", "330503", "330521"]
     clerks = {"330502": "wuxing", "330503": "nanxun", "330521": "deqing"}
     people = []
-    with services.uow() as work:
-        for i in range(30):
-            county = rng.choice(counties)
-            street = {"330502": "330502001", "330503": "330503001", "330521": "330521001"}[county]
-            division = rng.choice([county, street])
-            birth = dt.date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
-            person = registry.register_person(
-                work,
-                actor=SYSTEM,
-                channel=Channel.CLI,
-                certno=new_certno(county, birth),
-                name=f"探测{i}",
-                division_code=division,
-            )
-            people.append((county, person.account_no, person.certno, person.name))
-        work.commit()
+    work = services.uow()
+    for i in range(30):
+        county = rng.choice(counties)
+        street = {"330502": "330502001", "330503": "330503001", "330521": "330521001"}[county]
+        division = rng.choice([county, street])
+        birth = dt.date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        person = registry.register_person(
+            work,
+            actor=SYSTEM,
+            channel=Channel.CLI,
+            certno=new_certno(county, birth),
+            name=f"探测{i}",
+            division_code=division,
+        )
+        people.append((county, person.account_no, person.certno, person.name))
     headers = {c: token_for(u) for c, u in clerks.items()}
     probes = 0
     for _ in range(150):
@@ -280,34 +284,32 @@ def test_admins_see_their_whole_area_and_create_staff_only_inside_it(
 def test_province_admin_reaches_the_demo_city_but_not_another_province(
     client, services, demo, token_for
 ):
-    with services.uow() as work:
-        person = registry.register_person(
-            work,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            certno=new_certno("320508"),
-            name="苏州人",
-            division_code="320508",
-        )
-        work.commit()
+    work = services.uow()
+    person = registry.register_person(
+        work,
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        certno=new_certno("320508"),
+        name="苏州人",
+        division_code="320508",
+    )
     zj = token_for("zhejiang")
     assert (
         client.get(f"/api/v1/persons/{demo['persons'][0]['account_no']}", headers=zj).status_code
         == 200
     )
     assert client.get(f"/api/v1/persons/{person.account_no}", headers=zj).status_code == 404
-    with services.uow() as work:
-        access_service.create_staff(
-            work,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            username="nation",
-            name="国家局",
-            password="national-admin-pw",
-            role=Role.NATIONAL_ADMIN.value,
-            division_code="000000",
-        )
-        work.commit()
+    work = services.uow()
+    access_service.create_staff(
+        work,
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        username="nation",
+        name="国家局",
+        password="national-admin-pw",
+        role=Role.NATIONAL_ADMIN.value,
+        division_code="000000",
+    )
     assert (
         client.get(f"/api/v1/persons/{person.account_no}", headers=token_for("nation")).status_code
         == 200
