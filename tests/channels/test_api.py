@@ -349,3 +349,73 @@ def test_an_unexpected_failure_shows_no_internals(app, client, demo):
     assert r.status_code == 500
     assert "secret internal detail" not in r.text and "Traceback" not in r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_card_actions_over_the_api_are_about_the_persons_own_card(client, demo, token_for):
+    wuxing = token_for("wuxing")
+    zhang, other = demo["persons"][0], demo["persons"][1]
+    base = f"/api/v1/persons/{zhang['account_no']}/cards"
+    r = client.post(f"{base}/{other['card_no']}/pin", headers=wuxing, json={})
+    assert r.status_code == 409 and r.json()["code"] == "card.not_holder"
+    assert "initial_pin" not in r.json()
+    r = client.post(f"{base}/{other['card_no']}/report-lost", headers=wuxing, json={})
+    assert r.status_code == 409
+    assert client.get(f"/api/v1/cards/{other['card_no']}", headers=wuxing).json()["status"] == (
+        "issued"
+    )
+    # a person outside the caller's area is not found, whatever the card
+    nanxun = token_for("nanxun")
+    r = client.post(f"{base}/{zhang['card_no']}/report-lost", headers=nanxun, json={})
+    assert r.status_code == 404
+
+
+def test_the_staff_api_shows_a_lost_card_with_its_state_and_undoes_the_loss(
+    client, demo, token_for
+):
+    wuxing = token_for("wuxing")
+    zhang = demo["persons"][0]
+    before = client.get(f"/api/v1/persons/{zhang['account_no']}", headers=wuxing).json()
+    assert before["card"]["state"] == "issued" and before["suspended"] is False
+    base = f"/api/v1/persons/{zhang['account_no']}/cards/{zhang['card_no']}"
+    assert client.post(f"{base}/report-lost", headers=wuxing, json={}).json()["status"] == "lost"
+    after = client.get(f"/api/v1/persons/{zhang['account_no']}", headers=wuxing).json()
+    assert after["card"] == {
+        "card_no": zhang["card_no"],
+        "status": "lost",
+        "state": "lost",
+        "status_zh": "已挂失",
+    }
+    assert after["balance"] == before["balance"]  # staff still see the account
+    r = client.post(f"{base}/found", headers=wuxing, json={"reason": "找到了"})
+    assert r.status_code == 200 and r.json()["status"] == "issued"
+    history = client.get(f"/api/v1/cards/{zhang['card_no']}", headers=wuxing).json()["history"]
+    assert history[-1]["event"] == "found" and history[-1]["reason"] == "找到了"
+
+
+def test_a_staff_request_records_the_credentials_last_use_at_most_every_five_minutes(
+    client, services, clock, demo, token_for
+):
+    from sqlalchemy import select
+
+    from yibao.services import security
+    from yibao.store.models import StaffCredential
+
+    headers = token_for("wuxing")
+    digest = security.token_digest(headers["Authorization"][7:])
+
+    def last_used():
+        with services.uow() as work:
+            return work.session.execute(
+                select(StaffCredential.last_used_at).where(StaffCredential.token_hash == digest)
+            ).scalar_one()
+
+    assert last_used() is None
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    first = last_used()
+    assert first == clock.now()
+    clock.advance(dt.timedelta(minutes=4))
+    client.get("/api/v1/auth/me", headers=headers)
+    assert last_used() == first
+    clock.advance(dt.timedelta(minutes=2))
+    client.get("/api/v1/auth/me", headers=headers)
+    assert last_used() == clock.now()

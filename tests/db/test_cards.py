@@ -395,3 +395,121 @@ def test_pin_reset_at_the_counter(uow, demo):
         card = uow.session.execute(select(Card).where(Card.card_no == p["card_no"])).scalar_one()
         assert security.verify_secret(card.pin_hash, result.pin)
         assert not security.verify_secret(card.pin_hash, p["pin"])
+
+
+# ---------------------------------------------------------------- a card action is about the person's own card
+
+OTHERS_CARD_ACTIONS = {
+    "report_lost": lambda uow, **k: card_service.report_lost(uow, actor=WUXING, channel=C, **k),
+    "report_found": lambda uow, **k: card_service.report_found(uow, actor=WUXING, channel=C, **k),
+    "freeze": lambda uow, **k: card_service.freeze(uow, actor=WUXING, channel=C, reason="x", **k),
+    "unfreeze": lambda uow, **k: card_service.unfreeze(
+        uow, actor=WUXING, channel=C, reason="x", **k
+    ),
+    "cancel_card": lambda uow, **k: card_service.cancel_card(
+        uow, actor=WUXING, channel=C, reason="x", **k
+    ),
+    "reissue": lambda uow, **k: card_service.reissue(
+        uow, actor=WUXING, channel=C, materials=["id_card"], reason="x", **k
+    ),
+    "reset_pin": lambda uow, **k: card_service.reset_pin(uow, actor=WUXING, channel=C, **k),
+    "collect_card": lambda uow, **k: card_service.collect_card(uow, actor=WUXING, channel=C, **k),
+}
+
+
+@pytest.mark.parametrize("action", sorted(OTHERS_CARD_ACTIONS))
+def test_a_card_action_for_one_person_on_anothers_card_is_refused(uow, demo, action):
+    """A clerk serving 张伟 cannot reset, report, freeze, cancel, reissue or
+    hand over 陈静's card: the service names the mismatch and changes nothing."""
+    zhang, other = demo["persons"][0], demo["persons"][1]
+    before = events(uow, other["card_no"])
+    with pytest.raises(DomainError) as err:
+        OTHERS_CARD_ACTIONS[action](
+            uow, person_id=person_id_of(uow, zhang["certno"]), card_no=other["card_no"]
+        )
+    assert (err.value.code, err.value.field, err.value.status) == (
+        "card.not_holder",
+        "card_no",
+        409,
+    )
+    assert events(uow, other["card_no"]) == before
+    with uow:
+        card = uow.session.execute(
+            select(Card).where(Card.card_no == other["card_no"])
+        ).scalar_one()
+        assert card.status == CardStatus.ISSUED
+        assert security.verify_secret(card.pin_hash, other["pin"])
+
+
+def test_a_found_card_works_again_and_the_undo_is_a_card_event_and_audited(uow, demo):
+    p = demo["persons"][0]
+    pid = person_id_of(uow, p["certno"])
+    with pytest.raises(DomainError) as err:
+        card_service.report_found(uow, actor=YUEHE, channel=C, person_id=pid, card_no=p["card_no"])
+    assert err.value.code == "card.not_lost"  # nothing to undo
+    card_service.report_lost(uow, actor=YUEHE, channel=C, person_id=pid, card_no=p["card_no"])
+    card = card_service.report_found(
+        uow, actor=YUEHE, channel=C, person_id=pid, card_no=p["card_no"], reason="找到了"
+    )
+    assert card.status == CardStatus.ISSUED
+    assert events(uow, p["card_no"])[-2:] == ["reported_lost", "found"]
+    with uow:
+        entry = uow.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "card.found")
+        ).scalar_one()
+        assert (entry.person_id, entry.subject, entry.actor_id) == (pid, p["card_no"], "yuehe")
+        assert entry.detail["from"] == "lost" and entry.detail["reason"] == "找到了"
+
+
+def test_a_card_a_reissue_replaced_cannot_be_found_again(uow, demo):
+    p = demo["persons"][0]
+    pid = person_id_of(uow, p["certno"])
+    card_service.report_lost(uow, actor=YUEHE, channel=C, person_id=pid, card_no=p["card_no"])
+    card_service.reissue(
+        uow,
+        actor=WUXING,
+        channel=C,
+        person_id=pid,
+        card_no=p["card_no"],
+        materials=["id_card"],
+        reason="丢失补卡",
+    )
+    with pytest.raises(DomainError) as err:
+        card_service.report_found(uow, actor=WUXING, channel=C, person_id=pid, card_no=p["card_no"])
+    assert err.value.code == "card.not_lost"
+
+
+def test_a_person_reports_only_their_own_card_lost(uow, demo):
+    from yibao.domain.actors import Actor
+
+    zhang, other = demo["persons"][0], demo["persons"][1]
+    zid, oid = person_id_of(uow, zhang["certno"]), person_id_of(uow, other["certno"])
+    me = Actor("person", str(zid), "330502001")
+    for person_id, card_no in ((zid, other["card_no"]), (oid, other["card_no"])):
+        with pytest.raises(DomainError) as err:
+            card_service.report_lost(
+                uow, actor=me, channel=Channel.PORTAL, person_id=person_id, card_no=card_no
+            )
+        assert err.value.status == 404
+    card = card_service.report_lost(
+        uow, actor=me, channel=Channel.PORTAL, person_id=zid, card_no=zhang["card_no"]
+    )
+    assert card.status == CardStatus.LOST
+
+
+def test_a_ready_card_of_a_person_whose_insurance_ended_is_not_handed_over(uow, demo):
+    """Collection is decided by domain.use (purpose COLLECTION, presenter STAFF)."""
+    from yibao.store.models import Person
+
+    person = add_person(uow)
+    result = apply(uow, YUEHE, Path.SERVICE_POINT, person.certno, materials=["id_card", "photo"])
+    card_service.mark_ready(uow, actor=WUXING, channel=C, card_no=result.card.card_no)
+    with uow:
+        uow.session.get(Person, person.id).status = "deceased"
+        uow.commit()
+    with pytest.raises(DomainError) as err:
+        card_service.collect_card(
+            uow, actor=YUEHE, channel=C, person_id=person.id, card_no=result.card.card_no
+        )
+    assert err.value.code == "person.deceased"
+    assert events(uow, result.card.card_no)[-1] == "produced"
