@@ -150,3 +150,25 @@ def test_only_a_county_center_takes_employer_batches(uow, demo):
             content=b"certno,name\n",
         )
     assert err.value.status == 403
+
+
+def test_an_employer_does_not_hand_out_the_card_of_an_employee_whose_insurance_ended(uow, demo):
+    """The hand-out is a collection: decided by domain.use like one at a counter."""
+    from yibao.store.models import Card, Person
+
+    staff = [add_person(uow, name=f"离世{i}") for i in range(2)]
+    csv = "certno,name\n" + "\n".join(f"{p.certno},{p.name}" for p in staff)
+    no = upload(uow, demo, csv.encode()).batch.batch_no
+    batch_service.deliver_batch(uow, actor=WUXING, channel=C, batch_no=no)
+    found = batch_service.read_batch(uow, actor=WUXING, channel=C, batch_no=no)
+    gone = next(c for c in found.cards if c.person_id == staff[0].id)
+    with uow:
+        uow.session.get(Person, staff[0].id).status = "deceased"
+        uow.commit()
+    with pytest.raises(DomainError) as err:
+        batch_service.record_handout(
+            uow, actor=WUXING, channel=C, batch_no=no, card_no=gone.card_no
+        )
+    assert err.value.code == "person.deceased"
+    with uow:
+        assert uow.session.get(Card, gone.id).status == CardStatus.READY

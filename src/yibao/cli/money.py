@@ -25,6 +25,7 @@ def ledger_check() -> None:
     """Prove that every balance equals the sum of its postings; exit 1 if not."""
     from yibao.services.ledger import ledger
 
+    # TODO(merge): the ledger module (branch his) gives this check as a use case
     with services() as svc, svc.session_factory() as session:
         ledger.repeatable_read(session)
         result = ledger.check(session)
