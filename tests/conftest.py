@@ -196,12 +196,9 @@ def token_for(services: Services):  # type: ignore[no-untyped-def]
     from yibao.services.access import staff as access_service
 
     def make(username: str) -> dict[str, str]:
-        with services.uow() as work:
-            user = access_service.get_staff(work, username=username)
-            token, _ = access_service.issue_api_token(
-                work, user=user, channel=Channel.CLI, label="test", days=1
-            )
-            work.commit()
+        token, _ = access_service.issue_api_token(
+            services.uow(), username=username, channel=Channel.CLI, label="test", days=1
+        )
         return {"Authorization": f"Bearer {token}"}
 
     return make

@@ -14,6 +14,7 @@ from yibao.domain.actors import Actor, Channel
 from yibao.domain.ids import make_resident_id
 from yibao.services.contributions import contributions
 from yibao.services.registry import registry
+from yibao.services.tx import use_case
 from yibao.store.models import Enrolment, Person
 from yibao.store.uow import UnitOfWork
 
@@ -57,24 +58,23 @@ def add_person(
     paid: bool = True,
 ) -> Person:
     """A registered person; with ``paid`` (the default) also enrolled as a
-    flexible employee with October 2026 paid, so that they may apply for a card."""
-    with uow:
-        person = registry.register_person(
-            uow,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            certno=certno or new_certno(division[:6]),
-            name=name,
-            division_code=division,
-        )
-        if paid:
-            pay_month(uow, person, 202610)
-        uow.commit()
-        return person
+    flexible employee with October 2026 paid, so that they may apply for a card.
+
+    ``uow`` is a fresh unit of work (not open): each step is a use case."""
+    person = registry.register_person(
+        uow,
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        certno=certno or new_certno(division[:6]),
+        name=name,
+        division_code=division,
+    )
+    if paid:
+        pay_month(uow, person, 202610)
+    return person
 
 
-def pay_month(uow: UnitOfWork, person: Any, month: int, *, base: int = 5_000_00) -> Enrolment:
-    """Enrol (if needed) as a flexible employee and pay one month (inside ``uow``)."""
+def _pay_month(uow: UnitOfWork, person: Any, month: int, *, base: int = 5_000_00) -> Enrolment:
     enrolment = contributions.current_enrolment(uow.session, person.id)
     if enrolment is None:
         enrolment = contributions.enrol(
@@ -105,14 +105,32 @@ def pay_month(uow: UnitOfWork, person: Any, month: int, *, base: int = 5_000_00)
     return enrolment
 
 
+# Enrol (if needed) as a flexible employee and pay one month, in a transaction
+# of its own: ``pay_month(uow, person, 202610)`` with a fresh unit of work;
+# ``pay_month.step`` inside a test's own use case.
+pay_month = use_case(_pay_month)
+
+
+@use_case
+def _insure(uow: UnitOfWork, certno: str, month: int) -> None:
+    from sqlalchemy import select
+
+    person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
+    _pay_month(uow, person, month)
+
+
 def insure(uow: UnitOfWork, certno: str, month: int = 202610) -> None:
     """Enrol and pay a month for a person registered elsewhere (e.g. over the API)."""
+    _insure(uow, certno, month)
+
+
+def person_id_of(uow: UnitOfWork, certno: str) -> int:
+    """The registry's id of the person with this ID number (a card action is
+    done for a person: ``person_id=``)."""
     from sqlalchemy import select
 
     with uow:
-        person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
-        pay_month(uow, person, month)
-        uow.commit()
+        return uow.session.execute(select(Person.id).where(Person.certno == certno)).scalar_one()
 
 
 def wait_for_lock_waiters(services: Any, count: int, tries: int = 500) -> bool:

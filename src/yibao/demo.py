@@ -19,6 +19,8 @@ from yibao.services.access import staff as access_service
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import enrolment as enrolment_service
 from yibao.services.registry import registry
+from yibao.services.transition import step_of
+from yibao.services.tx import use_case
 from yibao.store.models import DemoMarker
 from yibao.store.uow import UnitOfWork
 
@@ -351,12 +353,12 @@ def _history(uow: UnitOfWork, system: Actor, data: dict[str, Any], months: list[
     paying_until = months[-1 - _ARREARS_MONTHS]
     for month in months:
         for index, employer in enumerate(employers[:2]):
-            assessment = cs.assess_employer(
+            assessment = cs.assess_employer.step(
                 uow, actor=system, channel=Channel.CLI, employer_uscc=employer.uscc, month=month
             )
             if index == _ARREARS_EMPLOYER and month > paying_until:
                 continue
-            cs.record_employer_payment(
+            cs.record_employer_payment.step(
                 uow,
                 actor=system,
                 channel=Channel.CLI,
@@ -366,7 +368,7 @@ def _history(uow: UnitOfWork, system: Actor, data: dict[str, Any], months: list[
                 reference=f"BANK-{employer.id}-{month}",
                 key=f"demo:{employer.uscc}:{month}",
             )
-    cs.apply_suspensions(uow, actor=system, channel=Channel.CLI)
+    cs.apply_suspensions.step(uow, actor=system, channel=Channel.CLI)
 
 
 def demo_months(today: dt.date) -> list[int]:
@@ -384,129 +386,9 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
     the history, as the monthly batch would have done."""
     from yibao.services.contributions import contributions as cs
 
-    with uow:
-        if is_loaded(uow):
-            return False
-        months = demo_months(uow.clock.today())
-        system = Actor.system("demo-loader")
-        data = fixtures()
-        for code, name, name_en, sp in DIVISIONS:
-            registry.add_division(uow, code=code, name=name, name_en=name_en, service_point=sp)
-        staff_actors: dict[str, Actor] = {}
-        for s in STAFF:
-            user = access_service.create_staff(
-                uow,
-                actor=system,
-                channel=Channel.CLI,
-                username=s["username"],
-                name=s["name"],
-                password=STAFF_PASSWORD,
-                role=s["role"],
-                division_code=s["division"],
-            )
-            staff_actors[user.username] = access_service.actor_of(user)
-        for e in data["employers"]:
-            registry.register_employer(
-                uow,
-                actor=system,
-                channel=Channel.CLI,
-                uscc=e["uscc"],
-                name=e["name"],
-                division_code=e["division"],
-            )
-        for i in data["institutions"]:
-            registry.register_institution(
-                uow,
-                actor=system,
-                channel=Channel.CLI,
-                code=i["code"],
-                name=i["name"],
-                kind=i["kind"],
-                level=i["level"],
-                division_code=i["division"],
-                access_secret=i["secret"],
-            )
-        from yibao.services import security
-
-        for p in data["persons"]:
-            person = registry.register_person(
-                uow,
-                actor=system,
-                channel=Channel.CLI,
-                certno=p["certno"],
-                name=p["name"],
-                division_code=p["division"],
-                phone=p["phone"],
-                account_no=p["account_no"],
-            )
-            person.portal_password_hash = security.hash_secret(p["password"])
-        _history(uow, system, data, months)
-        for spec, p in zip(_PERSONS, data["persons"], strict=True):
-            card_service.apply_for_card(
-                uow,
-                actor=staff_actors[spec[6]],
-                channel=Channel.COUNTER,
-                path=Path.COUNTY_CENTER,
-                certno=p["certno"],
-                materials=["id_card", "photo", "household_register"],
-                pin=p["pin"],
-                card_no=p["card_no"],
-            )
-        _phone_pins(uow, system, data)
-        a = data["applicants"][0]
-        applicant = registry.register_person(
-            uow,
-            actor=system,
-            channel=Channel.CLI,
-            certno=a["certno"],
-            name=a["name"],
-            division_code=a["division"],
-            phone=_APPLICANT[5],
-            account_no=a["account_no"],
-        )
-        # a resident who paid this year's premium and then applied for a card
-        year_start = months[-1] // 100 * 100 + 1
-        enrolment = cs.enrol(
-            uow,
-            actor=system,
-            channel=Channel.CLI,
-            person=applicant,
-            insutype=cs.RESIDENT,
-            psn_type="resident",
-            start=dt.date(year_start // 100, 1, 1),
-        )
-        lines = cs.assess_person(
-            uow,
-            actor=system,
-            channel=Channel.CLI,
-            enrolment=enrolment,
-            months=cs.months_between(year_start, months[-1]),
-        )
-        cs.record_person_payment(
-            uow,
-            actor=system,
-            channel=Channel.CLI,
-            person=applicant,
-            lines=lines,
-            amount=sum(x.individual_amount for x in lines),
-            reference="BANK-RESIDENT",
-            key=f"demo:resident:{applicant.id}",
-        )
-        card_service.apply_for_card(
-            uow,
-            actor=staff_actors["yuehe"],
-            channel=Channel.COUNTER,
-            path=Path.SERVICE_POINT,
-            certno=a["certno"],
-            materials=["id_card", "photo"],
-        )
-        _benefits(uow, system, months)
-        _web_channels(uow, system)
-        enrolment_service.set_collection_account(
-            uow, actor=system, channel=Channel.CLI, area="330500", **enrolment_service.DEMO_PAYEE
-        )
-        uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
-        uow.commit()
+    months = _load_city(uow)
+    if months is None:
+        return False
     if engine is not None:
         from yibao.clock import CHINA
 
@@ -516,6 +398,136 @@ def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
             when = dt.datetime(nm // 100, nm % 100, 5, 2, 0, tzinfo=CHINA)
             cs.post_month(engine, month=month, now=min(when, uow.clock.now()))
     return True
+
+
+@use_case
+def _load_city(uow: UnitOfWork) -> list[int] | None:
+    """The city in one transaction: all of it or nothing; None when it is
+    there already. Returns the months of its contribution history."""
+    from yibao.services.contributions import contributions as cs
+
+    if is_loaded(uow):
+        return None
+    months = demo_months(uow.clock.today())
+    system = Actor.system("demo-loader")
+    data = fixtures()
+    for code, name, name_en, sp in DIVISIONS:
+        registry.add_division.step(uow, code=code, name=name, name_en=name_en, service_point=sp)
+    staff_actors: dict[str, Actor] = {}
+    for s in STAFF:
+        user = access_service.create_staff.step(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            username=s["username"],
+            name=s["name"],
+            password=STAFF_PASSWORD,
+            role=s["role"],
+            division_code=s["division"],
+        )
+        staff_actors[user.username] = access_service.actor_of(user)
+    for e in data["employers"]:
+        registry.register_employer.step(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            uscc=e["uscc"],
+            name=e["name"],
+            division_code=e["division"],
+        )
+    for i in data["institutions"]:
+        registry.register_institution.step(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            code=i["code"],
+            name=i["name"],
+            kind=i["kind"],
+            level=i["level"],
+            division_code=i["division"],
+            access_secret=i["secret"],
+        )
+    from yibao.services import security
+
+    for p in data["persons"]:
+        person = registry.register_person.step(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            certno=p["certno"],
+            name=p["name"],
+            division_code=p["division"],
+            phone=p["phone"],
+            account_no=p["account_no"],
+        )
+        person.portal_password_hash = security.hash_secret(p["password"])
+    _history(uow, system, data, months)
+    for spec, p in zip(_PERSONS, data["persons"], strict=True):
+        card_service.apply_for_card.step(
+            uow,
+            actor=staff_actors[spec[6]],
+            channel=Channel.COUNTER,
+            path=Path.COUNTY_CENTER,
+            certno=p["certno"],
+            materials=["id_card", "photo", "household_register"],
+            pin=p["pin"],
+            card_no=p["card_no"],
+        )
+    _phone_pins(uow, system, data)
+    a = data["applicants"][0]
+    applicant = registry.register_person.step(
+        uow,
+        actor=system,
+        channel=Channel.CLI,
+        certno=a["certno"],
+        name=a["name"],
+        division_code=a["division"],
+        phone=_APPLICANT[5],
+        account_no=a["account_no"],
+    )
+    # a resident who paid this year's premium and then applied for a card
+    year_start = months[-1] // 100 * 100 + 1
+    enrolment = cs.enrol(
+        uow,
+        actor=system,
+        channel=Channel.CLI,
+        person=applicant,
+        insutype=cs.RESIDENT,
+        psn_type="resident",
+        start=dt.date(year_start // 100, 1, 1),
+    )
+    lines = cs.assess_person(
+        uow,
+        actor=system,
+        channel=Channel.CLI,
+        enrolment=enrolment,
+        months=cs.months_between(year_start, months[-1]),
+    )
+    cs.record_person_payment(
+        uow,
+        actor=system,
+        channel=Channel.CLI,
+        person=applicant,
+        lines=lines,
+        amount=sum(x.individual_amount for x in lines),
+        reference="BANK-RESIDENT",
+        key=f"demo:resident:{applicant.id}",
+    )
+    card_service.apply_for_card.step(
+        uow,
+        actor=staff_actors["yuehe"],
+        channel=Channel.COUNTER,
+        path=Path.SERVICE_POINT,
+        certno=a["certno"],
+        materials=["id_card", "photo"],
+    )
+    _benefits(uow, system, months)
+    _web_channels(uow, system)
+    enrolment_service.set_collection_account.step(
+        uow, actor=system, channel=Channel.CLI, area="330500", **enrolment_service.DEMO_PAYEE
+    )
+    uow.session.add(DemoMarker(name=MARKER, loaded_at=uow.clock.now()))
+    return months
 
 
 def existing(uow: UnitOfWork) -> list[str]:
@@ -534,7 +546,7 @@ def _phone_pins(uow: UnitOfWork, system: Actor, data: dict[str, Any]) -> None:
         person = uow.session.execute(
             select(Person).where(Person.certno == p["certno"])
         ).scalar_one()
-        phone_pin.set_phone_pin(
+        step_of(phone_pin.set_phone_pin)(
             uow, actor=system, channel=Channel.CLI, person=person, pin=p["phone_pin"]
         )
 
@@ -563,7 +575,7 @@ def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
     from yibao.services.settlement import policy
 
     for code, name, category, share, price in CATALOGUE:
-        policy.set_item(
+        step_of(policy.set_item)(
             uow,
             area="330500",
             code=code,
@@ -574,7 +586,7 @@ def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
         )
     for year in range(months[0] // 100, uow.clock.today().year + 2):
         for insutype, (deductible, cap, ratios) in BENEFITS.items():
-            policy.set_policy(
+            step_of(policy.set_policy)(
                 uow,
                 actor=system,
                 channel=Channel.CLI,
@@ -601,24 +613,28 @@ def terminal_activation(uow: UnitOfWork) -> IssuedCode | None:
     """For ``yibao demo``: a fresh activation code for the demo's first
     terminal while no machine is bound to it; None once one is (a new code
     would unbind it: that is ``yibao kiosk issue``)."""
+
+    return _fresh_activation(uow)
+
+
+@use_case
+def _fresh_activation(uow: UnitOfWork) -> IssuedCode | None:
     from yibao.services.access import terminals as kiosk
 
-    with uow:
-        terminal = kiosk.get_terminal(uow, DEMO_TERMINAL)
-        if terminal.device_hash is not None:
-            return None
-        issued = kiosk.issue_code(
-            uow, actor=Actor.system("demo"), channel=Channel.CLI, code=DEMO_TERMINAL
-        )
-        uow.commit()
-        return issued
+    terminal = step_of(kiosk.get_terminal)(uow, DEMO_TERMINAL)
+    if terminal.device_hash is not None:
+        return None
+    issued: IssuedCode = step_of(kiosk.issue_code)(
+        uow, actor=Actor.system("demo"), channel=Channel.CLI, code=DEMO_TERMINAL
+    )
+    return issued
 
 
 def _web_channels(uow: UnitOfWork, system: Actor) -> None:
     from yibao.services.access import terminals as kiosk
 
     for code, location, division in TERMINALS:
-        kiosk.register_terminal(
+        step_of(kiosk.register_terminal)(
             uow,
             actor=system,
             channel=Channel.CLI,

@@ -98,14 +98,13 @@ def test_unknown_route_is_a_problem(client):
 def test_card_application_paths_over_the_api(client, services, demo, token_for):
     wuxing, yuehe = token_for("wuxing"), token_for("yuehe")
     certno = new_certno()
-    assert (
-        client.post(
-            "/api/v1/persons",
-            headers=wuxing,
-            json={"certno": certno, "name": "接口", "division_code": "330502001"},
-        ).status_code
-        == 201
+    made = client.post(
+        "/api/v1/persons",
+        headers=wuxing,
+        json={"certno": certno, "name": "接口", "division_code": "330502001"},
     )
+    assert made.status_code == 201
+    account_no = made.json()["account_no"]
     insure(services.uow(), certno)
     r = client.post(
         "/api/v1/card-applications",
@@ -120,7 +119,9 @@ def test_card_application_paths_over_the_api(client, services, demo, token_for):
     assert card_no in {a["card"]["card_no"] for a in due}
     assert client.post(f"/api/v1/cards/{card_no}/ready", headers=wuxing).json()["status"] == "ready"
     r = client.post(
-        f"/api/v1/cards/{card_no}/collect", headers=yuehe, json={"collector_certno": certno}
+        f"/api/v1/persons/{account_no}/cards/{card_no}/collect",
+        headers=yuehe,
+        json={"collector_certno": certno},
     )
     assert (
         r.status_code == 200
@@ -134,10 +135,14 @@ def test_card_application_paths_over_the_api(client, services, demo, token_for):
         "produced",
         "collected",
     ]
-    r = client.post(f"/api/v1/cards/{card_no}/report-lost", headers=yuehe, json={"reason": "丢失"})
+    r = client.post(
+        f"/api/v1/persons/{account_no}/cards/{card_no}/report-lost",
+        headers=yuehe,
+        json={"reason": "丢失"},
+    )
     assert r.json()["status"] == "lost"
     r = client.post(
-        f"/api/v1/cards/{card_no}/reissue",
+        f"/api/v1/persons/{account_no}/cards/{card_no}/reissue",
         headers=wuxing,
         json={"materials": ["id_card"], "reason": "丢失补卡"},
     )
@@ -183,22 +188,21 @@ def test_staff_of_one_county_never_see_a_person_of_another(client, services, dem
     counties = ["330502", "330503", "330521"]
     clerks = {"330502": "wuxing", "330503": "nanxun", "330521": "deqing"}
     people = []
-    with services.uow() as work:
-        for i in range(30):
-            county = rng.choice(counties)
-            street = {"330502": "330502001", "330503": "330503001", "330521": "330521001"}[county]
-            division = rng.choice([county, street])
-            birth = dt.date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
-            person = registry.register_person(
-                work,
-                actor=SYSTEM,
-                channel=Channel.CLI,
-                certno=new_certno(county, birth),
-                name=f"探测{i}",
-                division_code=division,
-            )
-            people.append((county, person.account_no, person.certno, person.name))
-        work.commit()
+    work = services.uow()
+    for i in range(30):
+        county = rng.choice(counties)
+        street = {"330502": "330502001", "330503": "330503001", "330521": "330521001"}[county]
+        division = rng.choice([county, street])
+        birth = dt.date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        person = registry.register_person(
+            work,
+            actor=SYSTEM,
+            channel=Channel.CLI,
+            certno=new_certno(county, birth),
+            name=f"探测{i}",
+            division_code=division,
+        )
+        people.append((county, person.account_no, person.certno, person.name))
     headers = {c: token_for(u) for c, u in clerks.items()}
     probes = 0
     for _ in range(150):
@@ -280,34 +284,32 @@ def test_admins_see_their_whole_area_and_create_staff_only_inside_it(
 def test_province_admin_reaches_the_demo_city_but_not_another_province(
     client, services, demo, token_for
 ):
-    with services.uow() as work:
-        person = registry.register_person(
-            work,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            certno=new_certno("320508"),
-            name="苏州人",
-            division_code="320508",
-        )
-        work.commit()
+    work = services.uow()
+    person = registry.register_person(
+        work,
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        certno=new_certno("320508"),
+        name="苏州人",
+        division_code="320508",
+    )
     zj = token_for("zhejiang")
     assert (
         client.get(f"/api/v1/persons/{demo['persons'][0]['account_no']}", headers=zj).status_code
         == 200
     )
     assert client.get(f"/api/v1/persons/{person.account_no}", headers=zj).status_code == 404
-    with services.uow() as work:
-        access_service.create_staff(
-            work,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            username="nation",
-            name="国家局",
-            password="national-admin-pw",
-            role=Role.NATIONAL_ADMIN.value,
-            division_code="000000",
-        )
-        work.commit()
+    work = services.uow()
+    access_service.create_staff(
+        work,
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        username="nation",
+        name="国家局",
+        password="national-admin-pw",
+        role=Role.NATIONAL_ADMIN.value,
+        division_code="000000",
+    )
     assert (
         client.get(f"/api/v1/persons/{person.account_no}", headers=token_for("nation")).status_code
         == 200
@@ -347,3 +349,73 @@ def test_an_unexpected_failure_shows_no_internals(app, client, demo):
     assert r.status_code == 500
     assert "secret internal detail" not in r.text and "Traceback" not in r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_card_actions_over_the_api_are_about_the_persons_own_card(client, demo, token_for):
+    wuxing = token_for("wuxing")
+    zhang, other = demo["persons"][0], demo["persons"][1]
+    base = f"/api/v1/persons/{zhang['account_no']}/cards"
+    r = client.post(f"{base}/{other['card_no']}/pin", headers=wuxing, json={})
+    assert r.status_code == 409 and r.json()["code"] == "card.not_holder"
+    assert "initial_pin" not in r.json()
+    r = client.post(f"{base}/{other['card_no']}/report-lost", headers=wuxing, json={})
+    assert r.status_code == 409
+    assert client.get(f"/api/v1/cards/{other['card_no']}", headers=wuxing).json()["status"] == (
+        "issued"
+    )
+    # a person outside the caller's area is not found, whatever the card
+    nanxun = token_for("nanxun")
+    r = client.post(f"{base}/{zhang['card_no']}/report-lost", headers=nanxun, json={})
+    assert r.status_code == 404
+
+
+def test_the_staff_api_shows_a_lost_card_with_its_state_and_undoes_the_loss(
+    client, demo, token_for
+):
+    wuxing = token_for("wuxing")
+    zhang = demo["persons"][0]
+    before = client.get(f"/api/v1/persons/{zhang['account_no']}", headers=wuxing).json()
+    assert before["card"]["state"] == "issued" and before["suspended"] is False
+    base = f"/api/v1/persons/{zhang['account_no']}/cards/{zhang['card_no']}"
+    assert client.post(f"{base}/report-lost", headers=wuxing, json={}).json()["status"] == "lost"
+    after = client.get(f"/api/v1/persons/{zhang['account_no']}", headers=wuxing).json()
+    assert after["card"] == {
+        "card_no": zhang["card_no"],
+        "status": "lost",
+        "state": "lost",
+        "status_zh": "已挂失",
+    }
+    assert after["balance"] == before["balance"]  # staff still see the account
+    r = client.post(f"{base}/found", headers=wuxing, json={"reason": "找到了"})
+    assert r.status_code == 200 and r.json()["status"] == "issued"
+    history = client.get(f"/api/v1/cards/{zhang['card_no']}", headers=wuxing).json()["history"]
+    assert history[-1]["event"] == "found" and history[-1]["reason"] == "找到了"
+
+
+def test_a_staff_request_records_the_credentials_last_use_at_most_every_five_minutes(
+    client, services, clock, demo, token_for
+):
+    from sqlalchemy import select
+
+    from yibao.services import security
+    from yibao.store.models import StaffCredential
+
+    headers = token_for("wuxing")
+    digest = security.token_digest(headers["Authorization"][7:])
+
+    def last_used():
+        with services.uow() as work:
+            return work.session.execute(
+                select(StaffCredential.last_used_at).where(StaffCredential.token_hash == digest)
+            ).scalar_one()
+
+    assert last_used() is None
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    first = last_used()
+    assert first == clock.now()
+    clock.advance(dt.timedelta(minutes=4))
+    client.get("/api/v1/auth/me", headers=headers)
+    assert last_used() == first
+    clock.advance(dt.timedelta(minutes=2))
+    client.get("/api/v1/auth/me", headers=headers)
+    assert last_used() == clock.now()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.channels.ivr_phone import AGENT, PLATFORMS, ivr_settings
-from tests.helpers import SYSTEM, WUXING, add_person
+from tests.helpers import SYSTEM, WUXING, add_person, person_id_of
 from yibao.domain import ledger as codes
 from yibao.domain import speech
 from yibao.domain.actors import Channel
@@ -224,9 +224,14 @@ def test_a_refusal_from_a_service_is_spoken_never_a_trace(phone, demo, uow):
     p = demo["persons"][0]
     call = identify(phone(), choice="3", number=p["certno"], pin=p["phone_pin"])
     call.press("1")  # asked to confirm ...
-    with uow:  # ... while the counter reports the same card lost
-        cards.report_lost(uow, actor=WUXING, channel=Channel.COUNTER, card_no=p["card_no"])
-        uow.commit()
+    # ... while the counter reports the same card lost
+    cards.report_lost(
+        uow,
+        actor=WUXING,
+        channel=Channel.COUNTER,
+        person_id=person_id_of(uow, p["certno"]),
+        card_no=p["card_no"],
+    )
     call.press("1")
     assert "系统暂时无法办理" in call.text and "不能变为" in call.text
     assert "查询个人账户余额请按1" in call.text

@@ -11,14 +11,12 @@ from yibao.store.models import AuditEntry
 
 def _read_some(uow, demo, n=3):
     for p in demo["persons"][:n]:
-        with uow:
-            registry.get_person(
-                uow,
-                actor=WUXING if p["division"].startswith("330502") else registry_actor(p),
-                channel=Channel.API,
-                account_no=p["account_no"],
-            )
-            uow.commit()
+        registry.get_person(
+            uow,
+            actor=WUXING if p["division"].startswith("330502") else registry_actor(p),
+            channel=Channel.API,
+            account_no=p["account_no"],
+        )
 
 
 def registry_actor(p):
@@ -30,8 +28,7 @@ def registry_actor(p):
 
 def test_audit_log_is_intact_after_normal_work(uow, demo):
     _read_some(uow, demo)
-    with uow:
-        result = auditlog.verify(uow.session)
+    result = auditlog.verify(uow.session)
     assert result.ok, result.problems
     assert result.entries > 40
 
@@ -72,8 +69,7 @@ def test_an_edited_audit_entry_is_found(uow, demo, backend):
         "UPDATE audit_log SET actor_id = 'someone-else' WHERE id = :id",
         {"id": entry.id},
     )
-    with uow:
-        result = auditlog.verify(uow.session)
+    result = auditlog.verify(uow.session)
     assert not result.ok
     assert any(f"seq {entry.seq}" in p and "edited" in p for p in result.problems)
 
@@ -85,8 +81,7 @@ def test_a_removed_audit_entry_is_found(uow, demo, backend):
             select(AuditEntry).where(AuditEntry.seq == 2).order_by(AuditEntry.chain).limit(1)
         ).scalar_one()
     _tamper(uow, backend, "DELETE FROM audit_log WHERE id = :id", {"id": entry.id})
-    with uow:
-        result = auditlog.verify(uow.session)
+    result = auditlog.verify(uow.session)
     assert not result.ok
     assert any("missing" in p for p in result.problems)
 
@@ -97,18 +92,15 @@ def test_removing_the_last_entry_of_a_chain_is_found(uow, demo, backend):
             select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)
         ).scalar_one()
     _tamper(uow, backend, "DELETE FROM audit_log WHERE id = :id", {"id": last.id})
-    with uow:
-        result = auditlog.verify(uow.session)
+    result = auditlog.verify(uow.session)
     assert any("at the end were removed" in p for p in result.problems)
 
 
 def test_audit_entry_records_who_where_channel_action_and_whose_data(uow, demo):
     p = demo["persons"][0]
-    with uow:
-        person = registry.get_person(
-            uow, actor=WUXING, channel=Channel.COUNTER, account_no=p["account_no"]
-        )
-        uow.commit()
+    person = registry.get_person(
+        uow, actor=WUXING, channel=Channel.COUNTER, account_no=p["account_no"]
+    )
     with uow:
         e = uow.session.execute(
             select(AuditEntry).where(

@@ -33,12 +33,10 @@ def state(uow, account_no):
 
 
 def close(uow, account_no, kind, **kw):
-    with uow:
-        closure = closing.close_account(
-            uow, actor=WUXING, channel=Channel.API, account_no=account_no, kind=kind, **kw
-        )
-        uow.commit()
-        return closure
+    closure, _person = closing.close_account(
+        uow, actor=WUXING, channel=Channel.API, account_no=account_no, kind=kind, **kw
+    )
+    return closure
 
 
 def check_clean(uow):
@@ -88,15 +86,13 @@ def test_emigration_pays_the_balance_out_to_the_person_once(uow, demo):
     with uow:
         bank_before = ledger.balance(uow.session, codes.BANK)
     for _ in range(2):
-        with uow:
-            paid = closing.pay_out(
-                uow,
-                actor=WUXING,
-                channel=Channel.API,
-                closure_no=closure.closure_no,
-                reference="ICBC-20261123-1",
-            )
-            uow.commit()
+        paid, _ = closing.pay_out(
+            uow,
+            actor=WUXING,
+            channel=Channel.API,
+            closure_no=closure.closure_no,
+            reference="ICBC-20261123-1",
+        )
     with uow:
         assert ledger.balance(uow.session, codes.payable_person(pid)) == 0
         assert ledger.balance(uow.session, codes.BANK) == bank_before + closure.balance
@@ -111,7 +107,7 @@ def test_death_balance_goes_to_the_heirs_recorded_with_who_received_it(uow, demo
     )
     # the card is cancelled even when the family could not hand it back
     assert closure.card_no == chen["card_no"] and closure.card_returned_at is None
-    with uow, pytest.raises(Exception) as err:
+    with pytest.raises(Exception) as err:
         closing.pay_out(
             uow,
             actor=WUXING,
@@ -121,23 +117,22 @@ def test_death_balance_goes_to_the_heirs_recorded_with_who_received_it(uow, demo
         )
     assert getattr(err.value, "field", None) == "recipient_name"
     heir = new_certno()
+    paid, _ = closing.pay_out(
+        uow,
+        actor=WUXING,
+        channel=Channel.API,
+        closure_no=closure.closure_no,
+        reference="R1",
+        recipient_name="陈明",
+        recipient_certno=heir,
+        relation="子女",
+    )
+    assert (paid.recipient_name, paid.recipient_certno, paid.recipient_relation) == (
+        "陈明",
+        heir,
+        "子女",
+    )
     with uow:
-        paid = closing.pay_out(
-            uow,
-            actor=WUXING,
-            channel=Channel.API,
-            closure_no=closure.closure_no,
-            reference="R1",
-            recipient_name="陈明",
-            recipient_certno=heir,
-            relation="子女",
-        )
-        uow.commit()
-        assert (paid.recipient_name, paid.recipient_certno, paid.recipient_relation) == (
-            "陈明",
-            heir,
-            "子女",
-        )
         assert ledger.balance(uow.session, codes.payable_heirs(closure.person_id)) == 0
     check_clean(uow)
 
@@ -158,11 +153,10 @@ def test_transfer_out_moves_the_balance_to_the_destination_and_gives_a_certifica
     assert cert["certificate_no"] == closure.closure_no
     assert {e["status"] for e in cert["enrolments"]} == {"terminated"}
     assert cert["paid_months"] > 0 and cert["payments"][0]["status"] in ("paid", "due")
-    with uow:
-        c, person = closing.get_closure(
-            uow, actor=WUXING, channel=Channel.API, closure_no=closure.closure_no
-        )
-        pdf = closing.certificate_pdf(c, person)
+    c, person = closing.get_closure(
+        uow, actor=WUXING, channel=Channel.API, closure_no=closure.closure_no
+    )
+    pdf = closing.certificate_pdf(c, person)
     path = tmp_path / "c.pdf"
     path.write_bytes(pdf)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
@@ -174,19 +168,17 @@ def test_transfer_out_moves_the_balance_to_the_destination_and_gives_a_certifica
 def test_transfer_in_creates_the_enrolment_and_credits_the_balance_once(uow, demo):
     certno = new_certno()
     for _ in range(2):
-        with uow:
-            person, _entry_id = closing.transfer_in(
-                uow,
-                actor=WUXING,
-                channel=Channel.API,
-                certno=certno,
-                name="赵转入",
-                division_code="330502001",
-                from_area="310101",
-                certificate_no="SH-2026-0042",
-                balance=123456,
-            )
-            uow.commit()
+        person = closing.transfer_in(
+            uow,
+            actor=WUXING,
+            channel=Channel.API,
+            certno=certno,
+            name="赵转入",
+            division_code="330502001",
+            from_area="310101",
+            certificate_no="SH-2026-0042",
+            balance=123456,
+        ).person
     with uow:
         assert ledger.individual_balance(uow.session, person.id) == 123456
         assert ledger.balance(uow.session, codes.incoming_area("310101")) == -123456
@@ -197,7 +189,7 @@ def test_transfer_in_creates_the_enrolment_and_credits_the_balance_once(uow, dem
 
 def test_staff_of_another_county_cannot_close_the_account(uow, demo):
     zhang = demo["persons"][0]
-    with uow, pytest.raises(Exception) as err:
+    with pytest.raises(Exception) as err:
         closing.close_account(
             uow, actor=NANXUN, channel=Channel.API, account_no=zhang["account_no"], kind="death"
         )
@@ -206,7 +198,7 @@ def test_staff_of_another_county_cannot_close_the_account(uow, demo):
 
 def test_a_contribution_clerk_cannot_cancel_cards_so_cannot_close(uow, demo):
     zhang = demo["persons"][0]
-    with uow, pytest.raises(Exception) as err:
+    with pytest.raises(Exception) as err:
         closing.close_account(
             uow,
             actor=FUND_CLERK,

@@ -21,17 +21,15 @@ C = Channel.COUNTER
 def make_employer(uow, n=1):
     from yibao.domain.ids import make_credit_code
 
-    with uow:
-        e = registry.register_employer(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            uscc=make_credit_code(f"9133050200AB{n:05d}"),
-            name=f"测试企业{n}",
-            division_code="330502",
-        )
-        uow.commit()
-        return e
+    e = registry.register_employer(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        uscc=make_credit_code(f"9133050200AB{n:05d}"),
+        name=f"测试企业{n}",
+        division_code="330502",
+    )
+    return e
 
 
 def hire(uow, employer, base, name="职工"):
@@ -94,11 +92,10 @@ def test_monthly_assessment_splits_employer_and_individual_parts_per_employee(uo
     hire(uow, employer, 6_000_00)
     hire(uow, employer, 3_000_00)  # below the floor of 4,200: assessed on the floor
     hire(uow, employer, 30_000_00)  # above the ceiling of 21,000
+    a = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
     with uow:
-        a = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
-        uow.commit()
         lines = (
             uow.session.execute(
                 select(ContributionLine)
@@ -121,32 +118,31 @@ def test_monthly_assessment_splits_employer_and_individual_parts_per_employee(uo
         "due",
     )
     assert a.due_date == dt.date(2026, 12, 15)
-    with uow:  # once per month
-        again = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
-        assert again.id == a.id
+    # once per month
+    again = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
+    assert again.id == a.id
 
 
 def test_payment_in_full_marks_lines_paid_and_moves_money_through_the_ledger(uow, demo):
     employer = make_employer(uow)
     worker = hire(uow, employer, 5_000_00)
+    a = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
     with uow:
-        a = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
         bank_before = ledger.balance(uow.session, codes.BANK)
-        cs.record_employer_payment(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            employer_uscc=employer.uscc,
-            month=202611,
-            amount=a.total,
-            reference="回单001",
-            key="p1",
-        )
-        uow.commit()
+    cs.record_employer_payment(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        employer_uscc=employer.uscc,
+        month=202611,
+        amount=a.total,
+        reference="回单001",
+        key="p1",
+    )
     with uow:
         line = uow.session.execute(
             select(ContributionLine).where(ContributionLine.person_id == worker.id)
@@ -154,18 +150,18 @@ def test_payment_in_full_marks_lines_paid_and_moves_money_through_the_ledger(uow
         assert line.status == "paid" and line.paid_at is not None
         assert ledger.balance(uow.session, codes.BANK) == bank_before - a.total
         assert ledger.balance(uow.session, codes.ia_pending("330502")) == 100_00
-        # retried with the same key: nothing more
-        cs.record_employer_payment(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            employer_uscc=employer.uscc,
-            month=202611,
-            amount=a.total,
-            reference="回单001",
-            key="p1",
-        )
-        uow.commit()
+    # retried with the same key: nothing more
+    cs.record_employer_payment(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        employer_uscc=employer.uscc,
+        month=202611,
+        amount=a.total,
+        reference="回单001",
+        key="p1",
+    )
+    with uow:
         assert ledger.balance(uow.session, codes.BANK) == bank_before - a.total
         assert ledger.check(uow.session).ok
 
@@ -173,23 +169,22 @@ def test_payment_in_full_marks_lines_paid_and_moves_money_through_the_ledger(uow
 def test_partial_payment_keeps_the_month_in_arrears_and_overpayment_is_refused(uow, demo):
     employer = make_employer(uow)
     hire(uow, employer, 5_000_00)
+    a = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
+    cs.record_employer_payment(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        employer_uscc=employer.uscc,
+        month=202611,
+        amount=100_00,
+        reference="part",
+        key="part",
+    )
     with uow:
-        a = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
-        cs.record_employer_payment(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            employer_uscc=employer.uscc,
-            month=202611,
-            amount=100_00,
-            reference="part",
-            key="part",
-        )
-        uow.commit()
-        assert a.status == "partial"
-    with uow, pytest.raises(DomainError) as err:
+        assert uow.session.get(Assessment, a.id).status == "partial"
+    with pytest.raises(DomainError) as err:
         cs.record_employer_payment(
             uow,
             actor=FUND_CLERK,
@@ -207,41 +202,35 @@ def test_benefits_are_suspended_after_the_grace_months_and_resume_on_payment(uow
     employer = make_employer(uow)
     worker = hire(uow, employer, 5_000_00)
     months = [202607, 202608, 202609]
-    with uow:
-        for m in months:
-            cs.assess_employer(
-                uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=m
-            )
-        uow.commit()
+    for m in months:
+        cs.assess_employer(uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=m)
     with uow:  # 23 November: July, August and September are past due (15th of the next month)
         assert [
             a.month for a in cs.arrears(uow.session, employer_id=employer.id, today=clock.today())
         ] == months
-        cs.apply_suspensions(uow, actor=FUND_CLERK, channel=C)
-        uow.commit()
+    cs.apply_suspensions(uow, actor=FUND_CLERK, channel=C)
     with uow:
         e = uow.session.execute(
             select(Enrolment).where(Enrolment.person_id == worker.id)
         ).scalar_one()
         assert e.status == "suspended" and e.suspended_since == clock.today()
-    with uow:
-        for m in months:
+    for m in months:
+        with uow:
             a = uow.session.execute(
                 select(Assessment).where(
                     Assessment.employer_id == employer.id, Assessment.month == m
                 )
             ).scalar_one()
-            cs.record_employer_payment(
-                uow,
-                actor=FUND_CLERK,
-                channel=C,
-                employer_uscc=employer.uscc,
-                month=m,
-                amount=a.total,
-                reference=f"补缴{m}",
-                key=f"back-{m}",
-            )
-        uow.commit()
+        cs.record_employer_payment(
+            uow,
+            actor=FUND_CLERK,
+            channel=C,
+            employer_uscc=employer.uscc,
+            month=m,
+            amount=a.total,
+            reference=f"补缴{m}",
+            key=f"back-{m}",
+        )
     with uow:
         e = uow.session.execute(
             select(Enrolment).where(Enrolment.person_id == worker.id)
@@ -263,21 +252,19 @@ def test_demo_employer_in_arrears_has_its_employees_suspended(uow, demo):
 def test_monthly_posting_credits_accounts_once(uow, services, demo):
     employer = make_employer(uow)
     workers = [hire(uow, employer, 5_000_00 + i * 100_00, name=f"工{i}") for i in range(5)]
-    with uow:
-        a = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
-        cs.record_employer_payment(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            employer_uscc=employer.uscc,
-            month=202611,
-            amount=a.total,
-            reference="r",
-            key="k",
-        )
-        uow.commit()
+    a = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
+    cs.record_employer_payment(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        employer_uscc=employer.uscc,
+        month=202611,
+        amount=a.total,
+        reference="r",
+        key="k",
+    )
     seen: list[int] = []
     result = cs.post_month(
         services.engine, month=202611, now=services.clock.now(), chunk_size=2, progress=seen.append
@@ -382,7 +369,7 @@ def test_card_application_before_the_first_payment_is_refused_with_that_reason(u
     from yibao.services.cards import cards
 
     person = add_person(uow, paid=False, certno=new_certno())
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         cards.apply_for_card(
             uow,
             actor=WUXING,
@@ -400,21 +387,19 @@ def test_two_posting_runs_at_once_credit_each_line_once(uow, services, demo, bac
 
     employer = make_employer(uow)
     workers = [hire(uow, employer, 5_000_00, name=f"并{i}") for i in range(12)]
-    with uow:
-        a = cs.assess_employer(
-            uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
-        )
-        cs.record_employer_payment(
-            uow,
-            actor=FUND_CLERK,
-            channel=C,
-            employer_uscc=employer.uscc,
-            month=202611,
-            amount=a.total,
-            reference="r",
-            key="k",
-        )
-        uow.commit()
+    a = cs.assess_employer(
+        uow, actor=FUND_CLERK, channel=C, employer_uscc=employer.uscc, month=202611
+    )
+    cs.record_employer_payment(
+        uow,
+        actor=FUND_CLERK,
+        channel=C,
+        employer_uscc=employer.uscc,
+        month=202611,
+        amount=a.total,
+        reference="r",
+        key="k",
+    )
     results = []
 
     def run() -> None:

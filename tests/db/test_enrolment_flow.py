@@ -25,68 +25,60 @@ FORM = {
 
 
 def submit(uow, certno=None, materials=ALL, form=FORM, actor=WUXING):
-    with uow:
-        app = enrolment.submit(
-            uow,
-            actor=actor,
-            channel=Channel.API,
-            certno=certno or new_certno(),
-            name="沈灵活",
-            division_code="330502001",
-            materials=materials,
-            subsidy_form=form,
-        )
-        uow.commit()
-        return app.app_no
+    app = enrolment.submit(
+        uow,
+        actor=actor,
+        channel=Channel.API,
+        certno=certno or new_certno(),
+        name="沈灵活",
+        division_code="330502001",
+        materials=materials,
+        subsidy_form=form,
+    )
+    return app.application.app_no
 
 
 def approve(uow, app_no, actor=WUXING):
-    with uow:
-        _app, voucher = enrolment.approve(uow, actor=actor, channel=Channel.API, app_no=app_no)
-        uow.commit()
-        return voucher.voucher_no
+    done = enrolment.approve(uow, actor=actor, channel=Channel.API, app_no=app_no)
+    assert done.voucher is not None
+    return done.voucher.voucher.voucher_no
 
 
 def debit_file(uow, day):
-    with uow:
-        text = enrolment.write_debit_file(uow, actor=FUND_CLERK, channel=Channel.CLI, day=day)
-        uow.commit()
+    text = enrolment.write_debit_file(uow, actor=FUND_CLERK, channel=Channel.CLI, day=day)
     lines = text.strip().splitlines()
     return lines[0], [line.split(",") for line in lines[1:]]
 
 
 def read_return(uow, content):
-    with uow:
-        result = enrolment.read_return_file(
-            uow, actor=FUND_CLERK, channel=Channel.CLI, content=content, filename="ret.csv"
-        )
-        uow.commit()
-        return result
+    result = enrolment.read_return_file(
+        uow, actor=FUND_CLERK, channel=Channel.CLI, content=content, filename="ret.csv"
+    )
+    return result
 
 
 def test_missing_materials_are_recorded_and_named_and_block_approval(uow, demo):
     app_no = submit(uow, materials=["id_card", "photo"])
-    with uow:
-        app, _ = enrolment.get_application(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
-        assert [m["item"] for m in app.missing] == [
-            "id_card_copy",
-            "resignation_papers",
-            "household_register_copy",
-        ]
-        assert {m["item"]: m["checked"] for m in app.materials}["photo"] is True
-    with uow, pytest.raises(DomainError) as err:
+    app = enrolment.get_application(
+        uow, actor=WUXING, channel=Channel.API, app_no=app_no
+    ).application
+    assert [m["item"] for m in app.missing] == [
+        "id_card_copy",
+        "resignation_papers",
+        "household_register_copy",
+    ]
+    assert {m["item"]: m["checked"] for m in app.materials}["photo"] is True
+    with pytest.raises(DomainError) as err:
         enrolment.approve(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
     assert err.value.code == "enrolment_application.materials_missing"
     assert "户口簿复印件" in err.value.zh and "resignation papers" in err.value.en
-    with uow:
-        enrolment.add_materials(
-            uow,
-            actor=WUXING,
-            channel=Channel.API,
-            app_no=app_no,
-            materials=["id_card_copy", "resignation_papers", "household_register_copy"],
-        )
-        uow.commit()
+    enrolment.add_materials(
+        uow,
+        actor=WUXING,
+        channel=Channel.API,
+        app_no=app_no,
+        materials=["id_card_copy", "resignation_papers", "household_register_copy"],
+    )
     assert approve(uow, app_no).startswith("PV")
 
 
@@ -104,16 +96,14 @@ def test_unknown_material_and_incomplete_subsidy_form_are_refused(uow, demo):
 
 def test_reject_needs_a_reason_and_a_reviewed_application_cannot_be_reviewed_again(uow, demo):
     app_no = submit(uow)
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         enrolment.reject(uow, actor=WUXING, channel=Channel.API, app_no=app_no, reason="  ")
     assert err.value.field == "reason"
-    with uow:
-        app = enrolment.reject(
-            uow, actor=WUXING, channel=Channel.API, app_no=app_no, reason="离职证明不清晰"
-        )
-        uow.commit()
-        assert app.status == "rejected" and app.reject_reason == "离职证明不清晰"
-    with uow, pytest.raises(DomainError) as err:
+    app = enrolment.reject(
+        uow, actor=WUXING, channel=Channel.API, app_no=app_no, reason="离职证明不清晰"
+    ).application
+    assert app.status == "rejected" and app.reject_reason == "离职证明不清晰"
+    with pytest.raises(DomainError) as err:
         enrolment.approve(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
     assert err.value.code == "enrolment_application.reviewed"
 
@@ -121,18 +111,21 @@ def test_reject_needs_a_reason_and_a_reviewed_application_cannot_be_reviewed_aga
 def test_approval_enrols_a_flexible_employee_and_issues_a_printable_voucher(uow, demo, tmp_path):
     certno = new_certno()
     voucher_no = approve(uow, submit(uow, certno))
+    found, person = enrolment.get_voucher(
+        uow, actor=WUXING, channel=Channel.API, voucher_no=voucher_no
+    )
+    voucher = found.voucher
     with uow:
-        voucher, person = enrolment.get_voucher(
-            uow, actor=WUXING, channel=Channel.API, voucher_no=voucher_no
-        )
         current = contributions.current_enrolment(uow.session, person.id)
-        assert current is not None
-        assert (current.insutype, current.psn_type, current.status) == ("310", "flexible", "active")
-        assert [s["month"] for s in voucher.schedule] == [202611, 202612, 202701]
-        assert voucher.schedule[0]["due_date"] == "2026-11-30"  # a week after issue
-        assert voucher.schedule[1]["due_date"] == "2026-12-25"
-        assert voucher.total == sum(s["amount"] for s in voucher.schedule) > 0
-        pdf = enrolment.voucher_pdf(uow, voucher, person)
+    assert current is not None
+    assert (current.insutype, current.psn_type, current.status) == ("310", "flexible", "active")
+    assert [s["month"] for s in voucher.schedule] == [202611, 202612, 202701]
+    assert voucher.schedule[0]["due_date"] == "2026-11-30"  # a week after issue
+    assert voucher.schedule[1]["due_date"] == "2026-12-25"
+    assert voucher.total == sum(s["amount"] for s in voucher.schedule) > 0
+    _, pdf = enrolment.voucher_document(
+        uow, actor=WUXING, channel=Channel.API, voucher_no=voucher_no
+    )
     path = tmp_path / "v.pdf"
     path.write_bytes(pdf)
     text = subprocess.run(
@@ -204,7 +197,7 @@ def test_a_paid_row_with_another_amount_is_not_applied(uow, demo):
 def test_the_whole_flow_ends_in_a_card_after_the_first_payment(uow, demo):
     certno = new_certno()
     approve(uow, submit(uow, certno))
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         cards.apply_for_card(
             uow,
             actor=WUXING,
@@ -217,35 +210,31 @@ def test_the_whole_flow_ends_in_a_card_after_the_first_payment(uow, demo):
     assert err.value.code == "card.not_eligible"
     rows = debit_file(uow, dt.date(2026, 11, 30))[1]
     read_return(uow, f"debit_no,result,amount\n{rows[0][0]},paid,{rows[0][3]}\n")
-    with uow:
-        result = cards.apply_for_card(
-            uow,
-            actor=WUXING,
-            channel=Channel.API,
-            path=Path.COUNTY_CENTER,
-            certno=certno,
-            materials=["id_card"],
-            pin="135790",
-        )
-        uow.commit()
-        assert result.card.status == "issued"
+    result = cards.apply_for_card(
+        uow,
+        actor=WUXING,
+        channel=Channel.API,
+        path=Path.COUNTY_CENTER,
+        certno=certno,
+        materials=["id_card"],
+        pin="135790",
+    )
+    assert result.card.status == "issued"
 
 
 def test_record_book_number_is_recorded_once(uow, demo):
     app_no = submit(uow)
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         enrolment.issue_record_book(
             uow, actor=WUXING, channel=Channel.API, app_no=app_no, number="BL2026000123"
         )
     assert err.value.code == "enrolment_application.not_approved"
     approve(uow, app_no)
-    with uow:
-        app = enrolment.issue_record_book(
-            uow, actor=WUXING, channel=Channel.API, app_no=app_no, number="BL2026000123"
-        )
-        uow.commit()
-        assert app.record_book_no == "BL2026000123"
-    with uow, pytest.raises(DomainError) as err:
+    app = enrolment.issue_record_book(
+        uow, actor=WUXING, channel=Channel.API, app_no=app_no, number="BL2026000123"
+    ).application
+    assert app.record_book_no == "BL2026000123"
+    with pytest.raises(DomainError) as err:
         enrolment.issue_record_book(
             uow, actor=WUXING, channel=Channel.API, app_no=app_no, number="BL2026000999"
         )
@@ -254,7 +243,7 @@ def test_record_book_number_is_recorded_once(uow, demo):
 
 def test_other_areas_staff_do_not_see_the_application(uow, demo):
     app_no = submit(uow)
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         enrolment.approve(uow, actor=NANXUN, channel=Channel.API, app_no=app_no)
     assert err.value.status == 404
 
@@ -278,10 +267,9 @@ def test_a_closed_account_gets_no_more_bank_debits(uow, demo):
     approve(uow, submit(uow, certno))
     with uow:
         person = uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
-        closing.close_account(
-            uow, actor=WUXING, channel=Channel.API, account_no=person.account_no, kind="emigration"
-        )
-        uow.commit()
+    closing.close_account(
+        uow, actor=WUXING, channel=Channel.API, account_no=person.account_no, kind="emigration"
+    )
     assert debit_file(uow, dt.date(2026, 12, 31))[1] == []
 
 
@@ -332,12 +320,10 @@ def _payee(uow, actor, area="330502", **kw):
         "name": "吴兴区医保基金收入户",
         "account": "6201 0000 1111 22",
     }
-    with uow:
-        row = enrolment.set_collection_account(
-            uow, actor=actor, channel=Channel.API, area=area, **(fields | kw)
-        )
-        uow.commit()
-        return row.account
+    row = enrolment.set_collection_account(
+        uow, actor=actor, channel=Channel.API, area=area, **(fields | kw)
+    )
+    return row.account
 
 
 def test_the_voucher_prints_the_areas_own_collection_account_else_the_citys(uow, demo):
@@ -369,17 +355,15 @@ def test_without_a_collection_account_no_voucher_is_issued_and_nothing_changes(u
         uow.session.execute(CollectionAccount.__table__.delete())
         uow.commit()
     app_no = submit(uow)
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         enrolment.approve(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
     assert err.value.code == "collection_account.missing" and err.value.field == "area"
     assert "330502" in err.value.en and "收入户" in err.value.zh
+    found = enrolment.get_application(uow, actor=WUXING, channel=Channel.API, app_no=app_no)
+    assert found.application.status == "submitted" and found.voucher is None
     with uow:
-        app, person = enrolment.get_application(
-            uow, actor=WUXING, channel=Channel.API, app_no=app_no
-        )
-        assert app.status == "submitted"
         assert not uow.session.scalars(
-            select(Enrolment).where(Enrolment.person_id == person.id)
+            select(Enrolment).where(Enrolment.person_id == found.person.id)
         ).all()
 
 
@@ -410,6 +394,5 @@ def test_a_county_admin_sets_only_the_accounts_of_the_own_area(uow, demo):
     with pytest.raises(DomainError) as err:
         _payee(uow, county_admin, area="330503")
     assert err.value.code == "access.out_of_area"
-    with uow:
-        seen = [r.area for r in enrolment.collection_accounts(uow, actor=county_admin)]
+    seen = [r.area for r in enrolment.collection_accounts(uow, actor=county_admin)]
     assert seen == ["330500", "330502"]  # the city's, which it uses, and its own

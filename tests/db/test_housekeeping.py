@@ -36,12 +36,9 @@ def _nonce(services, nonce: str) -> None:
 
 
 def _token(services, days: int) -> str:
-    with services.uow() as work:
-        user = access_service.get_staff(work, username="admin")
-        token, _ = access_service.issue_api_token(
-            work, user=user, channel=Channel.CLI, label="t", days=days
-        )
-        work.commit()
+    token, _ = access_service.issue_api_token(
+        services.uow(), username="admin", channel=Channel.CLI, label="t", days=days
+    )
     return token
 
 

@@ -11,17 +11,15 @@ from yibao.store.models import AuditEntry, Person
 
 def test_register_person_takes_gender_and_birth_date_from_the_id_number(uow, demo):
     certno = new_certno("330502", dt.date(1970, 6, 15))
-    with uow:
-        person = registry.register_person(
-            uow,
-            actor=WUXING,
-            channel=Channel.API,
-            certno=certno,
-            name="孙悦",
-            division_code="330502002",
-            phone="0572-1234567",
-        )
-        uow.commit()
+    person = registry.register_person(
+        uow,
+        actor=WUXING,
+        channel=Channel.API,
+        certno=certno,
+        name="孙悦",
+        division_code="330502002",
+        phone="0572-1234567",
+    )
     with uow:
         stored = uow.session.get(Person, person.id)
         assert stored.birth_date == dt.date(1970, 6, 15)
@@ -32,7 +30,7 @@ def test_register_person_takes_gender_and_birth_date_from_the_id_number(uow, dem
 def test_id_number_with_wrong_check_digit_is_refused_and_nothing_is_stored(uow, demo):
     certno = new_certno()
     wrong = certno[:-1] + ("1" if certno[-1] != "1" else "2")
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.register_person(
             uow,
             actor=WUXING,
@@ -49,7 +47,7 @@ def test_id_number_with_wrong_check_digit_is_refused_and_nothing_is_stored(uow, 
 def test_a_person_is_registered_once(uow, demo):
     certno = new_certno()
     add_person(uow, certno=certno)
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.register_person(
             uow,
             actor=SYSTEM,
@@ -62,7 +60,7 @@ def test_a_person_is_registered_once(uow, demo):
 
 
 def test_staff_register_only_inside_their_area(uow, demo):
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.register_person(
             uow,
             actor=NANXUN,
@@ -75,7 +73,7 @@ def test_staff_register_only_inside_their_area(uow, demo):
 
 
 def test_unknown_division_is_refused(uow, demo):
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.register_person(
             uow,
             actor=SYSTEM,
@@ -89,18 +87,14 @@ def test_unknown_division_is_refused(uow, demo):
 
 def test_reading_a_person_is_audited_and_outside_the_area_is_not_found(uow, demo):
     p = demo["persons"][0]  # Wuxing, Yuehe street
-    with uow:
-        person = registry.get_person(
-            uow, actor=WUXING, channel=Channel.API, account_no=p["account_no"]
-        )
-        uow.commit()
-        assert person.name == p["name"]
+    person = registry.get_person(uow, actor=WUXING, channel=Channel.API, account_no=p["account_no"])
+    assert person.name == p["name"]
     with uow:
         entry = (
             uow.session.query(AuditEntry).filter_by(action="person.read", person_id=person.id).one()
         )
         assert (entry.actor_id, entry.actor_division, entry.channel) == ("wuxing", "330502", "api")
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.get_person(uow, actor=NANXUN, channel=Channel.API, account_no=p["account_no"])
     assert err.value.status == 404
 
@@ -108,36 +102,34 @@ def test_reading_a_person_is_audited_and_outside_the_area_is_not_found(uow, demo
 def test_service_point_clerk_sees_only_their_street(uow, demo):
     yuehe_person = demo["persons"][0]
     chaoyang_person = demo["persons"][1]  # 330502002
-    with uow:
-        found = registry.search_persons(
+    found = registry.search_persons(
+        uow,
+        actor=YUEHE,
+        channel=Channel.COUNTER,
+        query=registry.PersonQuery(certno=yuehe_person["certno"]),
+    )
+    assert [p.name for p in found] == [yuehe_person["name"]]
+    assert (
+        registry.search_persons(
             uow,
             actor=YUEHE,
             channel=Channel.COUNTER,
-            query=registry.PersonQuery(certno=yuehe_person["certno"]),
+            query=registry.PersonQuery(certno=chaoyang_person["certno"]),
         )
-        assert [p.name for p in found] == [yuehe_person["name"]]
-        assert (
-            registry.search_persons(
-                uow,
-                actor=YUEHE,
-                channel=Channel.COUNTER,
-                query=registry.PersonQuery(certno=chaoyang_person["certno"]),
-            )
-            == []
-        )
+        == []
+    )
 
 
 def test_search_by_card_number_and_name(uow, demo):
     p = demo["persons"][2]
-    with uow:
-        by_card = registry.search_persons(
-            uow, actor=NANXUN, channel=Channel.API, query=registry.PersonQuery(card_no=p["card_no"])
-        )
-        by_name = registry.search_persons(
-            uow, actor=NANXUN, channel=Channel.API, query=registry.PersonQuery(name=p["name"])
-        )
-        assert [x.certno for x in by_card] == [p["certno"]] == [x.certno for x in by_name]
-    with uow, pytest.raises(DomainError) as err:
+    by_card = registry.search_persons(
+        uow, actor=NANXUN, channel=Channel.API, query=registry.PersonQuery(card_no=p["card_no"])
+    )
+    by_name = registry.search_persons(
+        uow, actor=NANXUN, channel=Channel.API, query=registry.PersonQuery(name=p["name"])
+    )
+    assert [x.certno for x in by_card] == [p["certno"]] == [x.certno for x in by_name]
+    with pytest.raises(DomainError) as err:
         registry.search_persons(
             uow, actor=NANXUN, channel=Channel.API, query=registry.PersonQuery()
         )
@@ -145,7 +137,7 @@ def test_search_by_card_number_and_name(uow, demo):
 
 
 def test_employer_credit_code_is_validated(uow, demo):
-    with uow, pytest.raises(DomainError) as err:
+    with pytest.raises(DomainError) as err:
         registry.register_employer(
             uow,
             actor=WUXING,
@@ -160,25 +152,23 @@ def test_employer_credit_code_is_validated(uow, demo):
 def test_institution_code_and_kind_are_validated(uow, demo):
     from tests.helpers import CITY
 
-    with uow:
-        inst, secret = registry.register_institution(
-            uow,
-            actor=CITY,
-            channel=Channel.API,
-            code="H33052100001",
-            name="德清县人民医院",
-            kind="hospital",
-            level="2",
-            division_code="330521",
-        )
-        uow.commit()
-        assert inst.access_id == "H33052100001" and len(secret) == 32
+    inst, secret = registry.register_institution(
+        uow,
+        actor=CITY,
+        channel=Channel.API,
+        code="H33052100001",
+        name="德清县人民医院",
+        kind="hospital",
+        level="2",
+        division_code="330521",
+    )
+    assert inst.access_id == "H33052100001" and len(secret) == 32
     for code, kind, level, field in [
         ("X33052100001", "hospital", "2", "code"),
         ("H33052100002", "clinic", "2", "kind"),
         ("H33052100003", "hospital", "5", "level"),
     ]:
-        with uow, pytest.raises(DomainError) as err:
+        with pytest.raises(DomainError) as err:
             registry.register_institution(
                 uow,
                 actor=CITY,

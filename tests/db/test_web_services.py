@@ -380,10 +380,11 @@ def test_person_reports_own_card_lost(uow, demo):
     p = demo["persons"][0]
     with uow:
         person = _person(uow, p["certno"])
-        card = report_lost(
+        card = report_lost.step(
             uow,
             actor=portal.person_actor(person),
             channel=Channel.PORTAL,
+            person_id=person.id,
             card_no=p["card_no"],
         )
         uow.commit()

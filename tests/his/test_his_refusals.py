@@ -36,18 +36,14 @@ def test_a_card_that_is_not_active_is_refused(
 ) -> None:
     zhang = demo["persons"][0]
     psn_no, mdtrt_id = _settle_ready(his, zhang)
-    with services.uow() as u:
-        if action == "lost":
-            cards.report_lost(u, actor=WUXING, channel=Channel.COUNTER, card_no=zhang["card_no"])
-        elif action == "frozen":
-            cards.freeze(
-                u, actor=WUXING, channel=Channel.COUNTER, card_no=zhang["card_no"], reason="可疑"
-            )
-        else:
-            cards.cancel_card(
-                u, actor=WUXING, channel=Channel.COUNTER, card_no=zhang["card_no"], reason="注销"
-            )
-        u.commit()
+    u = services.uow()
+    holder = {"person_id": int(psn_no), "card_no": zhang["card_no"]}
+    if action == "lost":
+        cards.report_lost(u, actor=WUXING, channel=Channel.COUNTER, **holder)
+    elif action == "frozen":
+        cards.freeze(u, actor=WUXING, channel=Channel.COUNTER, reason="可疑", **holder)
+    else:
+        cards.cancel_card(u, actor=WUXING, channel=Channel.COUNTER, reason="注销", **holder)
     r = his.call("1101", {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": zhang["card_no"]}})
     assert r["infcode"] == -1 and f"the card is {reason}" in r["err_msg"]
     r = his.call("2207", his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "20.00"))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yibao.cli.common import app, fail, parse_date, services
+from yibao.cli.common import app, fail, parse_date, services, system_actor
 
 if TYPE_CHECKING:
     pass
@@ -23,11 +23,10 @@ app.add_typer(staff_app, name="staff")
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit log's hash chains; exit 1 on an edited or removed entry."""
-    from yibao.store import auditlog
+    from yibao.services.access import audit
 
     with services() as svc:
-        with svc.session_factory() as session:
-            result = auditlog.verify(session)
+        result = audit.verify(svc.uow())
         if result.ok:
             typer.echo(f"audit log intact 审计日志完整: {result.entries} entries verified")
             return
@@ -51,8 +50,7 @@ def calendar_show(
     from yibao.services.registry import calendar as calendar_service
 
     with services() as svc:
-        with svc.uow() as work:
-            cal = calendar_service.load(work)
+        cal = calendar_service.current(svc.uow())
         if start is not None and days is not None:
             day = parse_date(start, "--from")
             due, notes = cal.add_working_days(day, days)
@@ -82,24 +80,21 @@ def calendar_set(
     note: Annotated[str, typer.Option(help="why, e.g. the State Council notice")] = "",
 ) -> None:
     """Amend the working-day table (for a year no package knows yet, or a local change)."""
-    from yibao.domain.actors import Actor, Channel
+    from yibao.domain.actors import Channel
     from yibao.services.registry import calendar as calendar_service
 
     the_day = parse_date(day, "DAY")
     if workday is None and not clear:
         fail("say --workday, --holiday or --clear")
     with services() as svc:
-        with svc.uow() as work:
-            calendar_service.set_day(
-                work,
-                actor=Actor.system("cli"),
-                channel=Channel.CLI,
-                day=the_day,
-                workday=None if clear else workday,
-                note=note,
-            )
-            work.commit()
-            info = calendar_service.load(work).info(the_day)
+        info = calendar_service.set_day(
+            svc.uow(),
+            actor=system_actor(),
+            channel=Channel.CLI,
+            day=the_day,
+            workday=None if clear else workday,
+            note=note,
+        )
         typer.echo(
             f"{the_day}: {'workday 上班' if info.workday else 'holiday 休息'} "
             f"({info.source}) {info.note}"
@@ -123,7 +118,7 @@ def staff_create(
     ] = None,
 ) -> None:
     """Create a staff user."""
-    from yibao.domain.actors import Actor, Channel
+    from yibao.domain.actors import Channel
     from yibao.services.access import staff as access_service
 
     if password is None:
@@ -131,18 +126,16 @@ def staff_create(
             fail("--password is required when there is no terminal")
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with services() as svc:
-        with svc.uow() as work:
-            access_service.create_staff(
-                work,
-                actor=Actor.system("cli"),
-                channel=Channel.CLI,
-                username=username,
-                name=name or username,
-                password=password or "",
-                role=role,
-                division_code=division,
-            )
-            work.commit()
+        access_service.create_staff(
+            svc.uow(),
+            actor=system_actor(),
+            channel=Channel.CLI,
+            username=username,
+            name=name or username,
+            password=password or "",
+            role=role,
+            division_code=division,
+        )
         typer.echo(f"created {username} ({role} at {division})")
 
 
@@ -157,12 +150,9 @@ def staff_token(
     from yibao.services.access import staff as access_service
 
     with services() as svc:
-        with svc.uow() as work:
-            user = access_service.get_staff(work, username=username)
-            token, _ = access_service.issue_api_token(
-                work, user=user, channel=Channel.CLI, label=label, days=days
-            )
-            work.commit()
+        token, _ = access_service.issue_api_token(
+            svc.uow(), username=username, channel=Channel.CLI, label=label, days=days
+        )
         typer.echo(token)
 
 

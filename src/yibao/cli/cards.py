@@ -8,6 +8,7 @@ import typer
 
 from yibao.cli.common import app, services
 from yibao.clock import CHINA
+from yibao.services.transition import as_use_case
 
 if TYPE_CHECKING:
     from yibao.services.access.terminals import IssuedCode
@@ -23,11 +24,9 @@ def cards_sweep() -> None:
     from yibao.services.cards import cards as card_service
 
     with services() as svc:
-        with svc.uow() as work:
-            cards = card_service.return_overdue_pickups(
-                work, actor=Actor.system("sweep"), channel=Channel.CLI
-            )
-            work.commit()
+        cards = card_service.return_overdue_pickups(
+            svc.uow(), actor=Actor.system("sweep"), channel=Channel.CLI
+        )
         typer.echo(f"{len(cards)} card(s) returned to their county center")
 
 
@@ -54,16 +53,14 @@ def kiosk_register(
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        with svc.uow() as work:
-            issued = kiosk.register_terminal(
-                work,
-                actor=Actor.system("cli"),
-                channel=Channel.CLI,
-                code=code,
-                location=location,
-                division_code=division,
-            )
-            work.commit()
+        issued = as_use_case(kiosk.register_terminal)(
+            svc.uow(),
+            actor=Actor.system("cli"),
+            channel=Channel.CLI,
+            code=code,
+            location=location,
+            division_code=division,
+        )
         _print_code(issued)
 
 
@@ -74,11 +71,9 @@ def kiosk_issue(code: Annotated[str, typer.Argument(help="terminal code")]) -> N
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        with svc.uow() as work:
-            issued = kiosk.issue_code(
-                work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
-            )
-            work.commit()
+        issued = as_use_case(kiosk.issue_code)(
+            svc.uow(), actor=Actor.system("cli"), channel=Channel.CLI, code=code
+        )
         _print_code(issued)
 
 
@@ -89,11 +84,9 @@ def kiosk_deactivate(code: Annotated[str, typer.Argument(help="terminal code")])
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        with svc.uow() as work:
-            terminal = kiosk.deactivate_terminal(
-                work, actor=Actor.system("cli"), channel=Channel.CLI, code=code
-            )
-            work.commit()
+        terminal = as_use_case(kiosk.deactivate_terminal)(
+            svc.uow(), actor=Actor.system("cli"), channel=Channel.CLI, code=code
+        )
         typer.echo(f"terminal {terminal.code} deactivated 终端已停用")
 
 
@@ -103,9 +96,9 @@ def kiosk_list() -> None:
     from yibao.domain.actors import Actor
     from yibao.services.access import terminals as kiosk
 
-    with services() as svc, svc.uow() as work:
-        now = work.clock.now()
-        for t in kiosk.list_terminals(work, actor=Actor.system("cli")):
+    with services() as svc:
+        now = svc.clock.now()
+        for t in as_use_case(kiosk.list_terminals)(svc.uow(), actor=Actor.system("cli")):
             state = kiosk.terminal_state(t, now)
             since = t.activated_at if state == "activated" else t.activation_expires
             when = f" {since.astimezone(CHINA):%Y-%m-%d %H:%M}" if since else ""

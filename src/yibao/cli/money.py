@@ -25,6 +25,7 @@ def ledger_check() -> None:
     """Prove that every balance equals the sum of its postings; exit 1 if not."""
     from yibao.services.ledger import ledger
 
+    # TODO(merge): the ledger module (branch his) gives this check as a use case
     with services() as svc, svc.session_factory() as session:
         ledger.repeatable_read(session)
         result = ledger.check(session)
@@ -97,9 +98,9 @@ def payee_set(
     from yibao.domain.actors import Channel
     from yibao.services.contributions import enrolment
 
-    with services() as svc, svc.uow() as work:
+    with services() as svc:
         row = enrolment.set_collection_account(
-            work,
+            svc.uow(),
             actor=system_actor(),
             channel=Channel.CLI,
             area=area,
@@ -107,7 +108,6 @@ def payee_set(
             name=name,
             account=account,
         )
-        work.commit()
         typer.echo(f"{row.area}  {row.bank}  {row.name}  {row.account}")
 
 
@@ -116,8 +116,8 @@ def payee_list() -> None:
     """The collection accounts, by area."""
     from yibao.services.contributions import enrolment
 
-    with services() as svc, svc.uow() as work:
-        rows = enrolment.collection_accounts(work, actor=system_actor())
+    with services() as svc:
+        rows = enrolment.collection_accounts(svc.uow(), actor=system_actor())
         for row in rows:
             typer.echo(f"{row.area}  {row.bank}  {row.name}  {row.account}")
         if not rows:
@@ -138,12 +138,11 @@ def debit_file(
     except ValueError:
         fail("--date is YYYY-MM-DD")
         return
-    with services() as svc, svc.uow() as work:
+    with services() as svc:
         content = enrolment.write_debit_file(
-            work, actor=system_actor(), channel=Channel.CLI, day=day
+            svc.uow(), actor=system_actor(), channel=Channel.CLI, day=day
         )
-        output.write_text(content, encoding="utf-8")
-        work.commit()
+    output.write_text(content, encoding="utf-8")
     rows = max(len(content.strip().splitlines()) - 1, 0)
     typer.echo(f"{rows} debit row(s) written to {output}")
 
@@ -161,11 +160,14 @@ def return_file(
         content = raw.decode("utf-8")
     except UnicodeDecodeError:
         content = raw.decode("gb18030")
-    with services() as svc, svc.uow() as work:
+    with services() as svc:
         result = enrolment.read_return_file(
-            work, actor=system_actor(), channel=Channel.CLI, content=content, filename=path.name
+            svc.uow(),
+            actor=system_actor(),
+            channel=Channel.CLI,
+            content=content,
+            filename=path.name,
         )
-        work.commit()
     typer.echo(f"paid {result.paid}, failed {result.failed}, already read {result.unchanged}")
     for error in result.errors:
         typer.secho(error, fg=typer.colors.YELLOW, err=True)
@@ -181,31 +183,17 @@ def assess(
     ] = None,
 ) -> None:
     """Assess the month for every employer (or one): employer and individual parts."""
-    from sqlalchemy import select
-
     from yibao.domain.actors import Channel
     from yibao.services.contributions import contributions
-    from yibao.store.models import Employer
 
-    m = contributions.month_int(month)
-    with services() as svc, svc.uow() as work:
-        if employer:
-            codes = [employer.strip().upper()]
-        else:
-            codes = list(
-                work.session.execute(select(Employer.uscc).order_by(Employer.uscc)).scalars()
-            )
-        total = persons = 0
-        for uscc in codes:
-            a = contributions.assess_employer(
-                work, actor=system_actor(), channel=Channel.CLI, employer_uscc=uscc, month=m
-            )
-            total += a.total
-            persons += a.persons
-        work.commit()
+    with services() as svc:
+        m = contributions.month_int(month)
+        done = contributions.assess_month(
+            svc.uow(), actor=system_actor(), channel=Channel.CLI, month=m, employer_uscc=employer
+        )
     typer.echo(
-        f"{contributions.month_text(m)}: {len(codes)} employer(s), {persons} person(s), "
-        f"{total / 100:.2f} yuan assessed"
+        f"{contributions.month_text(m)}: {done.employers} employer(s), {done.persons} person(s), "
+        f"{done.total / 100:.2f} yuan assessed"
     )
 
 
@@ -215,7 +203,8 @@ def suspensions() -> None:
     from yibao.domain.actors import Channel
     from yibao.services.contributions import contributions
 
-    with services() as svc, svc.uow() as work:
-        result = contributions.apply_suspensions(work, actor=system_actor(), channel=Channel.CLI)
-        work.commit()
+    with services() as svc:
+        result = contributions.apply_suspensions(
+            svc.uow(), actor=system_actor(), channel=Channel.CLI
+        )
     typer.echo(f"suspended {result['suspended']}, resumed {result['resumed']}")

@@ -11,7 +11,6 @@ from yibao.channels.api import views
 from yibao.channels.api.deps import SESSION_COOKIE, Staff, Work
 from yibao.domain.actors import Channel
 from yibao.services.access import staff as access_service
-from yibao.store.models import StaffCredential, StaffUser
 
 router = APIRouter(prefix="/auth", tags=["auth 登录"])
 
@@ -33,16 +32,15 @@ def login(body: LoginIn, response: Response, work: Work) -> dict[str, Any]:
     Changes made with the cookie must carry the returned ``csrf_token`` in the
     ``X-CSRF-Token`` header."""
     settings = work.settings
-    with work:
-        result = access_service.login(
-            work,
-            username=body.username,
-            password=body.password,
-            channel=Channel.API,
-            session_hours=settings.session_hours,
-            max_failures=settings.staff_login_max_failures,
-            lock_minutes=settings.staff_login_lock_minutes,
-        )
+    result = access_service.login(
+        work,
+        username=body.username,
+        password=body.password,
+        channel=Channel.API,
+        session_hours=settings.session_hours,
+        max_failures=settings.staff_login_max_failures,
+        lock_minutes=settings.staff_login_lock_minutes,
+    )
     response.set_cookie(
         SESSION_COOKIE,
         result.token,
@@ -61,11 +59,7 @@ def login(body: LoginIn, response: Response, work: Work) -> dict[str, Any]:
 
 @router.post("/logout", status_code=204)
 def logout(ctx: Staff, response: Response, work: Work) -> Response:
-    with work:
-        cred = work.session.get(StaffCredential, ctx.credential_id)
-        if cred is not None:
-            access_service.revoke(work, cred=cred)
-        work.commit()
+    access_service.log_out(work, credential_id=ctx.credential_id)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.status_code = 204
     return response
@@ -73,20 +67,14 @@ def logout(ctx: Staff, response: Response, work: Work) -> Response:
 
 @router.get("/me")
 def me(ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        user = work.session.get(StaffUser, ctx.user_id)
-        assert user is not None
-        return {**views.staff_user(user), "permissions": sorted(p.value for p in ctx.actor.perms)}
+    user = access_service.staff_user(work, user_id=ctx.user_id)
+    return {**views.staff_user(user), "permissions": sorted(p.value for p in ctx.actor.perms)}
 
 
 @router.post("/tokens", status_code=201)
 def create_token(body: TokenIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """An API token for a machine client acting as you; shown once."""
-    with work:
-        user = work.session.get(StaffUser, ctx.user_id)
-        assert user is not None
-        token, cred = access_service.issue_api_token(
-            work, user=user, channel=Channel.API, label=body.label, days=body.days
-        )
-        work.commit()
-        return {"token": token, "label": cred.label, "expires_at": cred.expires_at.isoformat()}
+    token, cred = access_service.issue_api_token(
+        work, username=ctx.actor.id, channel=Channel.API, label=body.label, days=body.days
+    )
+    return {"token": token, "label": cred.label, "expires_at": cred.expires_at.isoformat()}

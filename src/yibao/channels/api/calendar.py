@@ -22,41 +22,36 @@ class DayIn(BaseModel):
 
 @router.get("/{year}")
 def show_year(year: int, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        cal = calendar_service.load(work)
-        return {
-            "year": year,
-            "published": cal.is_published(year),
-            "days": [
-                {"day": d.day.isoformat(), "workday": d.workday, "source": d.source, "note": d.note}
-                for d in cal.special_days(year)
-            ],
-        }
+    cal = calendar_service.current(work)
+    return {
+        "year": year,
+        "published": cal.is_published(year),
+        "days": [
+            {"day": d.day.isoformat(), "workday": d.workday, "source": d.source, "note": d.note}
+            for d in cal.special_days(year)
+        ],
+    }
 
 
 @router.get("/add-working-days/{start}/{days}")
 def add_working_days(start: dt.date, days: int, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        due, notes = calendar_service.load(work).add_working_days(start, days)
-        return {"start": start.isoformat(), "days": days, "date": due.isoformat(), "notes": notes}
+    due, notes = calendar_service.current(work).add_working_days(start, days)
+    return {"start": start.isoformat(), "days": days, "date": due.isoformat(), "notes": notes}
 
 
 @router.put("/days/{day}")
 def set_day(day: dt.date, body: DayIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        calendar_service.set_day(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            day=day,
-            workday=body.workday,
-            note=body.note,
-        )
-        info = calendar_service.load(work).info(day)
-        work.commit()
-        return {
-            "day": day.isoformat(),
-            "workday": info.workday,
-            "source": info.source,
-            "note": info.note,
-        }
+    info = calendar_service.set_day(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        day=day,
+        workday=body.workday,
+        note=body.note,
+    )
+    return {
+        "day": day.isoformat(),
+        "workday": info.workday,
+        "source": info.source,
+        "note": info.note,
+    }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
-from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.deps import Holder, Staff, Work
 from yibao.domain.actors import Channel
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import invalid
@@ -74,151 +74,187 @@ def _card_result(result: card_service.CardResult, work: Work) -> dict[str, Any]:
 
 @router.post("/card-applications", status_code=201)
 def apply(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        result = card_service.apply_for_card(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            path=body.path,
-            certno=body.certno,
-            materials=body.materials,
-            kind=body.kind,
-            pin=body.pin,
-            delegate_certno=body.delegate_certno,
-            delegate_name=body.delegate_name,
-            card_no=body.card_no,
-        )
-        work.commit()
-        return _card_result(result, work)
+    result = card_service.apply_for_card(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        path=body.path,
+        certno=body.certno,
+        materials=body.materials,
+        kind=body.kind,
+        pin=body.pin,
+        delegate_certno=body.delegate_certno,
+        delegate_name=body.delegate_name,
+        card_no=body.card_no,
+    )
+    return _card_result(result, work)
 
 
 @router.get("/card-applications")
 def list_applications(ctx: Staff, work: Work, view: str = "open") -> list[dict[str, Any]]:
     """Applications in your area: ``open``, ``due`` (still in time) or ``overdue``, or ``all``."""
-    with work:
-        card_service.return_overdue_pickups(work, actor=ctx.actor, channel=Channel.API)
-        items = card_service.list_applications(
-            work, actor=ctx.actor, channel=Channel.API, view=view
-        )
-        work.commit()
-        return [views.application(v) for v in items]
+    # the API's list first sends back cards left at a service point too long
+    items = card_service.list_applications(
+        work, actor=ctx.actor, channel=Channel.API, view=view, return_overdue=True
+    )
+    return [views.application(v) for v in items]
 
 
 @router.get("/card-applications/{app_no}")
 def get_application(app_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        v = card_service.get_application(work, actor=ctx.actor, channel=Channel.API, app_no=app_no)
-        work.commit()
-        return views.application(v)
+    v = card_service.get_application(work, actor=ctx.actor, channel=Channel.API, app_no=app_no)
+    return views.application(v)
 
 
 @router.get("/cards/{card_no}")
 def get_card(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card, events = card_service.get_card(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no
-        )
-        work.commit()
-        return {**views.card(card), "history": [views.card_event(e) for e in events]}
+    card, events = card_service.get_card(
+        work, actor=ctx.actor, channel=Channel.API, card_no=card_no
+    )
+    return {**views.card(card), "history": [views.card_event(e) for e in events]}
 
 
 @router.post("/cards/{card_no}/production")
 def start_production(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.start_production(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no
-        )
-        work.commit()
-        return views.card(card)
+    card = card_service.start_production(
+        work, actor=ctx.actor, channel=Channel.API, card_no=card_no
+    )
+    return views.card(card)
 
 
 @router.post("/cards/{card_no}/ready")
 def mark_ready(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.mark_ready(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
-        work.commit()
-        return views.card(card)
+    card = card_service.mark_ready(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
+    return views.card(card)
 
 
-@router.post("/cards/{card_no}/collect")
-def collect(card_no: str, body: CollectIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        result = card_service.collect_card(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            card_no=card_no,
-            collector_certno=body.collector_certno,
-            pin=body.pin,
-        )
-        work.commit()
-        return _card_result(result, work)
+# The card actions are done for a person, on that person's own card: the
+# service refuses a card that is somebody else's (card.not_holder).
+PERSON_CARD = "/persons/{account_no}/cards/{card_no}"
 
 
-@router.post("/cards/{card_no}/report-lost")
-def report_lost(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.report_lost(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
-        )
-        work.commit()
-        return views.card(card)
+@router.post(PERSON_CARD + "/collect")
+def collect(
+    card_no: str, body: CollectIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    result = card_service.collect_card(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        collector_certno=body.collector_certno,
+        pin=body.pin,
+    )
+    return _card_result(result, work)
 
 
-@router.post("/cards/{card_no}/freeze")
-def freeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.freeze(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
-        )
-        work.commit()
-        return views.card(card)
+@router.post(PERSON_CARD + "/report-lost")
+def report_lost(
+    card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    card = card_service.report_lost(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        reason=body.reason,
+    )
+    return views.card(card)
 
 
-@router.post("/cards/{card_no}/unfreeze")
-def unfreeze(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.unfreeze(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
-        )
-        work.commit()
-        return views.card(card)
+@router.post(PERSON_CARD + "/found")
+def report_found(
+    card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    """Undo a loss report (解挂): the holder found the card again."""
+    card = card_service.report_found(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        reason=body.reason,
+    )
+    return views.card(card)
 
 
-@router.post("/cards/{card_no}/cancel")
-def cancel(card_no: str, body: ReasonIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        card = card_service.cancel_card(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, reason=body.reason
-        )
-        work.commit()
-        return views.card(card)
+@router.post(PERSON_CARD + "/freeze")
+def freeze(
+    card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    card = card_service.freeze(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        reason=body.reason,
+    )
+    return views.card(card)
 
 
-@router.post("/cards/{card_no}/reissue", status_code=201)
-def reissue(card_no: str, body: ReissueIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        result = card_service.reissue(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            card_no=card_no,
-            materials=body.materials,
-            reason=body.reason,
-            pin=body.pin,
-        )
-        work.commit()
-        return _card_result(result, work)
+@router.post(PERSON_CARD + "/unfreeze")
+def unfreeze(
+    card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    card = card_service.unfreeze(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        reason=body.reason,
+    )
+    return views.card(card)
 
 
-@router.post("/cards/{card_no}/pin")
-def reset_pin(card_no: str, body: PinIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        result = card_service.reset_pin(
-            work, actor=ctx.actor, channel=Channel.API, card_no=card_no, pin=body.pin
-        )
-        work.commit()
-        return _card_result(result, work)
+@router.post(PERSON_CARD + "/cancel")
+def cancel(
+    card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    card = card_service.cancel_card(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        reason=body.reason,
+    )
+    return views.card(card)
+
+
+@router.post(PERSON_CARD + "/reissue", status_code=201)
+def reissue(
+    card_no: str, body: ReissueIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    result = card_service.reissue(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        materials=body.materials,
+        reason=body.reason,
+        pin=body.pin,
+    )
+    return _card_result(result, work)
+
+
+@router.post(PERSON_CARD + "/pin")
+def reset_pin(
+    card_no: str, body: PinIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    result = card_service.reset_pin(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        person_id=person_id,
+        card_no=card_no,
+        pin=body.pin,
+    )
+    return _card_result(result, work)
 
 
 @router.post("/employer-batches", status_code=201)
@@ -245,50 +281,39 @@ def upload_batch(
         )
     # a multi-valued form field may also arrive as one comma-separated value
     items = [m.strip() for raw in materials for m in raw.split(",") if m.strip()]
-    with work:
-        result = batch_service.upload_batch(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            employer_uscc=employer_uscc,
-            letter_ref=letter_ref,
-            handler_certno=handler_certno,
-            handler_name=handler_name,
-            materials=items,
-            filename=file.filename or "upload",
-            content=content,
-            kind=kind,
-        )
-        work.commit()
-        return views.batch(result.batch)
+    result = batch_service.upload_batch(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        employer_uscc=employer_uscc,
+        letter_ref=letter_ref,
+        handler_certno=handler_certno,
+        handler_name=handler_name,
+        materials=items,
+        filename=file.filename or "upload",
+        content=content,
+        kind=kind,
+    )
+    return views.batch(result.batch)
 
 
 @router.get("/employer-batches/{batch_no}")
 def get_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        batch = batch_service.read_batch(
-            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
-        )
-        cards = batch_service.batch_cards(work, batch)
-        work.commit()
-        return {**views.batch(batch), "cards": [views.card(c) for c in cards]}
+    found = batch_service.read_batch(work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no)
+    return {**views.batch(found.batch), "cards": [views.card(c) for c in found.cards]}
 
 
 @router.post("/employer-batches/{batch_no}/deliver")
 def deliver_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        batch = batch_service.deliver_batch(
-            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
-        )
-        work.commit()
-        return views.batch(batch)
+    batch = batch_service.deliver_batch(
+        work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
+    )
+    return views.batch(batch)
 
 
 @router.post("/employer-batches/{batch_no}/handouts")
 def handout(batch_no: str, body: HandoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        result = batch_service.record_handout(
-            work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no, card_no=body.card_no
-        )
-        work.commit()
-        return _card_result(result, work)
+    result = batch_service.record_handout(
+        work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no, card_no=body.card_no
+    )
+    return _card_result(result, work)

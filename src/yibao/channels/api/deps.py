@@ -1,16 +1,16 @@
-"""Request plumbing for the staff JSON API: the unit of work and the acting staff user."""
+"""Request plumbing for the staff JSON API: a fresh unit of work for the one
+use case a route calls, and the acting staff user."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from yibao.domain.actors import Actor
 from yibao.domain.errors import unauthorized
 from yibao.runtime import Services
 from yibao.services.access import staff as access_service
+from yibao.services.registry import registry
 from yibao.store.uow import UnitOfWork
 
 SESSION_COOKIE = "yibao_staff"
@@ -26,12 +26,8 @@ def uow(svc: Annotated[Services, Depends(services)]) -> UnitOfWork:
     return svc.uow()
 
 
-@dataclass
-class StaffContext:
-    actor: Actor
-    user_id: int
-    credential_id: int
-    credential_kind: str
+# Who is calling: the staff user behind the cookie or token.
+StaffContext = access_service.StaffSession
 
 
 def _token_of(request: Request) -> tuple[str | None, str]:
@@ -47,18 +43,22 @@ def staff(request: Request, svc: Annotated[Services, Depends(services)]) -> Staf
         raise unauthorized(
             "auth.required", "请先登录", "log in first (session cookie or Bearer token)"
         )
-    with svc.uow() as work:
-        user, cred = access_service.authenticate(work, token=token)
-        # A browser session must prove each change came from our own page;
-        # API tokens are not sent by browsers on their own, so they need not.
-        if how == "cookie" and request.method not in SAFE_METHODS:
-            access_service.check_csrf(cred, request.headers.get("x-csrf-token"))
-        now = work.clock.now()
-        if cred.last_used_at is None or (now - cred.last_used_at).total_seconds() > 300:
-            cred.last_used_at = now
-            work.commit()
-        return StaffContext(access_service.actor_of(user), user.id, cred.id, cred.kind)
+    return access_service.authenticate_request(
+        svc.uow(),
+        token=token,
+        csrf=request.headers.get("x-csrf-token"),
+        change=how == "cookie" and request.method not in SAFE_METHODS,
+    )
 
 
 Staff = Annotated[StaffContext, Depends(staff)]
 Work = Annotated[UnitOfWork, Depends(uow)]
+
+
+def holder(account_no: str, ctx: Staff, svc: Annotated[Services, Depends(services)]) -> int:
+    """The person a ``/persons/{account_no}/...`` route acts for, in the
+    caller's area (else 404)."""
+    return registry.person_id_of(svc.uow(), actor=ctx.actor, account_no=account_no)
+
+
+Holder = Annotated[int, Depends(holder)]

@@ -14,6 +14,7 @@ from yibao.domain.actors import Channel
 from yibao.services.access import phone_pin
 from yibao.services.inquiry import dialog as ivr_service
 from yibao.services.registry import registry
+from yibao.services.transition import as_use_case
 
 router = APIRouter(tags=["telephone 电话查询"])
 
@@ -27,35 +28,32 @@ class PhonePinIn(BaseModel):
 
 @router.post("/persons/{account_no}/phone-pin")
 def set_phone_pin(account_no: str, body: PhonePinIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        person = registry.get_person(
-            work, actor=ctx.actor, channel=Channel.API, account_no=account_no
-        )
-        new = phone_pin.set_phone_pin(
-            work, actor=ctx.actor, channel=Channel.API, person=person, pin=body.pin
-        )
-        work.commit()
-        out: dict[str, Any] = {"account_no": person.account_no, "phone_pin_set": True}
-        if new is not None:
-            out["phone_pin"] = new
-        return out
+    # TODO(merge): one use case of phone_pin taking the account number
+    person = registry.get_person(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
+    new = as_use_case(phone_pin.set_phone_pin)(
+        work, actor=ctx.actor, channel=Channel.API, person=person, pin=body.pin
+    )
+    out: dict[str, Any] = {"account_no": person.account_no, "phone_pin_set": True}
+    if new is not None:
+        out["phone_pin"] = new
+    return out
 
 
 @router.get("/ivr/calls/{call_id}")
 def get_call(call_id: str, ctx: Staff, work: Work) -> dict[str, Any]:
     """For the agent's console: the call and the person the caller proved to be."""
-    with work:
-        view = ivr_service.get_call(work, actor=ctx.actor, channel=Channel.API, call_id=call_id)
-        work.commit()
-        call = view.call
-        return {
-            "call_id": call.call_id,
-            "platform": call.platform,
-            "caller": call.caller,
-            "state": call.state,
-            "lang": call.lang,
-            "started_at": call.started_at.isoformat(),
-            "transferred_at": call.transferred_at.isoformat() if call.transferred_at else None,
-            "agent_number": call.agent_number,
-            "person": views.person(view.person) if view.person else None,
-        }
+    view = as_use_case(ivr_service.get_call)(
+        work, actor=ctx.actor, channel=Channel.API, call_id=call_id
+    )
+    call = view.call
+    return {
+        "call_id": call.call_id,
+        "platform": call.platform,
+        "caller": call.caller,
+        "state": call.state,
+        "lang": call.lang,
+        "started_at": call.started_at.isoformat(),
+        "transferred_at": call.transferred_at.isoformat() if call.transferred_at else None,
+        "agent_number": call.agent_number,
+        "person": views.person(view.person) if view.person else None,
+    }

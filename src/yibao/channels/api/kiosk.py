@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from yibao.channels.api.deps import Staff, Work
 from yibao.domain.actors import Channel
 from yibao.services.access import terminals as kiosk_service
+from yibao.services.transition import as_use_case
 from yibao.store.models import KioskTerminal
 
 router = APIRouter(tags=["terminals 自助终端"])
@@ -44,44 +45,39 @@ def _issued(issued: kiosk_service.IssuedCode, state: str) -> dict[str, Any]:
 
 @router.get("/kiosk-terminals")
 def list_terminals(ctx: Staff, work: Work) -> list[dict[str, Any]]:
-    with work:
-        now = work.clock.now()
-        return [
-            _terminal(t, kiosk_service.terminal_state(t, now))
-            for t in kiosk_service.list_terminals(work, actor=ctx.actor)
-        ]
+    now = work.clock.now()
+    return [
+        _terminal(t, kiosk_service.terminal_state(t, now))
+        for t in as_use_case(kiosk_service.list_terminals)(work, actor=ctx.actor)
+    ]
 
 
 @router.post("/kiosk-terminals", status_code=201)
 def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Register a terminal; its one-time activation code is shown once."""
-    with work:
-        issued = kiosk_service.register_terminal(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            code=body.code,
-            location=body.location,
-            division_code=body.division_code,
-        )
-        work.commit()
-        return _issued(issued, "pending")
+    issued = as_use_case(kiosk_service.register_terminal)(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        code=body.code,
+        location=body.location,
+        division_code=body.division_code,
+    )
+    return _issued(issued, "pending")
 
 
 @router.post("/kiosk-terminals/{code}/activation-code", status_code=201)
 def issue_code(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
     """A new activation code, shown once; the machine bound so far stops working."""
-    with work:
-        issued = kiosk_service.issue_code(work, actor=ctx.actor, channel=Channel.API, code=code)
-        work.commit()
-        return _issued(issued, "pending")
+    issued = as_use_case(kiosk_service.issue_code)(
+        work, actor=ctx.actor, channel=Channel.API, code=code
+    )
+    return _issued(issued, "pending")
 
 
 @router.post("/kiosk-terminals/{code}/deactivate")
 def deactivate(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        terminal = kiosk_service.deactivate_terminal(
-            work, actor=ctx.actor, channel=Channel.API, code=code
-        )
-        work.commit()
-        return _terminal(terminal, "inactive")
+    terminal = as_use_case(kiosk_service.deactivate_terminal)(
+        work, actor=ctx.actor, channel=Channel.API, code=code
+    )
+    return _terminal(terminal, "inactive")

@@ -9,13 +9,10 @@ from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
-from yibao.domain.access import Perm
 from yibao.domain.actors import Channel
 from yibao.domain.money import format_yuan
 from yibao.services.access import staff as access_service
-from yibao.services.cards import cards as card_service
-from yibao.services.contributions import contributions
-from yibao.services.ledger import ledger
+from yibao.services.inquiry.person_file import person_file
 from yibao.services.registry import registry
 
 router = APIRouter(tags=["registry 登记"])
@@ -58,24 +55,21 @@ class StaffIn(BaseModel):
 
 @router.get("/divisions")
 def divisions(ctx: Staff, work: Work, parent: str | None = None) -> list[dict[str, Any]]:
-    with work:
-        return [views.division(d) for d in registry.list_divisions(work, parent=parent)]
+    return [views.division(d) for d in registry.list_divisions(work, parent=parent)]
 
 
 @router.post("/persons", status_code=201)
 def create_person(body: PersonIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        person = registry.register_person(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            certno=body.certno,
-            name=body.name,
-            division_code=body.division_code,
-            phone=body.phone,
-        )
-        work.commit()
-        return views.person(person)
+    person = registry.register_person(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        certno=body.certno,
+        name=body.name,
+        division_code=body.division_code,
+        phone=body.phone,
+    )
+    return views.person(person)
 
 
 @router.get("/persons")
@@ -88,123 +82,104 @@ def search_persons(
     name: str | None = None,
 ) -> list[dict[str, Any]]:
     """Find persons in your area by ID number, card number, account number or name."""
-    with work:
-        persons = registry.search_persons(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            query=registry.PersonQuery(
-                certno=certno, card_no=card_no, name=name, account_no=account_no
-            ),
-        )
-        work.commit()
-        return [views.person(p) for p in persons]
+    persons = registry.search_persons(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        query=registry.PersonQuery(
+            certno=certno, card_no=card_no, name=name, account_no=account_no
+        ),
+    )
+    return [views.person(p) for p in persons]
 
 
 @router.get("/persons/{account_no}")
 def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        person = registry.get_person(
-            work, actor=ctx.actor, channel=Channel.API, account_no=account_no
-        )
-        cards = card_service.cards_of(work, person)
-        enrolment = contributions.current_enrolment(work.session, person.id)
-        balance = ledger.individual_balance(work.session, person.id)
-        work.commit()
-        return {
-            **views.person(person),
-            "balance": format_yuan(balance),
-            "insurance": views.enrolment(enrolment) if enrolment else None,
-            "cards": [views.card(c) for c in cards],
-        }
+    found = person_file(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
+    return {
+        **views.person(found.person),
+        "balance": format_yuan(found.summary.balance),
+        "balance_as_of": found.summary.as_of.isoformat(),
+        "card": views.card_state(found.summary.card) if found.summary.card else None,
+        "insurance": views.enrolment(found.enrolment) if found.enrolment else None,
+        "suspended": found.summary.suspended,
+        "cards": [views.card(c) for c in found.cards],
+    }
 
 
 @router.patch("/persons/{account_no}")
 def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        person = registry.update_person(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            account_no=account_no,
-            phone=body.phone,
-            name=body.name,
-        )
-        work.commit()
-        return views.person(person)
+    person = registry.update_person(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        account_no=account_no,
+        phone=body.phone,
+        name=body.name,
+    )
+    return views.person(person)
 
 
 @router.post("/employers", status_code=201)
 def create_employer(body: EmployerIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        employer = registry.register_employer(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            uscc=body.uscc,
-            name=body.name,
-            division_code=body.division_code,
-            contact_phone=body.contact_phone,
-        )
-        work.commit()
-        return views.employer(employer)
+    employer = registry.register_employer(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        uscc=body.uscc,
+        name=body.name,
+        division_code=body.division_code,
+        contact_phone=body.contact_phone,
+    )
+    return views.employer(employer)
 
 
 @router.get("/employers")
 def list_employers(ctx: Staff, work: Work) -> list[dict[str, Any]]:
-    with work:
-        return [views.employer(e) for e in registry.list_employers(work, actor=ctx.actor)]
+    return [views.employer(e) for e in registry.list_employers(work, actor=ctx.actor)]
 
 
 @router.get("/employers/{uscc}")
 def get_employer(uscc: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        return views.employer(registry.get_employer(work, actor=ctx.actor, uscc=uscc))
+    return views.employer(registry.get_employer(work, actor=ctx.actor, uscc=uscc))
 
 
 @router.post("/institutions", status_code=201)
 def create_institution(body: InstitutionIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Register a designated institution; its gateway secret is shown once."""
-    with work:
-        institution, secret = registry.register_institution(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            code=body.code,
-            name=body.name,
-            kind=body.kind,
-            level=body.level,
-            division_code=body.division_code,
-        )
-        work.commit()
-        return {**views.institution(institution), "access_secret": secret}
+    institution, secret = registry.register_institution(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        code=body.code,
+        name=body.name,
+        kind=body.kind,
+        level=body.level,
+        division_code=body.division_code,
+    )
+    return {**views.institution(institution), "access_secret": secret}
 
 
 @router.get("/institutions")
 def list_institutions(ctx: Staff, work: Work) -> list[dict[str, Any]]:
-    with work:
-        return [views.institution(i) for i in registry.list_institutions(work, actor=ctx.actor)]
+    return [views.institution(i) for i in registry.list_institutions(work, actor=ctx.actor)]
 
 
 @router.post("/staff", status_code=201)
 def create_staff(body: StaffIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    with work:
-        user = access_service.create_staff(
-            work,
-            actor=ctx.actor,
-            channel=Channel.API,
-            username=body.username,
-            name=body.name,
-            password=body.password,
-            role=body.role,
-            division_code=body.division_code,
-        )
-        work.commit()
-        return views.staff_user(user)
+    user = access_service.create_staff(
+        work,
+        actor=ctx.actor,
+        channel=Channel.API,
+        username=body.username,
+        name=body.name,
+        password=body.password,
+        role=body.role,
+        division_code=body.division_code,
+    )
+    return views.staff_user(user)
 
 
 @router.get("/staff")
 def list_staff(ctx: Staff, work: Work) -> list[dict[str, Any]]:
-    ctx.actor.require(Perm.STAFF_MANAGE)
-    with work:
-        return [views.staff_user(u) for u in access_service.list_staff(work, actor=ctx.actor)]
+    return [views.staff_user(u) for u in access_service.list_staff(work, actor=ctx.actor)]

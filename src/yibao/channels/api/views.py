@@ -6,6 +6,7 @@ from typing import Any
 
 from yibao.domain.cards import STATUS_ZH, CardStatus
 from yibao.services.cards.cards import ApplicationView
+from yibao.services.inquiry.summary import CardView
 from yibao.store.models import (
     Card,
     CardEvent,
@@ -55,6 +56,11 @@ def card(c: Card) -> dict[str, Any]:
         "issued_at": c.issued_at.isoformat() if c.issued_at else None,
         "account_no": c.person.account_no if c.person else None,
     }
+
+
+def card_state(c: CardView) -> dict[str, Any]:
+    """The card an account summary shows, with its state as refusals name it."""
+    return {"card_no": c.card_no, "status": c.status, "state": c.state, "status_zh": c.status_zh}
 
 
 def card_event(e: CardEvent) -> dict[str, Any]:

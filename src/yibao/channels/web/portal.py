@@ -438,10 +438,12 @@ def report_lost(request: Request, card_no: str = Form(""), csrf: str = Form(""))
                 error=error_text(request, CSRF_REFUSED),
             )
         try:
-            card_service.report_lost(
+            # TODO(merge): branch web calls the use case with a fresh unit of work
+            card_service.report_lost.step(
                 work,
                 actor=portal_service.person_actor(person),
                 channel=Channel.PORTAL,
+                person_id=person.id,
                 card_no=card_no,
                 reason="reported lost on the portal",
             )

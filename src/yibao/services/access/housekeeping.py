@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, CursorResult, delete, func, or_, select
 from yibao.clock import CHINA
 from yibao.domain.actors import Actor, Channel
 from yibao.services.access.institution_auth import WINDOW
+from yibao.services.tx import use_case
 from yibao.store.models import HisNonce, IvrCall, KioskPinTry, StaffCredential
 from yibao.store.uow import UnitOfWork
 
@@ -73,6 +74,36 @@ def _conditions(
     }
 
 
+@use_case
+def _count(uow: UnitOfWork, *, model: Any, old: ColumnElement[bool]) -> int:
+    return uow.session.scalar(select(func.count()).select_from(model).where(old)) or 0
+
+
+@use_case
+def _delete_some(
+    uow: UnitOfWork,
+    *,
+    model: Any,
+    key: Any,
+    old: ColumnElement[bool],
+    batch: int,
+) -> int:
+    """One batch, in a transaction of its own: a long prune never holds a
+    lock for long."""
+    if key is None:
+        done = uow.session.execute(delete(model).where(old))
+        return cast(CursorResult[Any], done).rowcount
+    ids = list(uow.session.scalars(select(key).where(old).limit(batch)))
+    if ids:
+        uow.session.execute(delete(model).where(key.in_(ids)))
+    return len(ids)
+
+
+@use_case
+def _record(uow: UnitOfWork, *, actor: Actor, detail: dict[str, object]) -> None:
+    uow.audit(actor.record(channel=Channel.CLI, action="housekeeping.prune", detail=detail))
+
+
 def prune(
     uow_factory: Callable[[], UnitOfWork],
     *,
@@ -82,49 +113,34 @@ def prune(
     dry_run: bool = False,
     actor: Actor | None = None,
 ) -> Pruned:
-    """Delete what is old (or, with ``dry_run``, count it); see the module's text."""
+    """Delete what is old (or, with ``dry_run``, count it); see the module's
+    text. Each batch is a use case of its own, on a fresh unit of work."""
     if ivr_call_days < 1 or staff_credential_days < 1:
         raise ValueError("the retention periods are at least one day")
-    with uow_factory() as uow:
-        now = uow.clock.now()
+    now = uow_factory().clock.now()
     tables = _conditions(
         now, ivr_call_days=ivr_call_days, staff_credential_days=staff_credential_days
     )
     counts: dict[str, int] = {}
     for name, (model, key, old) in tables.items():
+        if dry_run:
+            counts[name] = _count(uow_factory(), model=model, old=old)
+            continue
         counts[name] = 0
         while True:
-            with uow_factory() as uow:
-                if dry_run:
-                    counts[name] = (
-                        uow.session.scalar(select(func.count()).select_from(model).where(old)) or 0
-                    )
-                    break
-                if key is None:
-                    done = uow.session.execute(delete(model).where(old))
-                    gone = cast(CursorResult[Any], done).rowcount
-                else:
-                    ids = list(uow.session.scalars(select(key).where(old).limit(batch)))
-                    if ids:
-                        uow.session.execute(delete(model).where(key.in_(ids)))
-                    gone = len(ids)
-                uow.commit()
+            gone = _delete_some(uow_factory(), model=model, key=key, old=old, batch=batch)
             counts[name] += gone
             if key is None or gone < batch:
                 break
     pruned = Pruned(**counts)
     if not dry_run and any(counts.values()):
-        with uow_factory() as uow:
-            uow.audit(
-                (actor or Actor.system("prune")).record(
-                    channel=Channel.CLI,
-                    action="housekeeping.prune",
-                    detail={
-                        **pruned.as_dict(),
-                        "ivr_call_days": ivr_call_days,
-                        "staff_credential_days": staff_credential_days,
-                    },
-                )
-            )
-            uow.commit()
+        _record(
+            uow_factory(),
+            actor=actor or Actor.system("prune"),
+            detail={
+                **pruned.as_dict(),
+                "ivr_call_days": ivr_call_days,
+                "staff_credential_days": staff_credential_days,
+            },
+        )
     return pruned

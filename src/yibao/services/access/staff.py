@@ -13,6 +13,7 @@ from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, conflict, invalid, not_found, unauthorized
 from yibao.services import security
 from yibao.services.registry.registry import in_scope, require_division
+from yibao.services.tx import use_case
 from yibao.store.models import StaffCredential, StaffUser
 from yibao.store.uow import UnitOfWork
 
@@ -25,6 +26,7 @@ def actor_of(user: StaffUser) -> Actor:
     )
 
 
+@use_case
 def create_staff(
     uow: UnitOfWork,
     *,
@@ -110,6 +112,7 @@ def create_staff(
     return user
 
 
+@use_case
 def list_staff(uow: UnitOfWork, *, actor: Actor) -> list[StaffUser]:
     actor.require(Perm.STAFF_MANAGE)
     return list(
@@ -132,6 +135,7 @@ class Login:
 _BAD_LOGIN = ("用户名或密码错误", "wrong username or password")
 
 
+@use_case
 def login(
     uow: UnitOfWork,
     *,
@@ -168,7 +172,7 @@ def login(
                 channel=channel, action="staff.login_failed", subject=user.username
             )
         )
-        uow.commit()
+        uow.commit()  # the failure counts even though the log-in is refused
         raise unauthorized("auth.bad_credentials", *_BAD_LOGIN)
     user.failed_logins = 0
     user.locked_until = None
@@ -186,16 +190,17 @@ def login(
         )
     )
     uow.audit(actor_of(user).record(channel=channel, action="staff.login", subject=user.username))
-    uow.commit()
     return Login(user=user, token=token, csrf_token=csrf, expires_at=expires)
 
 
+@use_case
 def issue_api_token(
-    uow: UnitOfWork, *, user: StaffUser, channel: str, label: str, days: int
+    uow: UnitOfWork, *, username: str, channel: str, label: str, days: int
 ) -> tuple[str, StaffCredential]:
     """An API token for a machine client acting as this staff user."""
     if not 1 <= days <= 366:
         raise invalid("days", "有效期应为1至366天", "a token lives 1 to 366 days")
+    user = get_staff.step(uow, username=username)
     now = uow.clock.now()
     token = security.new_token("ybt")
     cred = StaffCredential(
@@ -247,10 +252,61 @@ def check_csrf(cred: StaffCredential, given: str | None) -> None:
         )
 
 
+# A credential's last use is written at most this often: a busy console does
+# not write a row on every request.
+TOUCH_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """Who is behind a live session cookie or API token."""
+
+    actor: Actor
+    user_id: int
+    credential_id: int
+    credential_kind: str  # session (a browser) or api (a machine client's token)
+
+
+@use_case
+def authenticate_request(
+    uow: UnitOfWork, *, token: str, csrf: str | None = None, change: bool = False
+) -> StaffSession:
+    """The staff user behind a session cookie or API token, for one request.
+
+    A change (``change``) made with a browser session must carry the
+    session's CSRF token: a browser sends the cookie on its own, an API
+    token it never sends by itself. The credential's last use is recorded.
+    """
+    user, cred = authenticate(uow, token=token)
+    if change:
+        check_csrf(cred, csrf)
+    now = uow.clock.now()
+    if cred.last_used_at is None or (now - cred.last_used_at).total_seconds() > TOUCH_SECONDS:
+        cred.last_used_at = now
+    return StaffSession(actor_of(user), user.id, cred.id, cred.kind)
+
+
 def revoke(uow: UnitOfWork, *, cred: StaffCredential) -> None:
     cred.revoked_at = uow.clock.now()
 
 
+@use_case
+def log_out(uow: UnitOfWork, *, credential_id: int) -> None:
+    """End a session or withdraw a token (its holder, already authenticated)."""
+    cred = uow.session.get(StaffCredential, credential_id)
+    if cred is not None and cred.revoked_at is None:
+        revoke(uow, cred=cred)
+
+
+@use_case
+def staff_user(uow: UnitOfWork, *, user_id: int) -> StaffUser:
+    user = uow.session.get(StaffUser, user_id)
+    if user is None:
+        raise not_found("用户", "staff user", "staff.not_found")
+    return user
+
+
+@use_case
 def get_staff(uow: UnitOfWork, *, username: str) -> StaffUser:
     user = uow.session.execute(
         select(StaffUser).where(StaffUser.username == username)

@@ -22,6 +22,7 @@ from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import parse_resident_id
 from yibao.services.cards import cards as card_service
 from yibao.services.registry.registry import get_employer, in_scope
+from yibao.services.tx import use_case
 from yibao.store.models import Card, CardApplication, EmployerBatch, Person
 from yibao.store.uow import UnitOfWork
 
@@ -126,6 +127,7 @@ class BatchResult:
     rejected: list[dict[str, Any]]
 
 
+@use_case
 def upload_batch(
     uow: UnitOfWork,
     *,
@@ -161,12 +163,12 @@ def upload_batch(
         raise invalid(
             "handler_name", "请填写经办人姓名", "the handler's name is required", "required"
         )
-    employer = get_employer(uow, actor=actor, uscc=employer_uscc)
+    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
     rows = read_rows(filename, content)
 
     batch = EmployerBatch(
         batch_no=f"B{uow.clock.today():%Y%m%d}{secrets.token_hex(5).upper()}",
-        employer_id=employer.id,
+        employer=employer,
         division_code=office_division.code,
         letter_ref=letter_ref,
         handler_certno=handler.number,
@@ -287,7 +289,7 @@ def _one_row(
             application = CardApplication(
                 app_no=card_service.new_app_no(Path.EMPLOYER, uow.clock.today()),
                 path=Path.EMPLOYER.value,
-                person_id=person.id,
+                person=person,
                 division_code=office_code,
                 kind=kind.value,
                 submitted_at=uow.clock.now(),
@@ -313,8 +315,16 @@ def _one_row(
     }
 
 
-def read_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str) -> EmployerBatch:
-    """A batch with its row results (the employees' ID numbers), audited as a read."""
+@dataclass(frozen=True)
+class BatchView:
+    batch: EmployerBatch
+    cards: list[Card]
+
+
+@use_case
+def read_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str) -> BatchView:
+    """A batch with its row results (the employees' ID numbers) and its
+    cards, audited as a read."""
     batch = get_batch(uow, actor=actor, batch_no=batch_no)
     uow.audit(
         actor.record(
@@ -324,7 +334,7 @@ def read_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str) ->
             detail={"rows": batch.total_rows},
         )
     )
-    return batch
+    return BatchView(batch, batch_cards(uow, batch))
 
 
 def get_batch(uow: UnitOfWork, *, actor: Actor, batch_no: str) -> EmployerBatch:
@@ -350,6 +360,7 @@ def batch_cards(uow: UnitOfWork, batch: EmployerBatch) -> list[Card]:
     )
 
 
+@use_case
 def deliver_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str) -> EmployerBatch:
     """The batch's cards are produced and handed to the employer's handler as one lot."""
     actor.require(Perm.CARD_MANAGE)
@@ -376,6 +387,7 @@ def deliver_batch(uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str)
     return batch
 
 
+@use_case
 def record_handout(
     uow: UnitOfWork, *, actor: Actor, channel: str, batch_no: str, card_no: str
 ) -> card_service.CardResult:
@@ -386,7 +398,8 @@ def record_handout(
     card = cards.get(card_no)
     if card is None:
         raise not_found("该批次中的卡片", "card in this batch", "card.not_found")
-    if card.status != CardStatus.READY.value or card.location != "employer":
+    card_service.check_collectable(card)
+    if card.location != "employer":
         raise conflict(
             "card.not_with_employer",
             "该卡不在用人单位待发放",

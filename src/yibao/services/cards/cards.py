@@ -17,10 +17,12 @@ from yibao.domain.actors import Actor
 from yibao.domain.cards import LIVE, STATUS_ZH, CardKind, CardStatus, Path, check_move
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import is_card_no, new_card_no, parse_resident_id
+from yibao.domain.use import CardState, PersonState, Presenter, Purpose, decide
 from yibao.services import security
 from yibao.services.contributions import contributions
 from yibao.services.registry import calendar as calendar_service
 from yibao.services.registry.registry import find_person_for_update, in_scope
+from yibao.services.tx import use_case
 from yibao.store.models import Card, CardApplication, CardEvent, Division, Person
 from yibao.store.uow import UnitOfWork
 
@@ -245,7 +247,9 @@ def create_card(
     for _ in range(5):
         card = Card(
             card_no=card_no or new_card_no(),
-            person_id=person.id,
+            # the relationship too: the card outlives this transaction (a
+            # use case's result) and shows its holder
+            person=person,
             kind=kind.value,
             status=CardStatus.APPLIED.value,
             location="production",
@@ -347,6 +351,47 @@ def _find_card(uow: UnitOfWork, actor: Actor, card_no: str, *, lock: bool = True
     return card
 
 
+def _person_in_scope(uow: UnitOfWork, actor: Actor, person_id: int) -> Person:
+    person = uow.session.execute(
+        select(Person).where(Person.id == person_id, in_scope(Person.division_code, actor))
+    ).scalar_one_or_none()
+    if person is None:
+        raise not_found("参保人员", "person", "person.not_found")
+    return person
+
+
+def _persons_card(
+    uow: UnitOfWork, actor: Actor, person_id: int, card_no: str, *, lock: bool = True
+) -> Card:
+    """The card a card action is done on: in the clerk's area and the card of
+    the person the action is done for. A clerk visiting one person cannot
+    act on another person's card (seed 000: the card is its holder's)."""
+    card = _find_card(uow, actor, card_no, lock=lock)
+    if card.person_id != person_id:
+        raise DomainError(
+            code="card.not_holder",
+            zh="该卡不属于本次办理业务的参保人",
+            en="the card is not the person's own; a card action is done for its holder only",
+            field="card_no",
+            status=409,
+        )
+    return card
+
+
+def check_collectable(card: Card) -> None:
+    """Whether a produced card may be handed over (``domain.use``: COLLECTION)."""
+    holder = card.person
+    decide(
+        purpose=Purpose.COLLECTION,
+        presenter=Presenter.STAFF,
+        person=PersonState(
+            id=holder.id, name=holder.name, certno=holder.certno, status=holder.status
+        ),
+        # a card waiting for pickup was never issued, so no reissue replaced it
+        card=CardState(card.card_no, card.status, card.person_id, replaced=False),
+    ).require()
+
+
 def open_application(
     uow: UnitOfWork,
     *,
@@ -372,7 +417,7 @@ def open_application(
     application = CardApplication(
         app_no=new_app_no(path, today),
         path=path.value,
-        person_id=person.id,
+        person=person,
         division_code=office_division.code,
         kind=kind,
         submitted_at=uow.clock.now(),
@@ -392,21 +437,24 @@ def open_application(
 # ---------------------------------------------------------------- applying
 
 
+@use_case
 def apply_for_card(
     uow: UnitOfWork,
     *,
     actor: Actor,
     channel: str,
     path: Path,
-    certno: str,
+    certno: str | None = None,
     materials: list[str],
     kind: CardKind = CardKind.SOCIAL_SECURITY,
     pin: str | None = None,
     delegate_certno: str | None = None,
     delegate_name: str | None = None,
     card_no: str | None = None,
+    person_id: int | None = None,
 ) -> CardResult:
-    """Take a card application on the county-center, service-point or delegate path.
+    """Take a card application on the county-center, service-point or delegate path,
+    for the person with this ID number (or, at the counter's visit, ``person_id``).
 
     ``card_no`` is the number printed on the blank card taken from the county
     center's stock for an on-the-spot issue; otherwise a number is drawn.
@@ -437,7 +485,11 @@ def apply_for_card(
     recorded = check_materials(path, materials)
     if pin:
         check_pin(pin)
-    person = find_person_for_update(uow, actor=actor, certno=certno)
+    person = (
+        _person_in_scope(uow, actor, person_id)
+        if person_id is not None
+        else find_person_for_update(uow, actor=actor, certno=certno or "")
+    )
     delegate: tuple[str, str] | None = None
     if path is Path.DELEGATE:
         rid = parse_resident_id(delegate_certno, field="delegate_certno", today=uow.clock.today())
@@ -496,6 +548,7 @@ def apply_for_card(
 # ---------------------------------------------------------------- production
 
 
+@use_case
 def start_production(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> Card:
     actor.require(Perm.CARD_MANAGE)
     card = _find_card(uow, actor, card_no)
@@ -510,6 +563,7 @@ def start_production(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: st
     return card
 
 
+@use_case
 def mark_ready(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> Card:
     """The produced card has arrived where it is to be collected."""
     actor.require(Perm.CARD_MANAGE)
@@ -553,6 +607,7 @@ def move_to_ready(
     )
 
 
+@use_case
 def return_overdue_pickups(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[Card]:
     """Cards left at a service point past the pickup window go back to the county center."""
     today = uow.clock.today()
@@ -590,31 +645,29 @@ def return_overdue_pickups(uow: UnitOfWork, *, actor: Actor, channel: str) -> li
 # ---------------------------------------------------------------- at the counter
 
 
+@use_case
 def collect_card(
     uow: UnitOfWork,
     *,
     actor: Actor,
     channel: str,
+    person_id: int,
     card_no: str,
-    collector_certno: str,
+    collector_certno: str | None = None,
     pin: str | None = None,
 ) -> CardResult:
-    """Hand a ready card to the person or to the delegate who applied."""
+    """Hand a ready card to the person or to the delegate who applied (without
+    ``collector_certno``: the person)."""
     actor.require(Perm.CARD_COUNTER)
-    card = _find_card(uow, actor, card_no)
-    if card.status != CardStatus.READY.value:
-        raise conflict(
-            "card.not_ready",
-            f"卡片状态为“{STATUS_ZH[CardStatus(card.status)]}”，不能领取",
-            f"the card is {card.status}, not ready for pickup",
-        )
+    card = _persons_card(uow, actor, person_id, card_no)
+    check_collectable(card)
     if (
         card.location == "service_point"
         and card.pickup_deadline
         and card.pickup_deadline < uow.clock.today()
     ):
-        return_overdue_pickups(uow, actor=actor, channel=channel)
-        uow.commit()
+        return_overdue_pickups.step(uow, actor=actor, channel=channel)
+        uow.commit()  # the card's return stands although the pickup is refused
         raise conflict(
             "card.returned",
             "领卡期限已过，卡片已退回县医保中心，请到县医保中心领取",
@@ -640,7 +693,7 @@ def collect_card(
             "卡片已交用人单位集中发放",
             "the card went to the employer, who hands it out",
         )
-    rid = parse_resident_id(collector_certno, field="collector_certno")
+    rid = parse_resident_id(collector_certno or card.person.certno, field="collector_certno")
     application = (
         uow.session.get(CardApplication, card.application_id) if card.application_id else None
     )
@@ -661,15 +714,23 @@ def collect_card(
     return CardResult(card=card, application=application, pin=initial)
 
 
+@use_case
 def report_lost(
-    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str = ""
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    card_no: str,
+    reason: str = "",
 ) -> Card:
-    """A card reported lost is blocked at once (domain.md, "Cards")."""
+    """A card reported lost is blocked at once (domain.md, "Cards"): by staff
+    for the person they serve, or by the person for their own card."""
     if actor.kind == "staff":
         actor.require(Perm.CARD_COUNTER)
-        card = _find_card(uow, actor, card_no)
+        card = _persons_card(uow, actor, person_id, card_no)
     else:
-        card = _own_card(uow, actor, card_no)
+        card = _own_card(uow, actor, person_id, card_no)
     _move(
         uow,
         card,
@@ -682,28 +743,75 @@ def report_lost(
     return card
 
 
-def _own_card(uow: UnitOfWork, actor: Actor, card_no: str) -> Card:
+def _own_card(uow: UnitOfWork, actor: Actor, person_id: int, card_no: str) -> Card:
     """For a person acting for themselves (portal, telephone): only their own card."""
     card = uow.session.execute(
-        select(Card).where(Card.card_no == card_no).with_for_update()
+        select(Card).where(Card.card_no == (card_no or "").strip()).with_for_update()
     ).scalar_one_or_none()
-    if card is None or actor.kind != "person" or str(card.person_id) != actor.id:
+    if (
+        card is None
+        or actor.kind != "person"
+        or actor.id != str(person_id)
+        or card.person_id != person_id
+    ):
         raise not_found("卡片", "card", "card.not_found")
     return card
 
 
-def freeze(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str) -> Card:
+@use_case
+def report_found(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    card_no: str,
+    reason: str = "",
+) -> Card:
+    """Undo a loss report (解挂): the holder found the card, which works again.
+
+    A card a reissue replaced is cancelled, not lost, so it cannot come back;
+    if the person holds another usable card by now, the partial unique index
+    refuses a second one (``_move``)."""
+    actor.require(Perm.CARD_COUNTER)
+    card = _persons_card(uow, actor, person_id, card_no)
+    if card.status != CardStatus.LOST.value:
+        raise conflict(
+            "card.not_lost",
+            f"卡片状态为“{STATUS_ZH[CardStatus(card.status)]}”，未挂失，不能解挂",
+            f"the card is {card.status}, not reported lost; there is nothing to undo",
+            "card_no",
+        )
+    _move(
+        uow,
+        card,
+        CardStatus.ISSUED,
+        event="found",
+        actor=actor,
+        channel=channel,
+        reason=reason or "found again",
+    )
+    return card
+
+
+@use_case
+def freeze(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+) -> Card:
     actor.require(Perm.CARD_MANAGE)
     if not reason.strip():
         raise invalid("reason", "请填写冻结原因", "give the reason for freezing", "required")
-    card = _find_card(uow, actor, card_no)
+    card = _persons_card(uow, actor, person_id, card_no)
     _move(uow, card, CardStatus.FROZEN, event="frozen", actor=actor, channel=channel, reason=reason)
     return card
 
 
-def unfreeze(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str) -> Card:
+@use_case
+def unfreeze(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+) -> Card:
     actor.require(Perm.CARD_MANAGE)
-    card = _find_card(uow, actor, card_no)
+    card = _persons_card(uow, actor, person_id, card_no)
     if card.status != CardStatus.FROZEN.value:
         raise conflict("card.not_frozen", "卡片未被冻结", "the card is not frozen")
     _move(
@@ -712,14 +820,17 @@ def unfreeze(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reaso
     return card
 
 
-def cancel_card(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, reason: str) -> Card:
+@use_case
+def cancel_card(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+) -> Card:
     """Cancel a card (returned on emigration, transfer out or death; seed 000, 3.4)."""
     actor.require(Perm.CARD_MANAGE)
     if not reason.strip():
         raise invalid(
             "reason", "请填写注销原因", "give the reason for the cancellation", "required"
         )
-    card = _find_card(uow, actor, card_no)
+    card = _persons_card(uow, actor, person_id, card_no)
     _move(
         uow,
         card,
@@ -732,11 +843,13 @@ def cancel_card(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, re
     return card
 
 
+@use_case
 def reissue(
     uow: UnitOfWork,
     *,
     actor: Actor,
     channel: str,
+    person_id: int,
     card_no: str,
     materials: list[str],
     reason: str,
@@ -755,7 +868,7 @@ def reissue(
         raise invalid("reason", "请填写补换卡原因", "give the reason for the reissue", "required")
     if pin:
         check_pin(pin)
-    old = _find_card(uow, actor, card_no)
+    old = _persons_card(uow, actor, person_id, card_no)
     if old.status not in (CardStatus.ISSUED.value, CardStatus.LOST.value, CardStatus.FROZEN.value):
         raise conflict(
             "card.not_reissuable",
@@ -806,12 +919,20 @@ def reissue(
     return CardResult(card=card, application=application, pin=initial)
 
 
+@use_case
 def reset_pin(
-    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, pin: str | None = None
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    card_no: str,
+    pin: str | None = None,
 ) -> CardResult:
-    """Set a new PIN at the counter; without one, a random one is returned once."""
+    """Set a new PIN at the counter for the person's own card; without one, a
+    random one is returned once."""
     actor.require(Perm.CARD_COUNTER)
-    card = _find_card(uow, actor, card_no)
+    card = _persons_card(uow, actor, person_id, card_no)
     if card.status != CardStatus.ISSUED.value:
         raise conflict(
             "card.not_active", "只能为正常状态的卡重置密码", "only an active card gets a new PIN"
@@ -827,6 +948,7 @@ def reset_pin(
 # ---------------------------------------------------------------- reading
 
 
+@use_case
 def get_card(
     uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str
 ) -> tuple[Card, list[CardEvent]]:
@@ -899,8 +1021,15 @@ OPEN_STATES = {
 OVERDUE_STATES = {"overdue", "pickup_overdue", "returned_to_center"}
 
 
+@use_case
 def list_applications(
-    uow: UnitOfWork, *, actor: Actor, channel: str, view: str = "open", limit: int = 500
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    view: str = "open",
+    limit: int = 500,
+    return_overdue: bool = False,
 ) -> list[ApplicationView]:
     """Applications taken inside the actor's area, with what is due and overdue."""
     actor.require(Perm.PERSON_READ)
@@ -908,6 +1037,10 @@ def list_applications(
         raise invalid(
             "view", "视图应为open、due、overdue或all", "view is open, due, overdue or all"
         )
+    if return_overdue:
+        # cards left at a service point past the window go back first, so
+        # the list shows where each card is now
+        return_overdue_pickups.step(uow, actor=actor, channel=channel)
     today = uow.clock.today()
     rows = uow.session.execute(
         select(CardApplication, Card)
@@ -938,6 +1071,7 @@ def list_applications(
     return result
 
 
+@use_case
 def get_application(uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str) -> ApplicationView:
     actor.require(Perm.PERSON_READ)
     row = uow.session.execute(

@@ -6,6 +6,7 @@ every money move has its idempotency key."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -24,6 +25,7 @@ from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
 from yibao.services.ledger import ledger
 from yibao.services.registry import registry
+from yibao.services.tx import use_case
 from yibao.store.models import (
     AccountClosure,
     Card,
@@ -101,6 +103,7 @@ def _find(uow: UnitOfWork, actor: Actor, account_no: str) -> Person:
     return person
 
 
+@use_case
 def close_account(
     uow: UnitOfWork,
     *,
@@ -111,7 +114,7 @@ def close_account(
     reason: str = "",
     destination_area: str | None = None,
     card_returned: bool = True,
-) -> AccountClosure:
+) -> tuple[AccountClosure, Person]:
     """Close the account: enrolments terminated, the balance moved to what is
     payable (to the person, the heirs or the destination area), the card
     cancelled as returned here, the person's status updated. A retry of the
@@ -133,7 +136,7 @@ def close_account(
                 f"该账户已注销（{KINDS[previous.kind][2]}）",
                 f"the account was already closed ({previous.kind})",
             )
-        return previous
+        return previous, person
     if person.status != "active":
         raise conflict(
             "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
@@ -209,10 +212,11 @@ def close_account(
     closure.certificate = certificate
     card = _live_or_lost_card(uow, person)
     if card is not None:
-        card_service.cancel_card(
+        card_service.cancel_card.step(
             uow,
             actor=actor,
             channel=channel,
+            person_id=person.id,
             card_no=card.card_no,
             reason=f"{kind_zh}，卡已交回 card returned ({kind})",
         )
@@ -233,7 +237,7 @@ def close_account(
             detail={"balance": balance, "payable": payable, "card": closure.card_no},
         )
     )
-    return closure
+    return closure, person
 
 
 def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:
@@ -243,6 +247,7 @@ def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:
     return None
 
 
+@use_case
 def get_closure(
     uow: UnitOfWork, *, actor: Actor, channel: str, closure_no: str
 ) -> tuple[AccountClosure, Person]:
@@ -266,6 +271,7 @@ def get_closure(
     return closure, person
 
 
+@use_case
 def pay_out(
     uow: UnitOfWork,
     *,
@@ -276,19 +282,19 @@ def pay_out(
     recipient_name: str = "",
     recipient_certno: str = "",
     relation: str = "",
-) -> AccountClosure:
+) -> tuple[AccountClosure, Person]:
     """The payable balance is paid (to the person, to the heirs, or to the
     destination area): payable -> bank, once. Heirs are recorded by name, ID
     number and relation."""
     actor.require(Perm.PERSON_WRITE)
-    closure, person = get_closure(uow, actor=actor, channel=channel, closure_no=closure_no)
+    closure, person = get_closure.step(uow, actor=actor, channel=channel, closure_no=closure_no)
     reference = (reference or "").strip()
     if not reference:
         raise invalid(
             "reference", "请填写银行付款流水号", "give the bank transfer reference", "required"
         )
     if closure.paid_out_at is not None:
-        return closure
+        return closure, person
     if closure.kind == "death":
         name = (recipient_name or "").strip()
         if not name:
@@ -345,10 +351,36 @@ def pay_out(
             },
         )
     )
-    return closure
+    return closure, person
 
 
 # ---------------------------------------------------------------- transfer certificate
+
+
+@use_case
+def transfer_certificate(
+    uow: UnitOfWork, *, actor: Actor, channel: str, closure_no: str
+) -> tuple[AccountClosure, Person]:
+    """The transfer certificate of a transfer out (payment history, balance)."""
+    closure, person = get_closure.step(uow, actor=actor, channel=channel, closure_no=closure_no)
+    if closure.kind != "transfer_out":
+        raise conflict(
+            "closure.not_transfer",
+            "只有关系转出才有转移凭证",
+            "only a transfer out has a transfer certificate",
+        )
+    return closure, person
+
+
+@use_case
+def certificate_document(
+    uow: UnitOfWork, *, actor: Actor, channel: str, closure_no: str
+) -> tuple[AccountClosure, bytes]:
+    """The transfer certificate, printable."""
+    closure, person = transfer_certificate.step(
+        uow, actor=actor, channel=channel, closure_no=closure_no
+    )
+    return closure, certificate_pdf(closure, person)
 
 
 def certificate_data(uow: UnitOfWork, person: Person, destination: str | None) -> dict[str, Any]:
@@ -449,6 +481,14 @@ def certificate_pdf(closure: AccountClosure, person: Person) -> bytes:
 # ---------------------------------------------------------------- transfer in
 
 
+@dataclass(frozen=True)
+class TransferredIn:
+    person: Person
+    entry_id: int  # the ledger entry that carried the balance in
+    balance: int  # the individual account's balance now, fen
+
+
+@use_case
 def transfer_in(
     uow: UnitOfWork,
     *,
@@ -463,7 +503,7 @@ def transfer_in(
     psn_type: str = "flexible",
     employer_uscc: str | None = None,
     base: int = 0,
-) -> tuple[Person, int]:
+) -> TransferredIn:
     """A relation transferred in from another area: the enrolment is created
     and the balance carried in is credited (incoming_area -> IA), once per
     certificate. Returns the person and the ledger entry id."""
@@ -496,7 +536,7 @@ def transfer_in(
                 "该转移凭证已办理转入",
                 "this transfer certificate was already taken in",
             )
-        return person, done.id
+        return TransferredIn(person, done.id, ledger.individual_balance(uow.session, person.id))
     rid = parse_resident_id(certno, today=uow.clock.today())
     person = uow.session.execute(
         select(Person).where(
@@ -506,7 +546,7 @@ def transfer_in(
     if person is None:
         if not (name and division_code):
             raise not_found("参保人员", "person", "person.not_found")
-        person = registry.register_person(
+        person = registry.register_person.step(
             uow,
             actor=actor,
             channel=channel,
@@ -522,7 +562,7 @@ def transfer_in(
             "same_city",
         )
     employer = (
-        registry.get_employer(uow, actor=actor, uscc=employer_uscc) if employer_uscc else None
+        registry.get_employer.step(uow, actor=actor, uscc=employer_uscc) if employer_uscc else None
     )
     enrolment = contributions.enrol(
         uow,
@@ -558,4 +598,4 @@ def transfer_in(
             detail={"from_area": from_area, "balance": balance},
         )
     )
-    return person, posted.entry.id
+    return TransferredIn(person, posted.entry.id, ledger.individual_balance(uow.session, person.id))

@@ -20,7 +20,9 @@ from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.services.ledger import ledger
+from yibao.services.registry import registry
 from yibao.services.registry.registry import get_employer, in_scope
+from yibao.services.tx import use_case
 from yibao.store.models import (
     Assessment,
     ContributionLine,
@@ -302,12 +304,13 @@ def _line_amounts(enrolment: Enrolment, rule: ContributionRule) -> tuple[int, in
     return base, employer_part, individual_part, credit
 
 
+@use_case
 def assess_employer(
     uow: UnitOfWork, *, actor: Actor, channel: str, employer_uscc: str, month: int
 ) -> Assessment:
     """The month's assessment: employer and individual parts per insured employee. Once per month."""
     actor.require(Perm.EMPLOYER_WRITE)
-    employer = get_employer(uow, actor=actor, uscc=employer_uscc)
+    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
     existing = uow.session.execute(
         select(Assessment).where(Assessment.employer_id == employer.id, Assessment.month == month)
     ).scalar_one_or_none()
@@ -371,6 +374,36 @@ def assess_employer(
         )
     )
     return assessment
+
+
+@dataclass(frozen=True)
+class MonthAssessed:
+    employers: int
+    persons: int
+    total: int  # fen
+
+
+@use_case
+def assess_month(
+    uow: UnitOfWork, *, actor: Actor, channel: str, month: int, employer_uscc: str | None = None
+) -> MonthAssessed:
+    """Assess the month for every employer in the actor's area, or for one."""
+    if employer_uscc:
+        codes = [employer_uscc.strip().upper()]
+    else:
+        codes = list(
+            uow.session.execute(
+                select(Employer.uscc)
+                .where(in_scope(Employer.division_code, actor))
+                .order_by(Employer.uscc)
+            ).scalars()
+        )
+    total = persons = 0
+    for uscc in codes:
+        a = assess_employer.step(uow, actor=actor, channel=channel, employer_uscc=uscc, month=month)
+        total += a.total
+        persons += a.persons
+    return MonthAssessed(len(codes), persons, total)
 
 
 def _last_day(month: int) -> dt.date:
@@ -522,6 +555,7 @@ def _receive(
     return payment
 
 
+@use_case
 def record_employer_payment(
     uow: UnitOfWork,
     *,
@@ -533,7 +567,9 @@ def record_employer_payment(
     reference: str,
     key: str,
 ) -> Payment:
-    """An employer's payment against a month's assessment. Applied once per key."""
+    """An employer's payment against a month's assessment. Applied once per
+    key: a retry returns the first payment; the key sent again with another
+    amount or month is refused, naming the key."""
     actor.require(Perm.EMPLOYER_WRITE)
     if amount <= 0:
         raise invalid("amount", "缴费金额应大于0", "the amount must be more than zero")
@@ -541,8 +577,16 @@ def record_employer_payment(
         select(Payment).where(Payment.idem_key == f"pay:{key}")
     ).scalar_one_or_none()
     if previous is not None:
+        earlier = uow.session.get(Assessment, previous.assessment_id)
+        if previous.amount != amount or earlier is None or earlier.month != month:
+            raise conflict(
+                "idempotency.key_reused",
+                "该幂等键已用于另一笔缴费",
+                "this Idempotency-Key was used for another payment",
+                "Idempotency-Key",
+            )
         return previous
-    employer = get_employer(uow, actor=actor, uscc=employer_uscc)
+    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
     assessment = uow.session.execute(
         select(Assessment)
         .where(Assessment.employer_id == employer.id, Assessment.month == month)
@@ -685,6 +729,16 @@ def arrears(session: Session, *, employer_id: int, today: dt.date) -> list[Asses
     )
 
 
+@use_case
+def employer_arrears(
+    uow: UnitOfWork, *, actor: Actor, employer_uscc: str
+) -> tuple[Employer, list[Assessment]]:
+    """An employer's months past their due date and not fully paid."""
+    actor.require(Perm.PERSON_READ)
+    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
+    return employer, arrears(uow.session, employer_id=employer.id, today=uow.clock.today())
+
+
 def resume_employer(uow: UnitOfWork, *, employer: Employer) -> None:
     if arrears(uow.session, employer_id=employer.id, today=uow.clock.today()):
         return
@@ -697,6 +751,7 @@ def resume_employer(uow: UnitOfWork, *, employer: Employer) -> None:
         enrolment.updated_at = uow.clock.now()
 
 
+@use_case
 def apply_suspensions(uow: UnitOfWork, *, actor: Actor, channel: str) -> dict[str, int]:
     """Suspend benefits of employees whose employer is behind by the rule's
     number of months; resume those whose arrears are paid (domain.md, Arrears)."""
@@ -1008,6 +1063,27 @@ def payment_records(
         )
         for line, name, insutype in session.execute(stmt)
     ]
+
+
+@use_case
+def payment_history(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    account_no: str,
+    first: int | None = None,
+    last: int | None = None,
+) -> tuple[Person, list[PaymentRecord]]:
+    """A person's payment records (Social Insurance Law art. 4), audited as a read."""
+    person = registry.get_person.step(
+        uow,
+        actor=actor,
+        channel=channel,
+        account_no=account_no,
+        audit_action="records.payment.read",
+    )
+    return person, payment_records(uow.session, person.id, first=first, last=last)
 
 
 def count_unposted(engine: Engine, month: int) -> int:

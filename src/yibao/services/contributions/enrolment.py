@@ -24,6 +24,7 @@ from yibao.domain.money import yuan_to_fen
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
 from yibao.services.registry import registry
+from yibao.services.tx import use_case
 from yibao.store.models import (
     BankDebit,
     CollectionAccount,
@@ -131,6 +132,32 @@ def _new_no(prefix: str, today: dt.date) -> str:
 # ---------------------------------------------------------------- application
 
 
+@dataclass(frozen=True)
+class VoucherFile:
+    voucher: PaymentVoucher
+    schedule: list[dict[str, Any]]  # the months with each one's status (paid, due, ...)
+
+
+@dataclass(frozen=True)
+class ApplicationFile:
+    """An application as the staff see it after any step: with the person and
+    the voucher issued on approval, read in the same transaction."""
+
+    application: EnrolmentApplication
+    person: Person
+    voucher: VoucherFile | None
+
+
+def _voucher_file(uow: UnitOfWork, voucher: PaymentVoucher) -> VoucherFile:
+    return VoucherFile(voucher, voucher_status(uow, voucher))
+
+
+def _file(uow: UnitOfWork, app: EnrolmentApplication, person: Person) -> ApplicationFile:
+    voucher = voucher_of(uow, app)
+    return ApplicationFile(app, person, _voucher_file(uow, voucher) if voucher else None)
+
+
+@use_case
 def submit(
     uow: UnitOfWork,
     *,
@@ -141,7 +168,7 @@ def submit(
     subsidy_form: dict[str, Any],
     name: str | None = None,
     division_code: str | None = None,
-) -> EnrolmentApplication:
+) -> ApplicationFile:
     """Take an application with its materials and the subsidy form. Missing
     materials are recorded and named; approval waits for them."""
     actor.require(Perm.PERSON_WRITE)
@@ -157,7 +184,7 @@ def submit(
     if person is None:
         if not (name and division_code):
             raise not_found("参保人员", "person", "person.not_found")
-        person = registry.register_person(
+        person = registry.register_person.step(
             uow,
             actor=actor,
             channel=channel,
@@ -210,10 +237,10 @@ def submit(
             detail={"missing": [m["item"] for m in missing]},
         )
     )
-    return app
+    return _file(uow, app, person)
 
 
-def get_application(
+def _application(
     uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str, lock: bool = False
 ) -> tuple[EnrolmentApplication, Person]:
     actor.require(Perm.PERSON_READ)
@@ -242,21 +269,27 @@ def get_application(
     return app, person
 
 
-def list_pending(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[EnrolmentApplication]:
+@use_case
+def get_application(uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str) -> ApplicationFile:
+    return _file(uow, *_application(uow, actor=actor, channel=channel, app_no=app_no))
+
+
+@use_case
+def list_pending(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[ApplicationFile]:
     """Applications waiting for review in the actor's area (to be reviewed the same day)."""
     actor.require(Perm.PERSON_READ)
-    apps = list(
+    rows = list(
         uow.session.execute(
-            select(EnrolmentApplication)
+            select(EnrolmentApplication, Person)
             .join(Person, Person.id == EnrolmentApplication.person_id)
             .where(
                 EnrolmentApplication.status == "submitted",
                 registry.in_scope(Person.division_code, actor),
             )
             .order_by(EnrolmentApplication.submitted_at)
-        ).scalars()
+        ).all()
     )
-    for app in apps:
+    for app, _ in rows:
         uow.audit(
             actor.record(
                 channel=channel,
@@ -265,15 +298,16 @@ def list_pending(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[Enrolme
                 subject=app.app_no,
             )
         )
-    return apps
+    return [_file(uow, app, person) for app, person in rows]
 
 
+@use_case
 def add_materials(
     uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str, materials: list[str]
-) -> EnrolmentApplication:
+) -> ApplicationFile:
     """Record materials brought later; what is still missing stays named."""
     actor.require(Perm.PERSON_WRITE)
-    app, person = get_application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
+    app, person = _application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
     _require_open(app)
     had = [m["item"] for m in app.materials if m["checked"]]
     recorded, missing = check_materials(had + list(materials))
@@ -287,7 +321,7 @@ def add_materials(
             detail={"added": list(materials), "missing": [m["item"] for m in missing]},
         )
     )
-    return app
+    return _file(uow, app, person)
 
 
 def _require_open(app: EnrolmentApplication) -> None:
@@ -299,14 +333,15 @@ def _require_open(app: EnrolmentApplication) -> None:
         )
 
 
+@use_case
 def reject(
     uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str, reason: str
-) -> EnrolmentApplication:
+) -> ApplicationFile:
     actor.require(Perm.PERSON_WRITE)
     reason = (reason or "").strip()
     if not reason:
         raise invalid("reason", "退回申请须说明理由", "a rejection needs a reason", "required")
-    app, person = get_application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
+    app, person = _application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
     _require_open(app)
     app.status = "rejected"
     app.reject_reason = reason[:200]
@@ -320,9 +355,10 @@ def reject(
             detail={"reason": app.reject_reason},
         )
     )
-    return app
+    return _file(uow, app, person)
 
 
+@use_case
 def set_collection_account(
     uow: UnitOfWork, *, actor: Actor, channel: str, area: str, bank: str, name: str, account: str
 ) -> CollectionAccount:
@@ -364,6 +400,7 @@ def set_collection_account(
     return row
 
 
+@use_case
 def collection_accounts(uow: UnitOfWork, *, actor: Actor) -> list[CollectionAccount]:
     """The collection accounts the actor's area uses or sets."""
     rows = uow.session.scalars(select(CollectionAccount).order_by(CollectionAccount.area))
@@ -392,14 +429,15 @@ def _due_date(month: int, issued: dt.date) -> dt.date:
     return max(day, issued + dt.timedelta(days=7))
 
 
+@use_case
 def approve(
     uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str, months: int = VOUCHER_MONTHS
-) -> tuple[EnrolmentApplication, PaymentVoucher]:
+) -> ApplicationFile:
     """Approve: enrol as a flexible employee (310) and issue the payment voucher."""
     actor.require(Perm.PERSON_WRITE)
     if not 1 <= months <= 12:
         raise invalid("months", "缴费凭证覆盖1至12个月", "a voucher covers 1 to 12 months")
-    app, person = get_application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
+    app, person = _application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
     _require_open(app)
     if app.missing:
         raise DomainError(
@@ -468,7 +506,7 @@ def approve(
             detail={"voucher": voucher.voucher_no, "total": voucher.total},
         )
     )
-    return app, voucher
+    return ApplicationFile(app, person, _voucher_file(uow, voucher))
 
 
 def voucher_of(uow: UnitOfWork, app: EnrolmentApplication) -> PaymentVoucher | None:
@@ -477,7 +515,7 @@ def voucher_of(uow: UnitOfWork, app: EnrolmentApplication) -> PaymentVoucher | N
     ).scalar_one_or_none()
 
 
-def get_voucher(
+def _voucher(
     uow: UnitOfWork, *, actor: Actor, channel: str, voucher_no: str
 ) -> tuple[PaymentVoucher, Person]:
     actor.require(Perm.PERSON_READ)
@@ -498,6 +536,23 @@ def get_voucher(
         )
     )
     return voucher, person
+
+
+@use_case
+def get_voucher(
+    uow: UnitOfWork, *, actor: Actor, channel: str, voucher_no: str
+) -> tuple[VoucherFile, Person]:
+    voucher, person = _voucher(uow, actor=actor, channel=channel, voucher_no=voucher_no)
+    return _voucher_file(uow, voucher), person
+
+
+@use_case
+def voucher_document(
+    uow: UnitOfWork, *, actor: Actor, channel: str, voucher_no: str
+) -> tuple[PaymentVoucher, bytes]:
+    """The payment voucher, printable."""
+    voucher, person = _voucher(uow, actor=actor, channel=channel, voucher_no=voucher_no)
+    return voucher, voucher_pdf(uow, voucher, person)
 
 
 def voucher_status(uow: UnitOfWork, voucher: PaymentVoucher) -> list[dict[str, Any]]:
@@ -552,15 +607,16 @@ def voucher_pdf(uow: UnitOfWork, voucher: PaymentVoucher, person: Person) -> byt
     return doc.render(generated_at=voucher.issued_at.astimezone(CHINA))
 
 
+@use_case
 def issue_record_book(
     uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str, number: str
-) -> EnrolmentApplication:
+) -> ApplicationFile:
     """Record the number of the medical record book (病历本) issued with photo and seal."""
     actor.require(Perm.PERSON_WRITE)
     number = (number or "").strip()
     if not (4 <= len(number) <= 40):
         raise invalid("number", "请填写病历本编号", "give the record book's number", "required")
-    app, person = get_application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
+    app, person = _application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
     if app.status != "approved":
         raise conflict(
             "enrolment_application.not_approved",
@@ -583,7 +639,7 @@ def issue_record_book(
                 subject=number,
             )
         )
-    return app
+    return _file(uow, app, person)
 
 
 # ---------------------------------------------------------------- bank files
@@ -664,6 +720,7 @@ def _sequence(uow: UnitOfWork, day: dt.date) -> int:
     return int(last[9:]) if last else 0
 
 
+@use_case
 def write_debit_file(uow: UnitOfWork, *, actor: Actor, channel: str, day: dt.date) -> str:
     rows = debit_rows(uow, actor=actor, channel=channel, day=day)
     out = io.StringIO()
@@ -689,6 +746,7 @@ class ReturnResult:
     errors: list[str] = field(default_factory=list)
 
 
+@use_case
 def read_return_file(
     uow: UnitOfWork, *, actor: Actor, channel: str, content: str, filename: str = ""
 ) -> ReturnResult:

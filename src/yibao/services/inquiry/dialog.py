@@ -488,10 +488,12 @@ def _on_lost(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
     card = card_service.current_card(uow, person)
     if card is None:
         return _menu_turn(lang, [prompt("no_card", lang)])
-    card_service.report_lost(
+    # TODO(merge): the card's person is given (branch staff); branch web owns this module
+    card_service.report_lost.step(
         uow,
         actor=actor,
         channel=Channel.TELEPHONE,
+        person_id=person.id,
         card_no=card.card_no,
         reason=f"reported lost by telephone, call {call.call_id}",
     )

@@ -9,16 +9,23 @@ from sqlalchemy import select
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.errors import invalid
-from yibao.domain.workdays import WorkCalendar
+from yibao.domain.workdays import DayInfo, WorkCalendar
+from yibao.services.tx import use_case
 from yibao.store.models import CalendarOverride
 from yibao.store.uow import UnitOfWork
 
 
 def load(uow: UnitOfWork) -> WorkCalendar:
+    """The calendar, read inside the caller's transaction (a step)."""
     rows = uow.session.execute(select(CalendarOverride)).scalars()
     return WorkCalendar({r.day: (r.is_workday, r.note) for r in rows})
 
 
+# The calendar for a channel: a pure object, usable after the transaction.
+current = use_case(load)
+
+
+@use_case
 def set_day(
     uow: UnitOfWork,
     *,
@@ -27,8 +34,9 @@ def set_day(
     day: dt.date,
     workday: bool | None,
     note: str = "",
-) -> CalendarOverride | None:
-    """Mark a day as a working day or a holiday; ``workday=None`` removes the override."""
+) -> DayInfo:
+    """Mark a day as a working day or a holiday; ``workday=None`` removes the
+    override. Returns the day as the calendar now has it."""
     actor.require(Perm.CALENDAR_WRITE)
     if not (2000 <= day.year <= 2100):
         raise invalid("day", "日期超出范围", "the date is out of range (2000-2100)")
@@ -37,7 +45,8 @@ def set_day(
         if row is not None:
             uow.session.delete(row)
         uow.audit(actor.record(channel=channel, action="calendar.clear", subject=day.isoformat()))
-        return None
+        uow.session.flush()
+        return load(uow).info(day)
     if row is None:
         row = CalendarOverride(
             day=day, is_workday=workday, note=note, set_by=actor.id, set_at=uow.clock.now()
@@ -56,4 +65,5 @@ def set_day(
             detail={"workday": workday, "note": note},
         )
     )
-    return row
+    uow.session.flush()
+    return load(uow).info(day)

@@ -24,6 +24,7 @@ from yibao.domain.ids import (
     parse_resident_id,
     validate_credit_code,
 )
+from yibao.services.tx import use_case
 from yibao.store.models import Card, Division, Employer, Institution, Person
 from yibao.store.uow import UnitOfWork
 
@@ -39,6 +40,7 @@ def in_scope(column: SQLColumnExpression[str], actor: Actor) -> ColumnElement[bo
 # ---------------------------------------------------------------- divisions
 
 
+@use_case
 def add_division(
     uow: UnitOfWork,
     *,
@@ -75,6 +77,7 @@ def add_division(
     return division
 
 
+@use_case
 def get_division(uow: UnitOfWork, code: str) -> Division:
     division = uow.session.get(Division, code)
     if division is None:
@@ -82,6 +85,7 @@ def get_division(uow: UnitOfWork, code: str) -> Division:
     return division
 
 
+@use_case
 def list_divisions(uow: UnitOfWork, *, parent: str | None = None) -> list[Division]:
     stmt = select(Division).order_by(Division.code)
     if parent is not None:
@@ -113,6 +117,7 @@ class PersonQuery:
     account_no: str | None = None
 
 
+@use_case
 def register_person(
     uow: UnitOfWork,
     *,
@@ -197,6 +202,7 @@ def _person_stmt(actor: Actor) -> Select[Person]:
     return select(Person).where(in_scope(Person.division_code, actor))
 
 
+@use_case
 def get_person(
     uow: UnitOfWork,
     *,
@@ -220,6 +226,22 @@ def get_person(
     return person
 
 
+@use_case
+def person_id_of(uow: UnitOfWork, *, actor: Actor, account_no: str) -> int:
+    """The person a staff request's path names (``/persons/{account_no}/...``),
+    if inside the actor's area; what is done for them is audited by the use
+    case that does it."""
+    actor.require(Perm.PERSON_READ)
+    found = uow.session.execute(
+        select(Person.id).where(
+            Person.account_no == account_no, in_scope(Person.division_code, actor)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found("参保人员", "person", "person.not_found")
+    return found
+
+
 def find_person_for_update(
     uow: UnitOfWork, *, actor: Actor, certno: str, field: str = "certno"
 ) -> Person:
@@ -233,6 +255,7 @@ def find_person_for_update(
     return person
 
 
+@use_case
 def search_persons(
     uow: UnitOfWork, *, actor: Actor, channel: str, query: PersonQuery, limit: int = 50
 ) -> list[Person]:
@@ -275,6 +298,7 @@ def search_persons(
     return persons
 
 
+@use_case
 def update_person(
     uow: UnitOfWork,
     *,
@@ -321,6 +345,7 @@ def update_person(
 # ---------------------------------------------------------------- employers
 
 
+@use_case
 def register_employer(
     uow: UnitOfWork,
     *,
@@ -364,6 +389,7 @@ def register_employer(
     return employer
 
 
+@use_case
 def get_employer(uow: UnitOfWork, *, actor: Actor, uscc: str) -> Employer:
     employer = uow.session.execute(
         select(Employer).where(
@@ -375,6 +401,7 @@ def get_employer(uow: UnitOfWork, *, actor: Actor, uscc: str) -> Employer:
     return employer
 
 
+@use_case
 def list_employers(uow: UnitOfWork, *, actor: Actor, limit: int = 200) -> list[Employer]:
     return list(
         uow.session.execute(
@@ -392,6 +419,7 @@ INSTITUTION_KINDS = {"hospital", "pharmacy"}
 INSTITUTION_LEVELS = {"0", "1", "2", "3"}
 
 
+@use_case
 def register_institution(
     uow: UnitOfWork,
     *,
@@ -448,6 +476,7 @@ def register_institution(
     return institution, secret
 
 
+@use_case
 def list_institutions(uow: UnitOfWork, *, actor: Actor) -> list[Institution]:
     return list(
         uow.session.execute(
