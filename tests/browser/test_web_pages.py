@@ -185,6 +185,12 @@ def test_portal_by_id_number_and_account_number_balance_statement(
     page.fill("#end", "2026-10-31")
     page.click("main form button[type=submit]")
     page.wait_for_selector("caption:has-text('2026-10-01')")
+    # a period the wrong way round: the service says so, in the same place
+    page.fill("#start", "2026-10-31")
+    page.fill("#end", "2026-10-01")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("#postings [role=alert]:has-text('开始日期晚于结束日期')")
+    check(page)
     page.goto(f"{server}/portal/statement")
     with page.expect_download() as download:
         page.click("main form button[type=submit]")
