@@ -85,3 +85,27 @@ def suspend(services: Any, certno: str, since: dt.date = dt.date(2026, 10, 1)) -
             enrolment.status = "suspended"
             enrolment.suspended_since = since
         uow.commit()
+
+
+def lose_the_database(request: Any, app: Any, db_url: str) -> None:
+    """The database goes away under a running application: PostgreSQL's
+    database is dropped (its connections ended); SQLite's file is replaced
+    by a directory, so that no connection opens."""
+    import shutil
+    from pathlib import Path
+
+    import psycopg
+
+    app.state.services.engine.dispose()
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        path.unlink()
+        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            extra.unlink(missing_ok=True)
+        path.mkdir()
+        request.addfinalizer(lambda: shutil.rmtree(path, ignore_errors=True))
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -4,6 +4,7 @@ document check before a person is shown, the terminal's flow."""
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 
 def csrf_of(html: str) -> str:
@@ -797,3 +798,23 @@ def test_the_web_channels_and_the_telephone_only_parse_call_and_render():
             if isinstance(node, ast.With) and "uow" in ast.unparse(node):
                 found.append(f"{path.name}:{node.lineno} with uow")
     assert found == []
+
+
+def test_when_the_database_fails_a_page_says_the_outcome_is_unknown(
+    request, client, app, db_url, demo, services
+):
+    from tests.channels.states import lose_the_database
+
+    p = demo["persons"][0]
+    token = csrf_of(portal_login(client, p["certno"], p["password"]).text)
+    kiosk = TestClient(client.app, base_url="https://testserver")
+    kiosk_pin(kiosk, services, p)
+    lose_the_database(request, app, db_url)
+    r = client.post("/portal/lost", data={"card_no": p["card_no"], "csrf": token})
+    assert r.status_code == 503 and "是否完成未知" in r.text and "Traceback" not in r.text
+    r = client.get("/portal/?lang=en")
+    assert r.status_code == 503 and "whether this was done is unknown" in r.text
+    r = kiosk.get("/kiosk/home")
+    assert (
+        r.status_code == 503 and "是否完成未知" in r.text and 'data-testid="balance"' not in r.text
+    )

@@ -85,8 +85,18 @@ def tr(request: Request, message: str) -> str:
     return translations(lang_of(request)).gettext(message)
 
 
+# The database failed under a use case: the message for a machine client
+# (resend the same msgid) says nothing to a person at a page.
+OUTCOME_UNKNOWN = (
+    "系统连接中断，本次操作是否完成未知。请刷新页面查看，再决定是否重试。",
+    "the connection to the system broke, so whether this was done is unknown; "
+    "reload the page to see before you try again",
+)
+
+
 def error_text(request: Request, exc: DomainError) -> str:
-    return exc.en if lang_of(request) == "en" else exc.zh
+    zh, en = OUTCOME_UNKNOWN if exc.code == "system.outcome_unknown" else (exc.zh, exc.en)
+    return en if lang_of(request) == "en" else zh
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -150,10 +150,14 @@ def _refused(
     blocked card, a card that opens nothing) goes back to the start, the card
     and the person forgotten."""
     data = _state(request)
-    term = _this_terminal(request)
+    text = error_text(request, exc)
+    try:
+        term = _this_terminal(request)
+    except DomainError:  # the database is gone: say so, and nothing else
+        _forget(data)
+        return _page(request, data, "kiosk/start.html", exc.status, terminal=None, error=text)
     if term is None or (page is not None and page.template == SETUP):
         return _setup(request, data, exc.status, terminal_code=form.get("terminal", ""), error=exc)
-    text = error_text(request, exc)
     if page is not None and page.template == PIN and exc.code != "kiosk.blocked":
         data["seen"] = now_ts(request)
         return _page(request, data, PIN, exc.status, terminal=term, error=text)

@@ -113,6 +113,10 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "系统暂时无法办理，请稍后再试。",
         "Sorry, we cannot do that right now. Please try again later.",
     ),
+    "failure": (
+        "系统暂时无法办理，请稍后再拨。再见。",
+        "Sorry, the service is not available right now. Please call again later. Goodbye.",
+    ),
 }
 
 _CARD_STATUS = {
@@ -272,6 +276,12 @@ def _end(call: IvrCall, uow: UnitOfWork, turn: Turn) -> Turn:
 
 def _lang_turn() -> Turn:
     return Turn([prompt("welcome", "zh"), prompt("welcome", "en")], ONE_KEY, state="lang")
+
+
+def failure_turn() -> Turn:
+    """What the line says when the system fails under a step (the database
+    gone), the language not known: sorry, in both, and goodbye."""
+    return Turn([prompt("failure", "zh"), prompt("failure", "en")], hangup=True)
 
 
 def _menu_turn(lang: str, before: list[Speech] | None = None) -> Turn:
