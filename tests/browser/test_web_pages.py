@@ -357,7 +357,7 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
     page.wait_for_url(f"{server}/kiosk/home")
     assert "该卡已挂失，不能使用" in page.locator("[role=alert]").inner_text()
     assert page.get_by_test_id("balance").count() == 0 and page.locator("#card_no").count() == 1
-    check(page, "kiosk-card-lost")
+    check(page)
     page.goto(f"{server}/kiosk/?lang=en")
     kiosk_sign_in(page, server, inside["card_no"], inside["pin"])
     page.wait_for_url(f"{server}/kiosk/home")
@@ -414,7 +414,7 @@ def test_a_suspended_person_sees_the_balance_and_the_suspension(
     page.wait_for_url(f"{server}/portal/")
     assert page.get_by_test_id("balance").inner_text().startswith("¥")
     assert "欠费暂停" in page.get_by_test_id("suspended").inner_text()
-    check(page, "portal-suspended")
+    check(page)
     page.goto(f"{server}/portal/?lang=en")
     assert "suspended for unpaid contributions" in page.get_by_test_id("suspended").inner_text()
     check(page)
