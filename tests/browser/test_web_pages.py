@@ -185,6 +185,12 @@ def test_portal_by_id_number_and_account_number_balance_statement(
     page.fill("#end", "2026-10-31")
     page.click("main form button[type=submit]")
     page.wait_for_selector("caption:has-text('2026-10-01')")
+    # a period the wrong way round: the service says so, in the same place
+    page.fill("#start", "2026-10-31")
+    page.fill("#end", "2026-10-01")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("#postings [role=alert]:has-text('开始日期晚于结束日期')")
+    check(page)
     page.goto(f"{server}/portal/statement")
     with page.expect_download() as download:
         page.click("main form button[type=submit]")
@@ -343,13 +349,21 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
     page.wait_for_url(f"{server}/portal/")
     assert page.get_by_test_id("card-status").inner_text() == "已挂失"
     context.close()
-    # ... and at the terminal
+    # ... and the terminal opens nothing with it: it says why, in both languages
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     kiosk_activate(page, server, demo["terminals"][0]["code"], demo_code())
     kiosk_sign_in(page, server, inside["card_no"], inside["pin"])
     page.wait_for_url(f"{server}/kiosk/home")
-    assert page.get_by_test_id("card-status").inner_text() == "已挂失"
+    assert "该卡已挂失，不能使用" in page.locator("[role=alert]").inner_text()
+    assert page.get_by_test_id("balance").count() == 0 and page.locator("#card_no").count() == 1
+    check(page)
+    page.goto(f"{server}/kiosk/?lang=en")
+    kiosk_sign_in(page, server, inside["card_no"], inside["pin"])
+    page.wait_for_url(f"{server}/kiosk/home")
+    assert "the card is lost; it cannot be used" in page.locator("[role=alert]").inner_text()
+    assert page.get_by_test_id("balance").count() == 0
+    check(page)
     context.close()
 
 
@@ -385,3 +399,52 @@ def test_counter_issues_a_terminal_code_and_the_terminal_activates_with_it(
     assert "凭证已失效" in machine.locator("[role=alert]").inner_text()
     kiosk.close()
     context.close()
+
+
+def test_a_suspended_person_sees_the_balance_and_the_suspension(
+    server: str, browser: Any, live: tuple[str, Any], demo: dict[str, Any], demo_code: Any
+) -> None:
+    from tests.channels.states import suspend
+
+    p = demo["persons"][0]
+    suspend(live[1], p["certno"])
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = context.new_page()
+    portal_login(page, server, p["certno"], p["password"])
+    page.wait_for_url(f"{server}/portal/")
+    assert page.get_by_test_id("balance").inner_text().startswith("¥")
+    assert "欠费暂停" in page.get_by_test_id("suspended").inner_text()
+    check(page)
+    page.goto(f"{server}/portal/?lang=en")
+    assert "suspended for unpaid contributions" in page.get_by_test_id("suspended").inner_text()
+    check(page)
+    context.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    kiosk_activate(page, server, demo["terminals"][0]["code"], demo_code())
+    kiosk_sign_in(page, server, p["card_no"], p["pin"])
+    page.wait_for_url(f"{server}/kiosk/home")
+    assert page.get_by_test_id("balance").inner_text().startswith("¥")
+    assert "欠费暂停" in page.get_by_test_id("suspended").inner_text()
+    check(page)
+    page.goto(f"{server}/kiosk/home?lang=en")
+    assert "suspended for unpaid contributions" in page.get_by_test_id("suspended").inner_text()
+    check(page)
+    context.close()
+
+
+def test_a_person_whose_insurance_ended_is_told_so_on_the_portal(
+    server: str, page: Any, live: tuple[str, Any], demo: dict[str, Any]
+) -> None:
+    from tests.channels.states import set_person
+
+    p = demo["persons"][1]
+    set_person(live[1], p["certno"], "deceased")
+    portal_login(page, server, p["certno"], p["password"])
+    page.wait_for_url(f"{server}/portal/")
+    assert "参保关系已终止" in page.locator("[role=alert]").inner_text()
+    assert page.get_by_test_id("balance").count() == 0
+    check(page)
+    page.goto(f"{server}/portal/postings?lang=en")
+    assert "insurance relation has ended" in page.locator("[role=alert]").inner_text()
+    check(page)

@@ -213,9 +213,9 @@ def test_a_final_x_is_keyed_as_star(phone, demo, uow):
         if c.endswith("X")
     )
     person = add_person(uow, certno=certno, name="星号")
-    with uow:
-        phone_pin.set_phone_pin(uow, actor=SYSTEM, channel=Channel.CLI, person=person, pin="864213")
-        uow.commit()
+    phone_pin.set_phone_pin(
+        uow, actor=SYSTEM, channel=Channel.CLI, person_id=person.id, pin="864213"
+    )
     call = identify(phone(), number=certno[:17] + "*", pin="864213")
     assert f"您的个人账户余额{speech.amount_zh(balance_of(uow, person))}" in call.text
 
@@ -236,3 +236,74 @@ def test_a_refusal_from_a_service_is_spoken_never_a_trace(phone, demo, uow):
     assert "系统暂时无法办理" in call.text and "不能变为" in call.text
     assert "查询个人账户余额请按1" in call.text
     assert not call.hung_up
+
+
+# ---------------------------------------------------------------- one decision, one inquiry
+
+
+@pytest.mark.parametrize("state", ["lost", "frozen", "cancelled", "replaced"])
+def test_a_card_number_that_may_not_be_used_opens_nothing_on_the_telephone(
+    phone, demo, services, uow, state
+):
+    from tests.channels.states import CARD_SAYS, set_card
+
+    p = demo["persons"][0]
+    fen = balance_of(uow, person_of(uow, p["certno"]))
+    set_card(services, p["card_no"], state)
+    zh, en = CARD_SAYS[state]
+    call = identify(phone(), number=p["card_no"], pin=p["phone_pin"])  # the PIN is right
+    assert zh in call.text and "您的个人账户余额" not in call.text
+    assert "查询个人账户余额请按1" in call.text and not call.hung_up  # the menu, e.g. for an agent
+    for choice in ("2", "3"):  # nor the transactions, nor the card menu
+        call.press(choice)
+        assert zh in call.text and "最近一次缴费：" not in call.text
+        assert "笔账户交易" not in call.text and "挂失请按1" not in call.text
+    call = identify(phone(), lang="2", number=p["card_no"], pin=p["phone_pin"])
+    assert en in call.text and speech.amount_en(fen) not in call.text
+    with uow:
+        reads = uow.session.execute(
+            select(AuditEntry).where(AuditEntry.action.in_(["balance.read", "card.read"]))
+        ).scalars()
+        assert list(reads) == []
+
+
+def test_by_the_id_number_the_balance_is_read_whatever_the_card(phone, demo, services, uow):
+    """The card opens nothing when it is what the caller presents; identified
+    by the ID number and the PIN, the person hears their balance."""
+    from tests.channels.states import set_card
+
+    p = demo["persons"][0]
+    set_card(services, p["card_no"], "lost")
+    fen = balance_of(uow, person_of(uow, p["certno"]))
+    call = identify(phone(), number=p["certno"], pin=p["phone_pin"])
+    assert f"您的个人账户余额{speech.amount_zh(fen)}。" in call.text
+    call.press("3")
+    assert "状态：已挂失" in call.text and "挂失请按1" not in call.text
+
+
+@pytest.mark.parametrize("status", ["deceased", "emigrated", "transferred_out"])
+def test_a_person_whose_insurance_ended_is_refused_on_the_telephone(
+    phone, demo, services, uow, status
+):
+    from tests.channels.states import PERSON_SAYS, set_person
+
+    p = demo["persons"][1]
+    set_person(services, p["certno"], status)
+    zh, en = PERSON_SAYS[status]
+    call = identify(phone(), number=p["certno"], pin=p["phone_pin"])
+    assert zh in call.text and "您的个人账户余额" not in call.text
+    call = identify(phone(), lang="2", choice="2", number=p["card_no"], pin=p["phone_pin"])
+    assert en in call.text and "Last contribution" not in call.text
+
+
+def test_suspended_for_arrears_hears_the_balance_and_the_suspension(phone, demo, services, uow):
+    from tests.channels.states import suspend
+
+    p = demo["persons"][0]
+    suspend(services, p["certno"])
+    fen = balance_of(uow, person_of(uow, p["certno"]))
+    call = identify(phone(), number=p["certno"], pin=p["phone_pin"])
+    assert f"您的个人账户余额{speech.amount_zh(fen)}。" in call.text
+    assert "欠费暂停享受医保待遇" in call.text
+    call = identify(phone(), lang="2", choice="2", number=p["card_no"], pin=p["phone_pin"])
+    assert "suspended for unpaid contributions" in call.text and "Last contribution" in call.text

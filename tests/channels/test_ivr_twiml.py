@@ -114,3 +114,16 @@ def test_without_a_configured_key_a_voicexml_call_starts_as_before(client, demo,
     r = client.get("/ivr/vxml/start")
     assert r.status_code == 200 and "vxml" in r.text
     assert calls(uow) == 1
+
+
+@pytest.mark.parametrize("platform", [TwimlCall, VxmlCall])
+def test_when_the_database_fails_the_caller_hears_so_and_the_call_ends(
+    request, client, app, db_url, demo, platform
+):
+    from tests.channels.states import lose_the_database
+
+    call = platform(client).dial().press("1")
+    lose_the_database(request, app, db_url)
+    call.press("1")  # the platform gets its own document, no JSON, no trace
+    assert "系统暂时无法办理，请稍后再拨" in call.text
+    assert "Please call again later" in call.text and call.hung_up

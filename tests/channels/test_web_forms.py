@@ -4,6 +4,7 @@ document check before a person is shown, the terminal's flow."""
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 
 def csrf_of(html: str) -> str:
@@ -154,9 +155,7 @@ def issue_code(services, terminal="T-HZZX-01"):
     from tests.helpers import CITY
     from yibao.services.access import terminals as kiosk
 
-    with services.uow() as work:
-        issued = kiosk.issue_code(work, actor=CITY, channel="counter", code=terminal)
-        work.commit()
+    issued = kiosk.issue_code(services.uow(), actor=CITY, channel="counter", code=terminal)
     return issued.activation_code
 
 
@@ -177,8 +176,8 @@ def is_setup(r):
     return 'data-testid="activate-form"' in r.text and 'id="card_no"' not in r.text
 
 
-def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo, services):
-    import time
+def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo, services, clock):
+    import datetime as dt
 
     p = demo["persons"][0]
     terminal = demo["terminals"][0]["code"]
@@ -194,7 +193,10 @@ def test_kiosk_card_pin_balance_and_idle(quick_kiosk, client, demo, services):
     r = client.post("/kiosk/pin", data={"pin": p["pin"], "csrf": token})
     assert str(r.url).endswith("/kiosk/home") and 'data-testid="balance"' in r.text
     assert client.get("/kiosk/receipt.pdf").content.startswith(b"%PDF")
-    time.sleep(1.2)
+    # the idle time is measured on the service's clock, not the wall clock
+    clock.advance(dt.timedelta(seconds=1))
+    assert 'data-testid="balance"' in client.get("/kiosk/home").text  # a touch: seen again
+    clock.advance(dt.timedelta(seconds=1, milliseconds=200))
     r = client.get("/kiosk/home")
     assert 'id="card_no"' in r.text  # forgotten: back at the start
 
@@ -344,9 +346,7 @@ def test_kiosk_a_new_code_or_deactivation_sends_the_machine_back_to_set_up(clien
     assert "凭证已失效" in r.text
     assert "yb_kiosk_device" not in client.cookies  # the dead cookie is dropped
     activate_kiosk(client, services)  # the replacement machine
-    with services.uow() as work:
-        kiosk.deactivate_terminal(work, actor=CITY, channel="counter", code="T-HZZX-01")
-        work.commit()
+    kiosk.deactivate_terminal(services.uow(), actor=CITY, channel="counter", code="T-HZZX-01")
     assert is_setup(client.get("/kiosk/"))
 
 
@@ -543,3 +543,278 @@ def test_person_sets_the_telephone_pin_on_the_portal(client, demo, uow):
         assert (
             check(uow, person_id=person.id, pin="570913", channel="telephone", subject="t2") == "ok"
         )
+
+
+# ---------------------------------------------------------------- one decision, one inquiry
+
+
+def kiosk_pin(client, services, p, *, follow=True):
+    """An activated terminal, the card read and its (right) PIN keyed."""
+    activate_kiosk(client, services)
+    token = csrf_of(client.get("/kiosk/").text)
+    r = client.post("/kiosk/card", data={"card_no": p["card_no"], "csrf": token})
+    assert "keypad" in r.text, r.text
+    return client.post("/kiosk/pin", data={"pin": p["pin"], "csrf": token}, follow_redirects=follow)
+
+
+def balance_of(services, p):
+    from sqlalchemy import select
+
+    from yibao.services.ledger import ledger
+    from yibao.store.models import Person
+
+    with services.uow() as uow:
+        person = uow.session.execute(
+            select(Person).where(Person.certno == p["certno"])
+        ).scalar_one()
+        return ledger.individual_balance(uow.session, person.id)
+
+
+def audited(services, action):
+    from sqlalchemy import select
+
+    from yibao.store.models import AuditEntry
+
+    with services.uow() as uow:
+        rows = uow.session.execute(select(AuditEntry).where(AuditEntry.action == action))
+        return [(e.actor_kind, e.actor_id, e.channel, e.subject) for e in rows.scalars()]
+
+
+@pytest.mark.parametrize("state", ["lost", "frozen", "cancelled", "replaced"])
+def test_a_card_that_may_not_be_used_opens_nothing_at_the_terminal(client, demo, services, state):
+    from tests.channels.states import CARD_SAYS, set_card
+    from yibao.services.documents import yuan
+
+    p = demo["persons"][0]
+    shown = f"¥ {yuan(balance_of(services, p))}"
+    set_card(services, p["card_no"], state)
+    r = kiosk_pin(client, services, p)  # the PIN is right ...
+    zh, en = CARD_SAYS[state]
+    # ... and the card opens nothing: no balance, no transactions; the state is named
+    assert r.status_code == 409 and zh in r.text and 'role="alert"' in r.text
+    assert 'data-testid="balance"' not in r.text and shown not in r.text
+    assert 'class="lines"' not in r.text and 'id="card_no"' in r.text  # back at the start
+    r = kiosk_pin(client, services, p)
+    assert 'data-testid="balance"' not in r.text
+    english = client.get("/kiosk/home?lang=en")  # the person was forgotten with the refusal
+    assert 'id="card_no"' in english.text
+    r = kiosk_pin(client, services, p, follow=False)  # straight to the receipt, in English
+    receipt = client.get("/kiosk/receipt.pdf?lang=en")
+    assert receipt.status_code == 409 and not receipt.content.startswith(b"%PDF")
+    assert en in receipt.text and "Traceback" not in receipt.text
+    assert audited(services, "balance.read") == []
+    assert audited(services, "balance.receipt") == []
+
+
+def test_a_card_lost_while_signed_in_at_the_terminal_closes_its_pages(client, demo, services):
+    from tests.channels.states import set_card
+
+    p = demo["persons"][0]
+    r = kiosk_pin(client, services, p)
+    assert 'data-testid="balance"' in r.text
+    set_card(services, p["card_no"], "lost")  # e.g. reported on the telephone meanwhile
+    r = client.get("/kiosk/home")
+    assert r.status_code == 409 and "该卡已挂失" in r.text and 'data-testid="balance"' not in r.text
+    assert not client.get("/kiosk/receipt.pdf").content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("status", ["deceased", "emigrated", "transferred_out"])
+def test_a_person_whose_insurance_ended_is_refused_at_the_terminal_and_on_the_portal(
+    client, demo, services, status
+):
+    from tests.channels.states import PERSON_SAYS, set_person
+
+    p = demo["persons"][0]
+    set_person(services, p["certno"], status)
+    zh, en = PERSON_SAYS[status]
+    r = kiosk_pin(client, services, p)
+    assert r.status_code == 409 and zh in r.text and 'data-testid="balance"' not in r.text
+    client.cookies.clear()
+    r = portal_login(client, p["certno"], p["password"])
+    assert r.status_code == 409 and zh in r.text and 'data-testid="balance"' not in r.text
+    assert 'href="/portal/postings"' in r.text  # with the menu, no trace
+    for page in ("postings", "payments", "rights"):
+        r = client.get(f"/portal/{page}?lang=en")
+        assert r.status_code == 409 and en in r.text and "<table>" not in r.text, page
+    r = client.get("/portal/statement.pdf")
+    assert r.status_code == 409 and not r.content.startswith(b"%PDF")
+
+
+def test_suspended_for_arrears_still_sees_the_balance_with_the_suspension_shown(
+    client, demo, services
+):
+    from tests.channels.states import suspend
+    from yibao.services.documents import yuan
+
+    p = demo["persons"][0]
+    shown = f"¥ {yuan(balance_of(services, p))}"
+    suspend(services, p["certno"])
+    r = kiosk_pin(client, services, p)
+    assert r.status_code == 200 and shown in r.text and 'data-testid="suspended"' in r.text
+    assert "欠费暂停" in r.text and "2026-10-01" in r.text
+    assert "suspended for unpaid contributions" in client.get("/kiosk/home?lang=en").text
+    r = portal_login(client, p["certno"], p["password"])
+    assert shown in r.text and 'data-testid="suspended"' in r.text
+
+
+def test_the_terminal_shows_the_card_presented_and_the_portal_the_current_card(
+    client, demo, services
+):
+    """A reissue's new card at the terminal is itself; the portal shows the
+    person's current card, not the replaced one."""
+    from tests.channels.states import set_card
+
+    p = demo["persons"][0]
+    new_no = set_card(services, p["card_no"], "replaced")
+    r = kiosk_pin(client, services, {**p, "card_no": new_no})
+    assert 'data-testid="balance"' in r.text and 'card-status">正常' in r.text
+    client.cookies.clear()
+    r = portal_login(client, p["certno"], p["password"])
+    assert new_no in r.text and p["card_no"] not in r.text
+
+
+def test_the_receipt_prints_china_time(client, demo, services, clock):
+    """At 01:30 on 24 November in China it is still the 23rd in UTC."""
+    import datetime as dt
+    import subprocess
+
+    from yibao.clock import CHINA
+
+    p = demo["persons"][0]
+    clock.set(dt.datetime(2026, 11, 23, 17, 30, tzinfo=dt.UTC))  # a clock that speaks UTC
+    kiosk_pin(client, services, p)
+    r = client.get("/kiosk/receipt.pdf")
+    assert r.content.startswith(b"%PDF")
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "2026-11-24 01:30" in text and "UTC" not in text and "2026-11-23 17:30" not in text
+    from sqlalchemy import select
+
+    from yibao.domain import ledger as codes
+    from yibao.services.ledger import ledger
+    from yibao.store.models import Person
+
+    with services.uow() as uow:
+        person = uow.session.execute(
+            select(Person).where(Person.certno == p["certno"])
+        ).scalar_one()
+        lines = ledger.history(uow.session, code=codes.individual(person.id), limit=10)
+    assert lines
+    for line in lines:  # each posting on its China date
+        assert line.at.astimezone(CHINA).strftime("%Y-%m-%d") in text
+
+
+def test_the_portal_session_ends_on_the_services_clock(client, demo, clock):
+    import datetime as dt
+
+    p = demo["persons"][0]
+    assert 'data-testid="balance"' in portal_login(client, p["certno"], p["password"]).text
+    clock.advance(dt.timedelta(minutes=29))
+    assert 'data-testid="balance"' in client.get("/portal/").text
+    clock.advance(dt.timedelta(minutes=31))  # 30 minutes after the last page
+    r = client.get("/portal/")
+    assert str(r.url).endswith("/portal/login") and 'data-testid="balance"' not in r.text
+
+
+def test_every_inquiry_is_audited_by_its_service(client, demo, services):
+    p = demo["persons"][0]
+    portal_login(client, p["certno"], p["password"])
+    for page in ("postings", "payments", "rights"):
+        client.get(f"/portal/{page}")
+    client.get("/portal/statement.pdf", params={"start": "2026-01-01", "end": "2026-11-23"})
+    token = csrf_of(client.get("/portal/voucher").text)
+    assert client.post("/portal/voucher/code", data={"csrf": token}).status_code == 200
+    for action in (
+        "balance.read",
+        "records.postings.read",
+        "records.payment.read",
+        "records.rights.read",
+        "records.statement",
+        "voucher.issue",
+    ):
+        rows = audited(services, action)
+        assert [(kind, channel) for kind, _, channel, _ in rows] == [("person", "portal")], action
+    client.cookies.clear()
+    kiosk_pin(client, services, p)
+    client.get("/kiosk/receipt.pdf")
+    assert [(k, w, c) for k, w, c, _ in audited(services, "balance.receipt")] == [
+        ("terminal", "T-HZZX-01", "kiosk")
+    ]
+
+
+def test_the_portal_asks_for_a_new_password_twice_in_the_service(client, demo):
+    p = demo["persons"][0]
+    token = csrf_of(portal_login(client, p["certno"], p["password"]).text)
+    r = client.post(
+        "/portal/password",
+        data={
+            "old_password": p["password"],
+            "new_password": "Newpass@2026",
+            "new_password2": "Newpass@2027",
+            "csrf": token,
+        },
+    )
+    assert r.status_code == 422 and "两次输入的密码不一致" in r.text
+    r = client.post(
+        "/portal/password?lang=en",
+        data={"old_password": "nope", "new_password": "x", "new_password2": "x", "csrf": token},
+    )
+    assert r.status_code == 422 and "the current password is wrong" in r.text
+
+
+def test_the_period_of_the_postings_is_checked_by_the_service(client, demo):
+    p = demo["persons"][0]
+    portal_login(client, p["certno"], p["password"])
+    r = client.get("/portal/postings", params={"start": "2026-11-30", "end": "2026-01-01"})
+    assert r.status_code == 422 and "开始日期晚于结束日期" in r.text
+    assert 'value="2026-11-30"' in r.text  # the form as it was sent, to correct
+    r = client.get(
+        "/portal/postings", params={"start": "2026-13-01"}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 422 and "<html" not in r.text and "日期格式错误" in r.text
+
+
+def test_the_web_channels_and_the_telephone_only_parse_call_and_render():
+    """No commit, no audit entry, no query of their own: the services do that."""
+    import ast
+    from pathlib import Path
+
+    import yibao.channels.ivr as ivr
+    import yibao.channels.web as web
+
+    files = [Path(web.__file__).parent / f for f in ("common.py", "portal.py", "kiosk.py")]
+    files += sorted(Path(ivr.__file__).parent.glob("*.py"))
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in (
+                "commit",
+                "audit",
+                "session",
+                "rollback",
+            ):
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.With) and "uow" in ast.unparse(node):
+                found.append(f"{path.name}:{node.lineno} with uow")
+    assert found == []
+
+
+def test_when_the_database_fails_a_page_says_the_outcome_is_unknown(
+    request, client, app, db_url, demo, services
+):
+    from tests.channels.states import lose_the_database
+
+    p = demo["persons"][0]
+    token = csrf_of(portal_login(client, p["certno"], p["password"]).text)
+    kiosk = TestClient(client.app, base_url="https://testserver")
+    kiosk_pin(kiosk, services, p)
+    lose_the_database(request, app, db_url)
+    r = client.post("/portal/lost", data={"card_no": p["card_no"], "csrf": token})
+    assert r.status_code == 503 and "是否完成未知" in r.text and "Traceback" not in r.text
+    r = client.get("/portal/?lang=en")
+    assert r.status_code == 503 and "whether this was done is unknown" in r.text
+    r = kiosk.get("/kiosk/home")
+    assert (
+        r.status_code == 503 and "是否完成未知" in r.text and 'data-testid="balance"' not in r.text
+    )

@@ -8,10 +8,7 @@ from yibao.services.cards import evoucher
 
 
 def issue(uow, person_id):
-    with uow:
-        token, expires = evoucher.issue(uow, person_id=person_id, channel="portal")
-        uow.commit()
-        return token, expires
+    return evoucher.issue(uow, person_id=person_id, channel="portal")
 
 
 def test_voucher_is_single_use_across_institutions(uow, demo):
@@ -46,3 +43,24 @@ def test_forged_vouchers_are_refused(uow, demo, mangle):
     with uow, pytest.raises(DomainError) as err:
         evoucher.redeem(uow, token=mangle(token), institution="H33050200001")
     assert err.value.code == "voucher.invalid"
+
+
+def test_a_person_makes_a_voucher_for_themselves_only_and_it_is_audited(services, demo):
+    from sqlalchemy import select
+
+    from yibao.domain.actors import Actor
+    from yibao.store.models import AuditEntry
+
+    me, other = add_person(services.uow()), add_person(services.uow())
+    actor = Actor("person", str(me.id), me.division_code)
+    with pytest.raises(DomainError) as err:
+        evoucher.issue(services.uow(), actor=actor, channel="portal", person_id=other.id)
+    assert err.value.code == "voucher.not_own" and err.value.status == 403
+    evoucher.issue(services.uow(), actor=actor, channel="portal", person_id=me.id)
+    with services.uow() as uow:
+        rows = uow.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "voucher.issue")
+        ).scalars()
+        assert [(r.actor_id, r.channel, r.person_id) for r in rows] == [
+            (str(me.id), "portal", me.id)
+        ]

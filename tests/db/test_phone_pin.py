@@ -20,19 +20,17 @@ def person_actor(person):
 def test_a_person_sets_their_own_phone_pin_and_only_theirs(uow, demo):
     me = add_person(uow, name="本人")
     other = add_person(uow, name="他人")
-    with uow:
-        assert (
-            phone_pin.set_phone_pin(
-                uow, actor=person_actor(me), channel=Channel.PORTAL, person=me, pin="975310"
-            )
-            is None
+    assert (
+        phone_pin.set_phone_pin(
+            uow, actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id, pin="975310"
         )
-        with pytest.raises(DomainError) as refused:
-            phone_pin.set_phone_pin(
-                uow, actor=person_actor(me), channel=Channel.PORTAL, person=other, pin="975310"
-            )
-        assert refused.value.status == 404
-        uow.commit()
+        is None
+    )
+    with pytest.raises(DomainError) as refused:
+        phone_pin.set_phone_pin(
+            uow, actor=person_actor(me), channel=Channel.PORTAL, person_id=other.id, pin="975310"
+        )
+    assert refused.value.status == 404
     with uow:
         row = uow.session.get(PhonePin, me.id)
         assert row is not None and "975310" not in row.pin_hash and row.set_channel == "portal"
@@ -46,24 +44,20 @@ def test_a_person_sets_their_own_phone_pin_and_only_theirs(uow, demo):
 
 def test_counter_staff_need_the_person_in_their_area(uow, demo):
     person = add_person(uow, division="330502001")
-    with uow:
-        assert phone_pin.set_phone_pin(
-            uow, actor=YUEHE, channel=Channel.COUNTER, person=person
-        ).isdigit()
-        with pytest.raises(DomainError) as outside:
-            phone_pin.set_phone_pin(
-                uow, actor=NANXUN, channel=Channel.COUNTER, person=person, pin="975310"
-            )
-        assert outside.value.status == 404
+    made = phone_pin.set_phone_pin(uow, actor=YUEHE, channel=Channel.COUNTER, person_id=person.id)
+    assert made is not None and made.isdigit()
+    with pytest.raises(DomainError) as outside:
+        phone_pin.set_phone_pin(
+            uow, actor=NANXUN, channel=Channel.COUNTER, person_id=person.id, pin="975310"
+        )
+    assert outside.value.status == 404
 
 
 def test_a_new_pin_lifts_the_days_lock(uow, clock, demo):
     person = add_person(uow)
-    with uow:
-        phone_pin.set_phone_pin(
-            uow, actor=WUXING, channel=Channel.COUNTER, person=person, pin="975310"
-        )
-        uow.commit()
+    phone_pin.set_phone_pin(
+        uow, actor=WUXING, channel=Channel.COUNTER, person_id=person.id, pin="975310"
+    )
     for _ in range(phone_pin.DAILY_FAILURES):
         with uow:
             result = phone_pin.check_phone_pin(
@@ -78,10 +72,9 @@ def test_a_new_pin_lifts_the_days_lock(uow, clock, demo):
             )
             == "locked"
         )
-        phone_pin.set_phone_pin(
-            uow, actor=WUXING, channel=Channel.COUNTER, person=person, pin="864213"
-        )
-        uow.commit()
+    phone_pin.set_phone_pin(
+        uow, actor=WUXING, channel=Channel.COUNTER, person_id=person.id, pin="864213"
+    )
     with uow:
         assert (
             phone_pin.check_phone_pin(

@@ -22,162 +22,193 @@ def _person(uow, certno):
     return uow.session.execute(select(Person).where(Person.certno == certno)).scalar_one()
 
 
-def test_login_by_id_number_and_by_account_number(uow, demo):
+def test_login_by_id_number_and_by_account_number(services, demo):
     p = demo["persons"][0]
     for login_id in (p["certno"], p["account_no"], p["certno"].lower()):
-        with uow:
-            person, epoch = portal.login(
-                uow, login_id=login_id, password=p["password"], channel=Channel.PORTAL
-            )
-            uow.commit()
-            assert person.certno == p["certno"] and epoch == 0
+        done = portal.login(
+            services.uow(), login_id=login_id, password=p["password"], channel=Channel.PORTAL
+        )
+        assert done.person.account_no == p["account_no"] and done.epoch == 0
 
 
-def test_five_wrong_passwords_lock_for_fifteen_minutes(uow, demo, clock):
+def test_five_wrong_passwords_lock_for_fifteen_minutes(services, demo, clock):
     p = demo["persons"][1]
+
+    def login(password):
+        with pytest.raises(DomainError) as exc:
+            portal.login(
+                services.uow(), login_id=p["certno"], password=password, channel=Channel.PORTAL
+            )
+        return exc.value
+
     for _ in range(4):
-        with uow, pytest.raises(DomainError) as exc:
-            portal.login(uow, login_id=p["certno"], password="wrong", channel=Channel.PORTAL)
-        assert exc.value.code == "portal.bad_credentials"
-    with uow, pytest.raises(DomainError) as exc:
-        portal.login(uow, login_id=p["certno"], password="wrong", channel=Channel.PORTAL)
-    assert exc.value.code == "portal.locked" and "15" in exc.value.zh
+        assert login("wrong").code == "portal.bad_credentials"
+    locked = login("wrong")
+    assert locked.code == "portal.locked" and "15" in locked.zh
     # even the right password is refused while locked
-    with uow, pytest.raises(DomainError) as exc:
-        portal.login(uow, login_id=p["certno"], password=p["password"], channel=Channel.PORTAL)
-    assert exc.value.code == "portal.locked"
+    assert login(p["password"]).code == "portal.locked"
     clock.advance(dt.timedelta(minutes=15, seconds=1))
-    with uow:
-        portal.login(uow, login_id=p["certno"], password=p["password"], channel=Channel.PORTAL)
-        uow.commit()
+    portal.login(
+        services.uow(), login_id=p["certno"], password=p["password"], channel=Channel.PORTAL
+    )
 
 
-def test_activation_code_sets_the_first_password_once(uow, demo):
+def test_activation_code_sets_the_first_password_once(services, demo):
     a = demo["applicants"][0]  # has no portal password yet
-    with uow:
+    with services.uow() as uow:
         person = _person(uow, a["certno"])
         assert person.portal_password_hash is None
-        with pytest.raises(DomainError):  # outside the clerk's area
-            portal.issue_activation_code(uow, actor=NANXUN, channel=Channel.COUNTER, person=person)
-        code, _ = portal.issue_activation_code(
-            uow, actor=WUXING, channel=Channel.COUNTER, person=person
+    with pytest.raises(DomainError):  # outside the clerk's area
+        portal.issue_activation_code(
+            services.uow(), actor=NANXUN, channel=Channel.COUNTER, person_id=person.id
         )
-        uow.commit()
-    with uow, pytest.raises(DomainError) as exc:
-        portal.activate(uow, login_id=a["certno"], code=code, password="short", channel="portal")
+    code, _ = portal.issue_activation_code(
+        services.uow(), actor=WUXING, channel=Channel.COUNTER, person_id=person.id
+    )
+
+    def activate(password, again=None, code=code):
+        return portal.activate(
+            services.uow(),
+            login_id=a["certno"],
+            code=code,
+            password=password,
+            password2=again or password,
+            channel="portal",
+        )
+
+    with pytest.raises(DomainError) as exc:
+        activate("short")
     assert exc.value.field == "password"
-    with uow:
-        portal.activate(
-            uow, login_id=a["certno"], code=code, password="Zhaomin@2026", channel="portal"
-        )
-        uow.commit()
-    with uow:
-        person, epoch = portal.login(
-            uow, login_id=a["account_no"], password="Zhaomin@2026", channel="portal"
-        )
-        assert epoch == 1
-    with uow, pytest.raises(DomainError) as exc:  # the code works once
-        portal.activate(
-            uow, login_id=a["certno"], code=code, password="Another@2026", channel="portal"
-        )
+    with pytest.raises(DomainError) as exc:  # typed twice, the same both times
+        activate("Zhaomin@2026", "Zhaomin@2025")
+    assert exc.value.field == "password2" and exc.value.code == "validation.mismatch"
+    assert activate("Zhaomin@2026").account_no == a["account_no"]
+    done = portal.login(
+        services.uow(), login_id=a["account_no"], password="Zhaomin@2026", channel="portal"
+    )
+    assert done.epoch == 1
+    with pytest.raises(DomainError) as exc:  # the code works once
+        activate("Another@2026")
     assert exc.value.code == "portal.bad_activation"
 
 
-def test_change_password_ends_other_sessions(uow, demo):
+def test_change_password_ends_other_sessions(services, demo):
     p = demo["persons"][0]
-    with uow:
-        person = _person(uow, p["certno"])
-        with pytest.raises(DomainError):
-            portal.change_password(
-                uow, person=person, channel="portal", old="nope", new="Newpass@2026"
-            )
-        epoch = portal.change_password(
-            uow, person=person, channel="portal", old=p["password"], new="Newpass@2026"
+    with services.uow() as uow:
+        person_id = _person(uow, p["certno"]).id
+
+    def change(old, new, new2=None):
+        return portal.change_password(
+            services.uow(),
+            person_id=person_id,
+            channel="portal",
+            old=old,
+            new=new,
+            new2=new2 or new,
         )
-        uow.commit()
-    with uow:
-        assert portal.session_person(uow, person_id=person.id, epoch=0) is None
-        assert portal.session_person(uow, person_id=person.id, epoch=epoch) is not None
-        assert uow.session.get(PortalAccount, person.id).session_epoch == epoch
+
+    with pytest.raises(DomainError) as exc:
+        change("nope", "Newpass@2026")
+    assert exc.value.field == "old_password"
+    with pytest.raises(DomainError) as exc:
+        change(p["password"], "Newpass@2026", "Newpass@2027")
+    assert exc.value.field == "new_password2"
+    epoch = change(p["password"], "Newpass@2026")
+    assert portal.session_person(services.uow(), person_id=person_id, epoch=0) is None
+    me = portal.session_person(services.uow(), person_id=person_id, epoch=epoch)
+    assert me is not None and me.account_no == p["account_no"]
+    with services.uow() as uow:
+        assert uow.session.get(PortalAccount, person_id).session_epoch == epoch
 
 
 def test_month_end_balances_from_postings():
     from yibao.clock import CHINA
+    from yibao.services.inquiry.summary import month_end_balances
 
     at = lambda y, m, d: dt.datetime(y, m, d, 12, tzinfo=CHINA)  # noqa: E731
     lines = [(at(2026, 10, 5), 300), (at(2026, 9, 5), 200), (at(2026, 3, 5), 100)]
-    chart = portal.month_end_balances(lines, today=dt.date(2026, 11, 23))
+    chart = month_end_balances(lines, today=dt.date(2026, 11, 23))
     assert len(chart) == 12 and chart[0][0] == "2025-12" and chart[-1][0] == "2026-11"
     values = dict(chart)
     assert values["2026-02"] == 0 and values["2026-03"] == 100 and values["2026-08"] == 100
     assert values["2026-09"] == 200 and values["2026-11"] == 300
+    # what was there before the first posting read counts, not zero
+    opened = dict(month_end_balances(lines[:1], today=dt.date(2026, 11, 23), opening=250))
+    assert opened["2025-12"] == 250 and opened["2026-09"] == 250 and opened["2026-10"] == 300
 
 
-def test_kiosk_three_wrong_pins_block_the_card_on_that_terminal_for_the_day(uow, demo, clock):
+def test_kiosk_three_wrong_pins_block_the_card_on_that_terminal_for_the_day(services, demo, clock):
+    from yibao.domain.use import Presenter
+    from yibao.services.inquiry.summary import account_summary
+
     p = demo["persons"][0]
-    codes = [t["code"] for t in demo["terminals"]]
-    with uow:
-        here, there = kiosk.get_terminal(uow, codes[0]), kiosk.get_terminal(uow, codes[1])
-        assert here.location
+    here, there = (t["code"] for t in demo["terminals"][:2])
+
+    def sign_in(terminal, pin):
+        return kiosk.sign_in(services.uow(), terminal_code=terminal, card_no=p["card_no"], pin=pin)
+
+    def refused(act, *args):
+        with pytest.raises(DomainError) as exc:
+            act(*args)
+        return exc.value
+
     for n in range(2):
-        with uow, pytest.raises(DomainError) as exc:
-            kiosk.sign_in(uow, terminal=here, card_no=p["card_no"], pin="000001")
-        assert exc.value.code == "kiosk.bad_pin" and str(2 - n) in exc.value.en
-    with uow, pytest.raises(DomainError) as exc:
-        kiosk.sign_in(uow, terminal=here, card_no=p["card_no"], pin="000001")
-    assert exc.value.code == "kiosk.blocked"
-    with uow, pytest.raises(DomainError) as exc:  # the right PIN too, here, today
-        kiosk.read_card(uow, terminal=here, card_no=p["card_no"])
-    assert exc.value.code == "kiosk.blocked"
-    with uow:  # another terminal still takes it
-        assert kiosk.sign_in(uow, terminal=there, card_no=p["card_no"], pin=p["pin"]).certno
-        uow.commit()
+        wrong = refused(sign_in, here, "000001")
+        assert wrong.code == "kiosk.bad_pin" and str(2 - n) in wrong.en
+    assert refused(sign_in, here, "000001").code == "kiosk.blocked"
+    assert refused(sign_in, here, p["pin"]).code == "kiosk.blocked"  # the right PIN too, today
+    read = refused(
+        lambda: kiosk.read_card(services.uow(), terminal_code=here, card_no=p["card_no"])
+    )
+    assert read.code == "kiosk.blocked"
+    person_id = sign_in(there, p["pin"])  # another terminal still takes it
     clock.advance(dt.timedelta(days=1))
-    with uow:
-        person = kiosk.sign_in(uow, terminal=here, card_no=p["card_no"], pin=p["pin"])
-        kiosk.inquire(uow, terminal=here, person=person, action="kiosk.balance")
-        uow.commit()
+    assert sign_in(here, p["pin"]) == person_id
+    with services.uow() as uow:
+        actor = kiosk.terminal_actor(kiosk.get_terminal(uow, here))
+    account_summary(
+        services.uow(),
+        actor=actor,
+        channel=Channel.KIOSK,
+        presenter=Presenter.HOLDER,
+        card_no=p["card_no"],
+    )
     from sqlalchemy import select
 
     from yibao.store.models import AuditEntry
 
-    with uow:
-        rows = uow.session.execute(
-            select(AuditEntry).where(AuditEntry.action.like("kiosk.%"))
-        ).scalars()
-        actions = {(r.actor_kind, r.actor_id, r.action) for r in rows}
-    assert ("terminal", codes[0], "kiosk.pin_failed") in actions
-    assert ("terminal", codes[0], "kiosk.balance") in actions
+    with services.uow() as uow:
+        rows = uow.session.execute(select(AuditEntry)).scalars()
+        actions = {(r.actor_kind, r.actor_id, r.channel, r.action) for r in rows}
+    assert ("terminal", here, "kiosk", "kiosk.pin_failed") in actions
+    assert ("terminal", here, "kiosk", "balance.read") in actions
 
 
-def test_register_terminal_in_scope_only(uow, demo):
+def test_register_terminal_in_scope_only(services, demo):
     from tests.helpers import CITY
 
-    with uow:
-        with pytest.raises(DomainError) as exc:  # a clerk does not manage terminals
-            kiosk.register_terminal(
-                uow, actor=WUXING, channel="cli", code="T-X", location="x", division_code="330502"
-            )
-        assert exc.value.code == "access.forbidden"
-        with pytest.raises(DomainError) as exc:  # outside the administrator's area
-            kiosk.register_terminal(
-                uow,
-                actor=WUXING_ADMIN,
-                channel="cli",
-                code="T-X",
-                location="x",
-                division_code="330503",
-            )
-        assert exc.value.field == "division_code"
-        issued = kiosk.register_terminal(
-            uow, actor=CITY, channel="cli", code="t-x-1", location="大厅", division_code="330502"
+    def register(actor, code, division):
+        return kiosk.register_terminal(
+            services.uow(),
+            actor=actor,
+            channel="cli",
+            code=code,
+            location="大厅",
+            division_code=division,
         )
-        uow.commit()
-        assert issued.terminal.code == "T-X-1"
-        assert len(issued.activation_code) == kiosk.CODE_LENGTH
-        assert issued.terminal.activation_hash not in (None, issued.activation_code)
-        assert issued.activation_code not in issued.terminal.activation_hash
-        assert "T-X-1" in [x.code for x in kiosk.list_terminals(uow, actor=CITY)]
+
+    with pytest.raises(DomainError) as exc:  # a clerk does not manage terminals
+        register(WUXING, "T-X", "330502")
+    assert exc.value.code == "access.forbidden"
+    with pytest.raises(DomainError) as exc:  # outside the administrator's area
+        register(WUXING_ADMIN, "T-X", "330503")
+    assert exc.value.field == "division_code"
+    issued = register(CITY, "t-x-1", "330502")
+    assert issued.terminal.code == "T-X-1"
+    assert len(issued.activation_code) == kiosk.CODE_LENGTH
+    assert issued.terminal.activation_hash not in (None, issued.activation_code)
+    assert issued.activation_code not in issued.terminal.activation_hash
+    assert "T-X-1" in [x.code for x in kiosk.list_terminals(services.uow(), actor=CITY)]
 
 
 # ---------------------------------------------------------------- terminal activation
@@ -187,32 +218,30 @@ HERE = "T-HZZX-01"  # in Wuxing (330502)
 THERE = "T-NXRM-01"  # in Nanxun (330503)
 
 
+# ``uow`` here is a fresh unit of work for each call: these are use cases.
+
+
 def _issue(uow, code=HERE, actor=WUXING_ADMIN):
-    with uow:
-        issued = kiosk.issue_code(uow, actor=actor, channel=Channel.COUNTER, code=code)
-        uow.commit()
-        return issued.activation_code
+    issued = kiosk.issue_code(uow, actor=actor, channel=Channel.COUNTER, code=code)
+    return issued.activation_code
 
 
 def _activate(uow, code, terminal=HERE):
-    with uow:
-        _, token = kiosk.activate(
-            uow, terminal_code=terminal, activation_code=code, channel=Channel.KIOSK, source="t"
-        )
-        uow.commit()
-        return token
+    _, token = kiosk.activate(
+        uow, terminal_code=terminal, activation_code=code, channel=Channel.KIOSK, source="t"
+    )
+    return token
 
 
 def _refused(uow, code, terminal=HERE):
-    with uow, pytest.raises(DomainError) as exc:
+    with pytest.raises(DomainError) as exc:
         kiosk.activate(uow, terminal_code=terminal, activation_code=code, channel=Channel.KIOSK)
     return exc.value
 
 
 def _bound(uow, token):
-    with uow:
-        term = kiosk.terminal_of_device(uow, token)
-        return term.code if term else None
+    term = kiosk.terminal_of_device(uow, token)
+    return term.code if term else None
 
 
 def _audit(uow, prefix="kiosk."):
@@ -291,9 +320,7 @@ def test_an_expired_code_is_refused(uow, demo, clock, settings):
 
 def test_the_activation_hours_are_a_setting(uow, demo, clock, settings):
     settings.kiosk_activation_hours = 2
-    with uow:
-        issued = kiosk.issue_code(uow, actor=WUXING_ADMIN, channel="cli", code=HERE)
-        uow.commit()
+    issued = kiosk.issue_code(uow, actor=WUXING_ADMIN, channel="cli", code=HERE)
     assert issued.expires_at == clock.now() + dt.timedelta(hours=2)
 
 
@@ -315,25 +342,21 @@ def test_deactivation_revokes_the_machine_and_the_pending_code(uow, demo):
 
     token = _activate(uow, _issue(uow))
     pending = _issue(uow, THERE, CITY)
-    with uow:
-        kiosk.deactivate_terminal(uow, actor=WUXING_ADMIN, channel=Channel.COUNTER, code=HERE)
-        kiosk.deactivate_terminal(uow, actor=CITY, channel=Channel.COUNTER, code=THERE)
-        uow.commit()
+    kiosk.deactivate_terminal(uow, actor=WUXING_ADMIN, channel=Channel.COUNTER, code=HERE)
+    kiosk.deactivate_terminal(uow, actor=CITY, channel=Channel.COUNTER, code=THERE)
     assert _bound(uow, token) is None
     assert _refused(uow, pending, THERE).code == "kiosk.bad_activation"
-    with uow, pytest.raises(DomainError) as exc:  # no new code for a deactivated terminal
+    with pytest.raises(DomainError) as exc:  # no new code for a deactivated terminal
         kiosk.issue_code(uow, actor=WUXING_ADMIN, channel="cli", code=HERE)
     assert exc.value.code == "kiosk.terminal_inactive"
-    with uow:  # registered again, it needs a new activation
-        issued = kiosk.register_terminal(
-            uow,
-            actor=WUXING_ADMIN,
-            channel="cli",
-            code=HERE,
-            location="新大厅",
-            division_code="330502001",
-        )
-        uow.commit()
+    issued = kiosk.register_terminal(  # registered again, it needs a new activation
+        uow,
+        actor=WUXING_ADMIN,
+        channel="cli",
+        code=HERE,
+        location="新大厅",
+        division_code="330502001",
+    )
     assert _bound(uow, token) is None
     assert _bound(uow, _activate(uow, issued.activation_code)) == HERE
     done = [(who, d) for _, who, a, s, d in _audit(uow) if a == "kiosk.deactivate"]
@@ -347,37 +370,38 @@ def test_staff_manage_only_the_terminals_of_their_area(uow, demo):
     from tests.helpers import CITY
 
     nanxun_admin = Actor.staff(username="nx", division="330503", role=Role.COUNTY_ADMIN)
-    with uow:
-        assert [t.code for t in kiosk.list_terminals(uow, actor=WUXING_ADMIN)] == [HERE]
-        assert [t.code for t in kiosk.list_terminals(uow, actor=nanxun_admin)] == [THERE]
-        assert [t.code for t in kiosk.list_terminals(uow, actor=CITY)] == [HERE, THERE]
-        for act in (kiosk.issue_code, kiosk.deactivate_terminal):
-            with pytest.raises(DomainError) as exc:
-                act(uow, actor=WUXING_ADMIN, channel="cli", code=THERE)
-            assert exc.value.status == 404
-            with pytest.raises(DomainError) as exc:
-                act(uow, actor=WUXING, channel="cli", code=HERE)
-            assert exc.value.code == "access.forbidden"
+    assert [t.code for t in kiosk.list_terminals(uow, actor=WUXING_ADMIN)] == [HERE]
+    assert [t.code for t in kiosk.list_terminals(uow, actor=nanxun_admin)] == [THERE]
+    assert [t.code for t in kiosk.list_terminals(uow, actor=CITY)] == [HERE, THERE]
+    for act in (kiosk.issue_code, kiosk.deactivate_terminal):
         with pytest.raises(DomainError) as exc:
-            kiosk.list_terminals(uow, actor=WUXING)
+            act(uow, actor=WUXING_ADMIN, channel="cli", code=THERE)
+        assert exc.value.status == 404
+        with pytest.raises(DomainError) as exc:
+            act(uow, actor=WUXING, channel="cli", code=HERE)
         assert exc.value.code == "access.forbidden"
-        # a registered code is not taken over from another area, nor twice in one
-        for actor in (nanxun_admin, WUXING_ADMIN):
-            with pytest.raises(DomainError) as exc:
-                kiosk.register_terminal(
-                    uow,
-                    actor=actor,
-                    channel="cli",
-                    code=HERE,
-                    location="x",
-                    division_code=actor.division,
-                )
-            assert exc.value.code == "kiosk.terminal_exists"
+    with pytest.raises(DomainError) as exc:
+        kiosk.list_terminals(uow, actor=WUXING)
+    assert exc.value.code == "access.forbidden"
+    # a registered code is not taken over from another area, nor twice in one
+    for actor in (nanxun_admin, WUXING_ADMIN):
+        with pytest.raises(DomainError) as exc:
+            kiosk.register_terminal(
+                uow,
+                actor=actor,
+                channel="cli",
+                code=HERE,
+                location="x",
+                division_code=actor.division,
+            )
+        assert exc.value.code == "kiosk.terminal_exists"
+    with uow:
         assert kiosk.get_terminal(uow, HERE).division_code == "330502"
 
 
 def test_person_reports_own_card_lost(uow, demo):
     p = demo["persons"][0]
+    # TODO(merge): report_lost is a use case taking the person on the staff branch
     with uow:
         person = _person(uow, p["certno"])
         card = report_lost.step(
@@ -400,7 +424,8 @@ def test_two_registrations_of_one_new_code_at_once_give_one_terminal_and_a_clear
     from tests.helpers import CITY, wait_for_lock_waiters
 
     def register(work):
-        return kiosk.register_terminal(
+        # the step, inside a transaction the test holds open across the race
+        return kiosk.register_terminal.step(
             work, actor=CITY, channel="cli", code="T-RACE", location="大厅", division_code="330502"
         )
 

@@ -1,5 +1,5 @@
 """The telephone line's platform adapters: TwiML webhooks, VoiceXML documents
-and the recorded prompts they may play. The dialog itself is services/ivr.py."""
+and the recorded prompts they may play. The dialog itself is services/inquiry/dialog.py."""
 
 from fastapi import APIRouter
 

@@ -1,16 +1,21 @@
-"""What both platform adapters need: the public URL the platform sees, and
-the recorded prompts."""
+"""What both platform adapters need: the public URL the platform sees, the
+recorded prompts, and one error handler for what the dialog cannot say
+itself."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from fastapi.routing import APIRoute
 
 from yibao.config import Settings
+from yibao.domain.errors import DomainError
 from yibao.runtime import Services
-from yibao.services.inquiry.dialog import LANGS, PROMPTS
+from yibao.services.inquiry.dialog import LANGS, PROMPTS, Turn, failure_turn
 
 router = APIRouter()
 
@@ -20,6 +25,28 @@ LANGUAGE_TAGS = {"zh": "zh-CN", "en": "en-US"}
 def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+def spoken_failures(answer: Callable[[Request, Turn], Response]) -> type[APIRoute]:
+    """A route class for a platform's routes: the dialog speaks a service's
+    refusal itself, so a ``DomainError`` that reaches here is the system
+    failing under it (the database gone: the outcome is unknown). The caller
+    hears that, in both languages, and the call ends, in the platform's
+    own document (``answer``), never a JSON problem or a trace."""
+
+    class SpokenRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def route(request: Request) -> Response:
+                try:
+                    return await handle(request)
+                except DomainError:
+                    return answer(request, failure_turn())
+
+            return route
+
+    return SpokenRoute
 
 
 def prompt_dir(settings: Settings) -> Path:

@@ -14,11 +14,16 @@ from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from yibao.channels.ivr.common import LANGUAGE_TAGS, public_base, public_url, recording, services
+from yibao.channels.ivr.common import (
+    LANGUAGE_TAGS,
+    public_base,
+    public_url,
+    recording,
+    services,
+    spoken_failures,
+)
 from yibao.config import Settings
 from yibao.services.inquiry import dialog as ivr_service
-
-router = APIRouter(prefix="/twiml")
 
 TWIML = "application/xml"
 
@@ -75,6 +80,15 @@ def render(turn: ivr_service.Turn, *, base: str, settings: Settings) -> str:
     return str(response)
 
 
+def _answer(request: Request, turn: ivr_service.Turn) -> Response:
+    settings = services(request).settings
+    body = render(turn, base=public_base(request, settings), settings=settings)
+    return Response(body, media_type=TWIML)
+
+
+router = APIRouter(prefix="/twiml", route_class=spoken_failures(_answer))
+
+
 @router.post("/voice")
 async def voice(request: Request) -> Response:
     svc = services(request)
@@ -84,8 +98,7 @@ async def voice(request: Request) -> Response:
     turn = ivr_service.start_call(
         svc.uow(), call_id=params["CallSid"], caller=params.get("From", ""), platform="twiml"
     )
-    body = render(turn, base=public_base(request, svc.settings), settings=svc.settings)
-    return Response(body, media_type=TWIML)
+    return _answer(request, turn)
 
 
 @router.post("/step")
@@ -95,5 +108,4 @@ async def step(request: Request) -> Response:
     if params is None or not params.get("CallSid"):
         return _forbidden()
     turn = ivr_service.step(svc.uow(), call_id=params["CallSid"], digits=params.get("Digits"))
-    body = render(turn, base=public_base(request, svc.settings), settings=svc.settings)
-    return Response(body, media_type=TWIML)
+    return _answer(request, turn)

@@ -19,11 +19,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from yibao.channels.ivr.common import LANGUAGE_TAGS, public_base, recording, services
+from yibao.channels.ivr.common import (
+    LANGUAGE_TAGS,
+    public_base,
+    recording,
+    services,
+    spoken_failures,
+)
 from yibao.config import Settings
 from yibao.services.inquiry import dialog as ivr_service
-
-router = APIRouter(prefix="/vxml")
 
 VXML_NS = "http://www.w3.org/2001/vxml"
 SRGS_NS = "http://www.w3.org/2001/06/grammar"
@@ -119,6 +123,17 @@ def _document(root: ET.Element) -> str:
 
 def _answer(body: str) -> Response:
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+
+
+def _failed(request: Request, turn: ivr_service.Turn) -> Response:
+    settings = services(request).settings
+    call_id = request.query_params.get("call", "")
+    return _answer(
+        render(turn, call_id=call_id, base=public_base(request, settings), settings=settings)
+    )
+
+
+router = APIRouter(prefix="/vxml", route_class=spoken_failures(_failed))
 
 
 @router.api_route("/start", methods=["GET", "POST"])

@@ -1,24 +1,32 @@
 """What the three web channels share: templates with Babel message catalogues,
-signed session cookies, CSRF tokens and showing a domain error as a message."""
+signed session cookies (their expiry read on the injected clock), CSRF
+tokens, and the plumbing that lets a route be ten lines: dependencies raise
+``Redirect`` or a ``DomainError``, and one handler per channel
+(``channel_route``) turns a ``DomainError`` into that channel's page with
+its message."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gettext
 import hashlib
 import hmac
 import io
 import json
 import secrets
-import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from yibao.clock import CHINA
@@ -77,8 +85,18 @@ def tr(request: Request, message: str) -> str:
     return translations(lang_of(request)).gettext(message)
 
 
+# The database failed under a use case: the message for a machine client
+# (resend the same msgid) says nothing to a person at a page.
+OUTCOME_UNKNOWN = (
+    "系统连接中断，本次操作是否完成未知。请刷新页面查看，再决定是否重试。",
+    "the connection to the system broke, so whether this was done is unknown; "
+    "reload the page to see before you try again",
+)
+
+
 def error_text(request: Request, exc: DomainError) -> str:
-    return exc.en if lang_of(request) == "en" else exc.zh
+    zh, en = OUTCOME_UNKNOWN if exc.code == "system.outcome_unknown" else (exc.zh, exc.en)
+    return en if lang_of(request) == "en" else zh
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -103,6 +121,102 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 def services_of(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+def now_ts(request: Request) -> float:
+    """The injected clock's now, as seconds: what session expiries and the
+    terminal's idle time are measured on, so that a test can move time."""
+    return services_of(request).clock.now().timestamp()
+
+
+# ---------------------------------------------------------------- one error handler per channel
+
+
+class Redirect(Exception):
+    """Raised by a dependency (not signed in, no terminal): go there instead.
+    An HTMX request is told to load the page itself (``HX-Redirect``)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+    def response(self, request: Request) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": self.url})
+        return RedirectResponse(self.url, status_code=303)
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    """Where a route's refusals are shown: its template, the form fields
+    shown again (never a secret), the context name of the message, the
+    fragment an HTMX request swaps in instead of the page, and whether the
+    page is only for a bad input (422: the form to correct), any other
+    refusal (the person may not read this at all) going to the message page."""
+
+    template: str
+    keep: tuple[str, ...] = ()
+    key: str = "error"
+    fragment: str | None = None
+    input_only: bool = False
+
+    def shows(self, exc: DomainError) -> bool:
+        return not self.input_only or exc.status == 422
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refusals_on(
+    template: str,
+    *,
+    keep: tuple[str, ...] = (),
+    key: str = "error",
+    fragment: str | None = None,
+    input_only: bool = False,
+) -> Callable[[F], F]:
+    """Declare the page a route's ``DomainError`` is shown on (the channel's
+    handler reads it); without it, the channel's message page."""
+
+    def mark(endpoint: F) -> F:
+        page = ErrorPage(template, keep, key, fragment, input_only)
+        endpoint.error_page = page  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+OnError = Callable[[Request, DomainError, ErrorPage | None, dict[str, str]], Response]
+
+
+def channel_route(on_error: OnError) -> type[APIRoute]:
+    """A route class whose routes hand a ``DomainError`` (from the route or a
+    dependency) to the channel's ``on_error``, with the route's declared
+    page and the form's fields, and follow a ``Redirect``."""
+
+    class ChannelRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+            page: ErrorPage | None = getattr(self.endpoint, "error_page", None)
+
+            async def route(request: Request) -> Response:
+                try:
+                    return await handle(request)
+                except Redirect as go:
+                    return go.response(request)
+                except DomainError as exc:
+                    form = dict(request.query_params)
+                    if request.method == "POST":
+                        # starlette keeps the form it parsed for the route
+                        data = await request.form()
+                        form.update((k, v) for k, v in data.items() if isinstance(v, str))
+                    # the handler may read the database (which terminal this
+                    # is): off the event loop, like a route
+                    return await run_in_threadpool(on_error, request, exc, page, form)
+
+            return route
+
+    return ChannelRoute
 
 
 # ---------------------------------------------------------------- signed cookies
@@ -168,14 +282,14 @@ class WebSession:
 
     def load(self, request: Request) -> dict[str, Any]:
         data = unsign(request, self.name, request.cookies.get(self.name))
-        if data is None or float(data.get("exp", 0)) < time.time():
+        if data is None or float(data.get("exp", 0)) < now_ts(request):
             return {}
         return data
 
     def save(self, request: Request, response: Response, data: dict[str, Any]) -> None:
         data = dict(data)
         data.setdefault("csrf", secrets.token_urlsafe(24))
-        data["exp"] = time.time() + self.max_age
+        data["exp"] = now_ts(request) + self.max_age
         set_strict_cookie(
             request, response, self.name, sign(request, self.name, data), self.max_age, self.path
         )
@@ -187,6 +301,11 @@ class WebSession:
 def csrf_ok(session: dict[str, Any], given: str | None) -> bool:
     token = session.get("csrf")
     return bool(token) and bool(given) and hmac.compare_digest(str(token), str(given))
+
+
+def require_csrf(session: dict[str, Any], given: str | None) -> None:
+    if not csrf_ok(session, given):
+        raise dataclasses.replace(CSRF_REFUSED)
 
 
 CSRF_REFUSED = DomainError(

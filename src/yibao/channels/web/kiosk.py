@@ -1,45 +1,54 @@
 """The self-service terminal under /kiosk/: card reader, PIN keypad, balance,
-last transactions and a receipt; it forgets the person after an idle minute.
+last transactions and a receipt; it forgets the person after an idle minute
+(measured on the injected clock).
 
 A browser is a terminal only once it has activated itself with a one-time code
 from staff: it then holds a device cookie, and each request finds its
-terminal by that cookie's token alone."""
+terminal by that cookie's token alone (the ``terminal`` dependency).
+
+What the terminal shows is the account summary of the card presented
+(``services.inquiry``): a lost, frozen, cancelled or replaced card, or a
+person whose insurance has ended, opens nothing, and the refusal says why.
+A refusal (``DomainError``) is shown by ``_refused``: on the set-up page, the
+PIN page, or back at the start with the person forgotten."""
 
 from __future__ import annotations
 
 import secrets
-import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from yibao.channels.web.common import (
-    CSRF_REFUSED,
+    ErrorPage,
+    Redirect,
     WebSession,
-    csrf_ok,
+    channel_route,
     error_text,
+    now_ts,
+    refusals_on,
     render,
+    require_csrf,
     services_of,
     set_strict_cookie,
 )
-from yibao.domain import ledger as codes
 from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.services.access import terminals as kiosk_service
-from yibao.services.cards.cards import current_card
-from yibao.services.documents import Document, yuan
+from yibao.domain.use import Named, Presenter
+from yibao.services.access import terminals
+from yibao.services.access.terminals import TerminalView, terminal_actor
 from yibao.services.inquiry import records
-from yibao.services.ledger import ledger
-from yibao.store.models import KioskTerminal, Person
-from yibao.store.uow import UnitOfWork
+from yibao.services.inquiry.summary import account_summary
 
-router = APIRouter()
 SESSION = WebSession("yb_kiosk", "/kiosk", 24 * 3600)
 PERSON_KEYS = ("pid", "card", "seen")
 DEVICE_COOKIE = "yb_kiosk_device"
 # Browsers keep a cookie at most 400 days; each visit to the start page renews it.
 DEVICE_MAX_AGE = 400 * 86400
+
+SETUP = "kiosk/setup.html"
+PIN = "kiosk/pin.html"
 
 NOT_ACTIVATED = DomainError(
     code="kiosk.device_revoked",
@@ -47,10 +56,6 @@ NOT_ACTIVATED = DomainError(
     en="this machine's terminal credential is no longer valid; activate it with a new code",
     status=401,
 )
-
-
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 def _idle(request: Request) -> int:
@@ -61,10 +66,14 @@ def _state(request: Request) -> dict[str, Any]:
     """The terminal's session; the person in it is forgotten once idle too long."""
     data = SESSION.load(request)
     data.pop("term", None)  # where sessions named their terminal: no longer believed
-    if "seen" in data and time.time() - float(data["seen"]) > _idle(request):
-        for key in PERSON_KEYS:
-            data.pop(key, None)
+    if "seen" in data and now_ts(request) - float(data["seen"]) > _idle(request):
+        _forget(data)
     return data
+
+
+def _forget(data: dict[str, Any]) -> None:
+    for key in PERSON_KEYS:
+        data.pop(key, None)
 
 
 def _page(
@@ -88,14 +97,18 @@ def _set_device(request: Request, response: Response, token: str) -> None:
     set_strict_cookie(request, response, DEVICE_COOKIE, token, DEVICE_MAX_AGE, "/kiosk")
 
 
-def _terminal(request: Request, work: UnitOfWork) -> KioskTerminal | None:
+def _this_terminal(request: Request) -> TerminalView | None:
     """The terminal this machine activated itself as; nothing the request names."""
-    return kiosk_service.terminal_of_device(work, request.cookies.get(DEVICE_COOKIE))
+    if not hasattr(request.state, "terminal"):
+        request.state.terminal = terminals.terminal_of_device(
+            services_of(request).uow(), request.cookies.get(DEVICE_COOKIE)
+        )
+    term: TerminalView | None = request.state.terminal
+    return term
 
 
 def _setup(
     request: Request,
-    work: UnitOfWork,
     data: dict[str, Any],
     status: int = 200,
     *,
@@ -108,16 +121,15 @@ def _setup(
     A device cookie that binds to no terminal any more (a new code was issued,
     or the terminal was deactivated) is said so and dropped; a good one is
     kept, so that a mistyped code never unbinds a working machine."""
-    term = _terminal(request, work)
+    term = _this_terminal(request)
     revoked = term is None and bool(request.cookies.get(DEVICE_COOKIE))
     if error is None and revoked:
         error = NOT_ACTIVATED
-    for key in PERSON_KEYS:
-        data.pop(key, None)
+    _forget(data)
     response = _page(
         request,
         data,
-        "kiosk/setup.html",
+        SETUP,
         status,
         terminal=term,
         terminal_code=terminal_code,
@@ -130,53 +142,88 @@ def _setup(
     return response
 
 
+def _refused(
+    request: Request, exc: DomainError, page: ErrorPage | None, form: dict[str, str]
+) -> Response:
+    """The terminal's one error handler. A refused activation stays on the
+    set-up page; a wrong PIN on the PIN page; anything else (an unknown or
+    blocked card, a card that opens nothing) goes back to the start, the card
+    and the person forgotten."""
+    data = _state(request)
+    text = error_text(request, exc)
+    try:
+        term = _this_terminal(request)
+    except DomainError:  # the database is gone: say so, and nothing else
+        _forget(data)
+        return _page(request, data, "kiosk/start.html", exc.status, terminal=None, error=text)
+    if term is None or (page is not None and page.template == SETUP):
+        return _setup(request, data, exc.status, terminal_code=form.get("terminal", ""), error=exc)
+    if page is not None and page.template == PIN and exc.code != "kiosk.blocked":
+        data["seen"] = now_ts(request)
+        return _page(request, data, PIN, exc.status, terminal=term, error=text)
+    _forget(data)
+    return _page(request, data, "kiosk/start.html", exc.status, terminal=term, error=text)
+
+
+router = APIRouter(route_class=channel_route(_refused))
+
+
+def terminal(request: Request) -> TerminalView:
+    """This machine's terminal, or to the start (which is then the set-up page)."""
+    term = _this_terminal(request)
+    if term is None:
+        raise Redirect("/kiosk/")
+    return term
+
+
+def checked(request: Request, csrf: str = Form("")) -> None:
+    require_csrf(_state(request), csrf)
+
+
+Terminal = Annotated[TerminalView, Depends(terminal)]
+Checked = Annotated[None, Depends(checked)]
+
+
+def _go(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
 @router.get("/")
 def start(request: Request) -> Response:
     data = _state(request)
-    for key in PERSON_KEYS:
-        data.pop(key, None)
-    with services_of(request).uow() as work:
-        term = _terminal(request, work)
-        if term is None:
-            return _setup(request, work, data)
-        response = _page(request, data, "kiosk/start.html", terminal=term)
-        _set_device(request, response, str(request.cookies.get(DEVICE_COOKIE)))
-        return response
+    _forget(data)
+    term = _this_terminal(request)
+    if term is None:
+        return _setup(request, data)
+    response = _page(request, data, "kiosk/start.html", terminal=term)
+    _set_device(request, response, str(request.cookies.get(DEVICE_COOKIE)))
+    return response
 
 
 @router.get("/activate")
 def activate_form(request: Request, terminal: str = "", code: str = "") -> Response:
     """The set-up form, filled in from a link staff were given (``yibao demo``
     prints one); activating is the form's POST."""
-    with services_of(request).uow() as work:
-        return _setup(request, work, _state(request), terminal_code=terminal, activation_code=code)
+    return _setup(request, _state(request), terminal_code=terminal, activation_code=code)
 
 
 @router.post("/activate")
+@refusals_on(SETUP)
 def activate(
     request: Request,
+    _: Checked,
     terminal: str = Form(""),
     activation_code: str = Form(""),
-    csrf: str = Form(""),
 ) -> Response:
+    __, token = terminals.activate(
+        services_of(request).uow(),
+        terminal_code=terminal,
+        activation_code=activation_code,
+        channel=Channel.KIOSK,
+        source=request.client.host if request.client else "",
+    )
     data = _state(request)
-    with services_of(request).uow() as work:
-        if not csrf_ok(data, csrf):
-            return _setup(request, work, data, 403, terminal_code=terminal, error=CSRF_REFUSED)
-        try:
-            _, token = kiosk_service.activate(
-                work,
-                terminal_code=terminal,
-                activation_code=activation_code,
-                channel=Channel.KIOSK,
-                source=request.client.host if request.client else "",
-            )
-            work.commit()
-        except DomainError as exc:
-            work.rollback()
-            return _setup(request, work, data, exc.status, terminal_code=terminal, error=exc)
-    for key in PERSON_KEYS:
-        data.pop(key, None)
+    _forget(data)
     data["csrf"] = secrets.token_urlsafe(24)  # a new page, a new token
     response = _go("/kiosk/")
     SESSION.save(request, response, data)
@@ -185,160 +232,75 @@ def activate(
 
 
 @router.post("/card")
-def card(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
+def card(request: Request, term: Terminal, _: Checked, card_no: str = Form("")) -> Response:
     data = _state(request)
-    with services_of(request).uow() as work:
-        term = _terminal(request, work)
-        if term is None:
-            return _go("/kiosk/")
-        if not csrf_ok(data, csrf):
-            return _page(
-                request,
-                data,
-                "kiosk/start.html",
-                403,
-                terminal=term,
-                error=error_text(request, CSRF_REFUSED),
-            )
-        try:
-            found = kiosk_service.read_card(work, terminal=term, card_no=card_no)
-        except DomainError as exc:
-            return _page(
-                request,
-                data,
-                "kiosk/start.html",
-                exc.status,
-                terminal=term,
-                error=error_text(request, exc),
-            )
-        data["card"] = found.card_no
-        data["seen"] = time.time()
-        return _page(request, data, "kiosk/pin.html", terminal=term)
+    data["card"] = terminals.read_card(
+        services_of(request).uow(), terminal_code=term.code, card_no=card_no
+    )
+    data["seen"] = now_ts(request)
+    return _page(request, data, PIN, terminal=term)
 
 
 @router.post("/pin")
-def pin(request: Request, pin: str = Form(""), csrf: str = Form("")) -> Response:
+@refusals_on(PIN)
+def pin(request: Request, term: Terminal, pin: str = Form(""), csrf: str = Form("")) -> Response:
     data = _state(request)
-    with services_of(request).uow() as work:
-        term = _terminal(request, work)
-        if term is None or "card" not in data:
-            return _go("/kiosk/")
-        if not csrf_ok(data, csrf):
-            return _page(
-                request,
-                data,
-                "kiosk/pin.html",
-                403,
-                terminal=term,
-                error=error_text(request, CSRF_REFUSED),
-            )
-        try:
-            person = kiosk_service.sign_in(work, terminal=term, card_no=str(data["card"]), pin=pin)
-            work.commit()
-        except DomainError as exc:
-            if exc.code == "kiosk.blocked":
-                data.pop("card", None)
-                return _page(
-                    request,
-                    data,
-                    "kiosk/start.html",
-                    exc.status,
-                    terminal=term,
-                    error=error_text(request, exc),
-                )
-            data["seen"] = time.time()
-            return _page(
-                request,
-                data,
-                "kiosk/pin.html",
-                exc.status,
-                terminal=term,
-                error=error_text(request, exc),
-            )
-        data["pid"] = person.id
-        data["seen"] = time.time()
-        response = _go("/kiosk/home")
-        SESSION.save(request, response, data)
-        return response
+    if "card" not in data:
+        raise Redirect("/kiosk/")
+    require_csrf(data, csrf)
+    data["pid"] = terminals.sign_in(
+        services_of(request).uow(), terminal_code=term.code, card_no=str(data["card"]), pin=pin
+    )
+    data["seen"] = now_ts(request)
+    response = _go("/kiosk/home")
+    SESSION.save(request, response, data)
+    return response
 
 
-def _signed_in(
-    request: Request, work: UnitOfWork, data: dict[str, Any]
-) -> tuple[KioskTerminal, Person] | None:
-    term = _terminal(request, work)
-    if term is None or "pid" not in data:
-        return None
-    person = work.session.get(Person, int(data["pid"]))
-    return (term, person) if person is not None else None
+def signed_in(request: Request, term: Terminal) -> dict[str, Any]:
+    """The session of a card whose PIN was right on this terminal, or to the start."""
+    data = _state(request)
+    if "pid" not in data or "card" not in data:
+        raise Redirect("/kiosk/")
+    return data
+
+
+Session = Annotated[dict[str, Any], Depends(signed_in)]
+
+
+def _holder(data: dict[str, Any]) -> Named:
+    """The card's holder, as signed in: the card is for their sole use."""
+    return Named(person_id=int(data["pid"]))
 
 
 @router.get("/home")
-def home(request: Request) -> Response:
-    data = _state(request)
-    with services_of(request).uow() as work:
-        who = _signed_in(request, work, data)
-        if who is None:
-            return _go("/kiosk/")
-        term, person = who
-        balance = ledger.individual_balance(work.session, person.id)
-        lines = ledger.history(work.session, code=codes.individual(person.id), limit=10)
-        the_card = current_card(work, person)
-        kiosk_service.inquire(work, terminal=term, person=person, action="kiosk.balance")
-        now = work.clock.now()
-        work.commit()
-        data["seen"] = time.time()
-        return _page(
-            request,
-            data,
-            "kiosk/home.html",
-            terminal=term,
-            person=person,
-            balance=balance,
-            lines=lines,
-            card=the_card,
-            as_of=now,
-            cause=records.cause,
-        )
+def home(request: Request, term: Terminal, data: Session) -> Response:
+    summary = account_summary(
+        services_of(request).uow(),
+        actor=terminal_actor(term),
+        channel=Channel.KIOSK,
+        presenter=Presenter.HOLDER,
+        card_no=str(data["card"]),
+        named=_holder(data),
+        recent=10,
+    )
+    data["seen"] = now_ts(request)
+    return _page(
+        request, data, "kiosk/home.html", terminal=term, summary=summary, cause=records.cause
+    )
 
 
 @router.get("/receipt.pdf")
-def receipt(request: Request) -> Response:
-    data = _state(request)
-    with services_of(request).uow() as work:
-        who = _signed_in(request, work, data)
-        if who is None:
-            return _go("/kiosk/")
-        term, person = who
-        balance = ledger.individual_balance(work.session, person.id)
-        lines = ledger.history(work.session, code=codes.individual(person.id), limit=10)
-        the_card = current_card(work, person)
-        now = work.clock.now()
-        doc = Document("医保个人账户查询回单", "Account inquiry receipt", subtitle=term.location)
-        doc.fields(
-            [
-                ("姓名 Name", person.name),
-                ("卡号 Card", the_card.card_no if the_card else ""),
-                ("余额 Balance", f"{yuan(balance)} 元"),
-                ("终端 Terminal", term.code),
-            ]
-        )
-        doc.table(
-            ["日期 Date", "摘要 Cause", "金额 Amount", "余额 Balance"],
-            [
-                [
-                    line.at.strftime("%Y-%m-%d"),
-                    " / ".join(records.cause(line.kind)),
-                    yuan(line.amount),
-                    yuan(line.balance_after),
-                ]
-                for line in lines
-            ],
-            [30, 80, 30, 30],
-        )
-        pdf = doc.render(generated_at=now)
-        kiosk_service.inquire(work, terminal=term, person=person, action="kiosk.receipt")
-        work.commit()
-    data["seen"] = time.time()
+def receipt(request: Request, term: Terminal, data: Session) -> Response:
+    pdf = records.receipt(
+        services_of(request).uow(),
+        actor=terminal_actor(term),
+        channel=Channel.KIOSK,
+        card_no=str(data["card"]),
+        named=_holder(data),
+        place=term.location,
+    )
+    data["seen"] = now_ts(request)
     response = Response(
         pdf,
         media_type="application/pdf",
@@ -355,8 +317,7 @@ def receipt(request: Request) -> Response:
 def logout(request: Request) -> Response:
     # Forgetting the person needs no CSRF check: it only ever takes access away.
     data = _state(request)
-    for key in PERSON_KEYS:
-        data.pop(key, None)
+    _forget(data)
     response = _go("/kiosk/")
     SESSION.save(request, response, data)
     return response

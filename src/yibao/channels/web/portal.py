@@ -1,55 +1,47 @@
-"""The insured person's web portal under /portal/."""
+"""The insured person's web portal under /portal/.
+
+Each route parses its form, calls one use case and renders the page; the
+signed-in person is a dependency (``Me``), a form's CSRF token another
+(``Checked``), and a refusal (``DomainError``) is shown by ``_refused`` on the
+page the route declares with ``refusals_on`` (else the message page)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import secrets
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import qrcode
 import qrcode.image.svg
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from yibao.channels.web.common import (
-    CSRF_REFUSED,
+    ErrorPage,
+    Redirect,
     WebSession,
+    channel_route,
     csrf_ok,
     error_text,
+    refusals_on,
     render,
+    require_csrf,
     services_of,
 )
-from yibao.domain import ledger as codes
 from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError, invalid
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
-from yibao.services.access import person_login as portal_service
+from yibao.domain.use import Presenter
+from yibao.services.access import person_login
+from yibao.services.access.person_login import PersonView, person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
-from yibao.services.cards.cards import current_card
 from yibao.services.contributions import contributions
 from yibao.services.inquiry import records
-from yibao.services.ledger import ledger
-from yibao.store.models import Person
-from yibao.store.uow import UnitOfWork
+from yibao.services.inquiry.summary import account_summary
 
-router = APIRouter()
 SESSION = WebSession("yb_portal", "/portal", 30 * 60)
-
-
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _person(request: Request, work: UnitOfWork) -> Person | None:
-    data = SESSION.load(request)
-    if "pid" not in data:
-        return None
-    return portal_service.session_person(
-        work, person_id=int(data["pid"]), epoch=int(data.get("epoch", 0))
-    )
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -63,16 +55,61 @@ def _page(request: Request, template: str, status: int = 200, **context: Any) ->
     return response
 
 
-def _view(work: UnitOfWork, person: Person, action: str, subject: str = "") -> None:
-    """Audit the person's own look at their data."""
-    work.audit(
-        portal_service.person_actor(person).record(
-            channel=Channel.PORTAL,
-            action=action,
-            person_id=person.id,
-            subject=subject or person.account_no,
-        )
+def _refused(
+    request: Request, exc: DomainError, page: ErrorPage | None, form: dict[str, str]
+) -> Response:
+    """The portal's one error handler: the refusal on the route's page (an
+    HTMX request gets the fragment it swaps in), with the signed-in person's
+    menu and the form's harmless fields filled in again."""
+    text = error_text(request, exc)
+    if page is None or not page.shows(exc):
+        page = ErrorPage("portal/message.html", fragment="portal/_error.html")
+    kept = {name: form.get(name, "") for name in page.keep}
+    if request.headers.get("hx-request"):
+        fragment = page.fragment or "portal/_error.html"
+        return _page(request, fragment, exc.status, error=text, **kept)
+    me = getattr(request.state, "person", None)
+    return _page(request, page.template, exc.status, person=me, **kept, **{page.key: text})
+
+
+router = APIRouter(route_class=channel_route(_refused))
+
+
+def signed_in(request: Request) -> PersonView:
+    """The person of this portal session, or to the log-in page."""
+    data = SESSION.load(request)
+    if "pid" not in data:
+        raise Redirect("/portal/login")
+    me = person_login.session_person(
+        services_of(request).uow(), person_id=int(data["pid"]), epoch=int(data.get("epoch", 0))
     )
+    if me is None:
+        raise Redirect("/portal/login")
+    request.state.person = me  # for the error handler's menu
+    return me
+
+
+def checked(request: Request, csrf: str = Form("")) -> None:
+    """A form of this portal's own pages: its session's CSRF token."""
+    require_csrf(SESSION.load(request), csrf)
+
+
+Me = Annotated[PersonView, Depends(signed_in)]
+Checked = Annotated[None, Depends(checked)]
+
+
+def _go(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _day(value: str, field: str) -> dt.date | None:
+    """A date from a form field (YYYY-MM-DD), or None when left empty."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise invalid(field, "日期格式错误", "dates are YYYY-MM-DD", "format") from None
 
 
 # ---------------------------------------------------------------- log in and out
@@ -84,40 +121,26 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
+@refusals_on("portal/login.html", keep=("login_id",))
 def login(
     request: Request,
+    _: Checked,
     login_id: str = Form(""),
     password: str = Form(""),
-    csrf: str = Form(""),
 ) -> Response:
-    data = SESSION.load(request)
-    if not csrf_ok(data, csrf):
-        return _page(request, "portal/login.html", 403, error=error_text(request, CSRF_REFUSED))
-    svc = services_of(request)
-    try:
-        with svc.uow() as work:
-            person, epoch = portal_service.login(
-                work, login_id=login_id, password=password, channel=Channel.PORTAL
-            )
-            pid = person.id
-            work.commit()
-    except DomainError as exc:
-        return _page(
-            request,
-            "portal/login.html",
-            exc.status,
-            error=error_text(request, exc),
-            login_id=login_id,
-        )
+    done = person_login.login(
+        services_of(request).uow(), login_id=login_id, password=password, channel=Channel.PORTAL
+    )
     response = _go("/portal/")
-    SESSION.save(request, response, {"pid": pid, "epoch": epoch})  # a new CSRF token too
+    # a new session, with a new CSRF token
+    SESSION.save(request, response, {"pid": done.person.id, "epoch": done.epoch})
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
     response = _go("/portal/login")
-    if csrf_ok(SESSION.load(request), csrf):
+    if csrf_ok(SESSION.load(request), csrf):  # a forged log-out does nothing
         SESSION.clear(response)
     return response
 
@@ -128,34 +151,23 @@ def activate_form(request: Request) -> Response:
 
 
 @router.post("/activate")
+@refusals_on("portal/activate.html", keep=("login_id",))
 def activate(
     request: Request,
+    _: Checked,
     login_id: str = Form(""),
     code: str = Form(""),
     password: str = Form(""),
     password2: str = Form(""),
-    csrf: str = Form(""),
 ) -> Response:
-    if not csrf_ok(SESSION.load(request), csrf):
-        return _page(request, "portal/activate.html", 403, error=error_text(request, CSRF_REFUSED))
-    try:
-        if password != password2:
-            raise invalid(
-                "password2", "两次输入的密码不一致", "the two passwords differ", "mismatch"
-            )
-        with services_of(request).uow() as work:
-            portal_service.activate(
-                work, login_id=login_id, code=code, password=password, channel=Channel.PORTAL
-            )
-            work.commit()
-    except DomainError as exc:
-        return _page(
-            request,
-            "portal/activate.html",
-            exc.status,
-            error=error_text(request, exc),
-            login_id=login_id,
-        )
+    person_login.activate(
+        services_of(request).uow(),
+        login_id=login_id,
+        code=code,
+        password=password,
+        password2=password2,
+        channel=Channel.PORTAL,
+    )
     return _page(request, "portal/login.html", activated=True, login_id=login_id)
 
 
@@ -163,161 +175,102 @@ def activate(
 
 
 @router.get("/")
-def home(request: Request) -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        balance = ledger.individual_balance(work.session, person.id)
-        card = current_card(work, person)
-        lines = ledger.history(work.session, code=codes.individual(person.id), limit=5000)
-        chart = portal_service.month_end_balances(
-            [(line.at, line.balance_after) for line in lines], today=work.clock.today()
-        )
-        _view(work, person, "portal.balance")
-        now = work.clock.now()
-        work.commit()
-        top = max([1, *(v for _, v in chart)])
-        return _page(
-            request,
-            "portal/home.html",
-            person=person,
-            balance=balance,
-            as_of=now,
-            card=card,
-            chart=chart,
-            chart_top=top,
-            recent=lines[:5],
-            cause=records.cause,
-        )
-
-
-def _period(start: str, end: str, today: dt.date) -> tuple[dt.date, dt.date]:
-    try:
-        lo = (
-            dt.date.fromisoformat(start) if start else today.replace(day=1) - dt.timedelta(days=365)
-        )
-        hi = dt.date.fromisoformat(end) if end else today
-    except ValueError:
-        raise invalid("start", "日期格式错误", "dates are YYYY-MM-DD", "format") from None
-    if lo > hi:
-        raise invalid("start", "开始日期晚于结束日期", "the start is after the end", "order")
-    return lo, hi
+def home(request: Request, me: Me) -> Response:
+    summary = account_summary(
+        services_of(request).uow(),
+        actor=person_actor(me),
+        channel=Channel.PORTAL,
+        presenter=Presenter.HOLDER,
+        person_id=me.id,
+        recent=5,
+        months=12,
+    )
+    return _page(
+        request,
+        "portal/home.html",
+        person=me,
+        summary=summary,
+        chart_top=max([1, *(v for _, v in summary.month_ends)]),
+        cause=records.cause,
+    )
 
 
 @router.get("/postings")
-def postings(request: Request, start: str = "", end: str = "") -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        error = None
-        try:
-            lo, hi = _period(start, end, work.clock.today())
-        except DomainError as exc:
-            error = error_text(request, exc)
-            lo, hi = _period("", "", work.clock.today())
-        bounds = records._bounds(lo, hi)
-        lines = ledger.history(
-            work.session,
-            code=codes.individual(person.id),
-            start=bounds[0],
-            end=bounds[1],
-            limit=1000,
-        )
-        _view(work, person, "portal.postings")
-        work.commit()
-        template = (
-            "portal/_postings.html" if request.headers.get("hx-request") else "portal/postings.html"
-        )
-        return _page(
-            request,
-            template,
-            person=person,
-            lines=lines,
-            start=lo,
-            end=hi,
-            cause=records.cause,
-            error=error,
-        )
+@refusals_on(
+    "portal/postings.html",
+    keep=("start", "end"),
+    fragment="portal/_postings.html",
+    input_only=True,
+)
+def postings(request: Request, me: Me, start: str = "", end: str = "") -> Response:
+    found = records.postings(
+        services_of(request).uow(),
+        actor=person_actor(me),
+        channel=Channel.PORTAL,
+        person_id=me.id,
+        start=_day(start, "start"),
+        end=_day(end, "end"),
+    )
+    partial = bool(request.headers.get("hx-request"))
+    return _page(
+        request,
+        "portal/_postings.html" if partial else "portal/postings.html",
+        person=me,
+        lines=found.lines,
+        start=found.start,
+        end=found.end,
+        cause=records.cause,
+    )
 
 
 @router.get("/payments")
-def payments(request: Request) -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        rows = contributions.payment_records(work.session, person.id)
-        _view(work, person, "portal.payments")
-        work.commit()
-        return _page(
-            request,
-            "portal/payments.html",
-            person=person,
-            rows=rows,
-            month_text=contributions.month_text,
-        )
+def payments(request: Request, me: Me) -> Response:
+    rows = records.payments(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    return _page(
+        request,
+        "portal/payments.html",
+        person=me,
+        rows=rows,
+        month_text=contributions.month_text,
+    )
 
 
 @router.get("/rights")
-def rights(request: Request) -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        rec = records.rights_records(work.session, person.id)
-        _view(work, person, "portal.rights")
-        work.commit()
-        return _page(
-            request,
-            "portal/rights.html",
-            person=person,
-            rec=rec,
-            schemes=contributions.SCHEMES,
-            psn_types=PSN_TYPE_ZH,
-            statuses=STATUS_ZH,
-            cause=records.cause,
-        )
+def rights(request: Request, me: Me) -> Response:
+    rec = records.rights(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    return _page(
+        request,
+        "portal/rights.html",
+        person=me,
+        rec=rec,
+        schemes=contributions.SCHEMES,
+        psn_types=PSN_TYPE_ZH,
+        statuses=STATUS_ZH,
+        cause=records.cause,
+    )
 
 
 @router.get("/statement")
-def statement_form(request: Request) -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        lo, hi = _period("", "", work.clock.today())
-        return _page(request, "portal/statement.html", person=person, start=lo, end=hi)
+def statement_form(request: Request, me: Me) -> Response:
+    lo, hi = records.default_period(services_of(request).clock.today())
+    return _page(request, "portal/statement.html", person=me, start=lo, end=hi)
 
 
 @router.get("/statement.pdf")
-def statement_pdf(request: Request, start: str = "", end: str = "") -> Response:
-    svc = services_of(request)
-    with svc.uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        try:
-            lo, hi = _period(start, end, work.clock.today())
-        except DomainError as exc:
-            return _page(
-                request,
-                "portal/statement.html",
-                exc.status,
-                person=person,
-                start=start,
-                end=end,
-                error=error_text(request, exc),
-            )
-        pdf = records.statement_pdf(work.session, person, start=lo, end=hi, now=work.clock.now())
-        _view(work, person, "portal.statement", f"{lo}..{hi}")
-        work.commit()
+@refusals_on("portal/statement.html", keep=("start", "end"), input_only=True)
+def statement_pdf(request: Request, me: Me, start: str = "", end: str = "") -> Response:
+    lo, hi, pdf = records.statement(
+        services_of(request).uow(),
+        actor=person_actor(me),
+        channel=Channel.PORTAL,
+        person_id=me.id,
+        start=_day(start, "start"),
+        end=_day(end, "end"),
+    )
     return Response(
         pdf,
         media_type="application/pdf",
@@ -329,143 +282,74 @@ def statement_pdf(request: Request, start: str = "", end: str = "") -> Response:
 
 
 @router.get("/password")
-def password_form(request: Request) -> Response:
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        return _page(request, "portal/password.html", person=person)
-
-
-def _password_page_form(
-    request: Request,
-    csrf: str,
-    error_key: str,
-    act: Callable[[UnitOfWork, Person], dict[str, Any]],
-) -> Response:
-    """A form of the password page: the session's person and its CSRF token,
-    then ``act``; the page again with what ``act`` returns, or with the
-    refusal under ``error_key``."""
-    data = SESSION.load(request)
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        if not csrf_ok(data, csrf):
-            refusal: DomainError = CSRF_REFUSED
-            status = 403
-        else:
-            try:
-                shown = act(work, person)
-                work.commit()
-                return _page(request, "portal/password.html", person=person, **shown)
-            except DomainError as exc:
-                refusal, status = exc, exc.status
-        return _page(
-            request,
-            "portal/password.html",
-            status,
-            person=person,
-            **{error_key: error_text(request, refusal)},
-        )
-
-
-def _same(first: str, second: str, field: str, en: str) -> None:
-    """A new secret is typed twice."""
-    if first != second:
-        raise invalid(field, "两次输入的密码不一致", en, "mismatch")
+def password_form(request: Request, me: Me) -> Response:
+    return _page(request, "portal/password.html", person=me)
 
 
 @router.post("/password")
+@refusals_on("portal/password.html")
 def change_password(
     request: Request,
+    me: Me,
+    _: Checked,
     old_password: str = Form(""),
     new_password: str = Form(""),
     new_password2: str = Form(""),
-    csrf: str = Form(""),
 ) -> Response:
-    epoch = 0
-
-    def act(work: UnitOfWork, person: Person) -> dict[str, Any]:
-        nonlocal epoch
-        _same(new_password, new_password2, "new_password2", "the two passwords differ")
-        epoch = portal_service.change_password(
-            work, person=person, channel=Channel.PORTAL, old=old_password, new=new_password
-        )
-        return {"changed": True}
-
-    response = _password_page_form(request, csrf, "error", act)
-    if epoch:  # other sessions end; this one goes on under the new epoch
-        data = SESSION.load(request)
-        SESSION.save(request, response, {"pid": data["pid"], "epoch": epoch, "csrf": data["csrf"]})
+    epoch = person_login.change_password(
+        services_of(request).uow(),
+        person_id=me.id,
+        channel=Channel.PORTAL,
+        old=old_password,
+        new=new_password,
+        new2=new_password2,
+    )
+    response = _page(request, "portal/password.html", person=me, changed=True)
+    # other sessions end; this one goes on under the new epoch, same CSRF token
+    data = SESSION.load(request)
+    SESSION.save(request, response, {"pid": me.id, "epoch": epoch, "csrf": data["csrf"]})
     return response
 
 
 @router.post("/phone-pin")
+@refusals_on("portal/password.html", key="pin_error")
 def set_phone_pin(
     request: Request,
+    me: Me,
+    _: Checked,
     phone_password: str = Form(""),
     phone_pin: str = Form(""),
     phone_pin2: str = Form(""),
-    csrf: str = Form(""),
 ) -> Response:
     """Set the 6-digit PIN the telephone line asks for."""
-
-    def act(work: UnitOfWork, person: Person) -> dict[str, Any]:
-        _same(phone_pin, phone_pin2, "phone_pin2", "the two PINs differ")
-        portal_service.set_phone_pin(
-            work, person=person, channel=Channel.PORTAL, password=phone_password, pin=phone_pin
-        )
-        return {"pin_set": True}
-
-    return _password_page_form(request, csrf, "pin_error", act)
+    person_login.set_phone_pin(
+        services_of(request).uow(),
+        person_id=me.id,
+        channel=Channel.PORTAL,
+        password=phone_password,
+        pin=phone_pin,
+        pin2=phone_pin2,
+    )
+    return _page(request, "portal/password.html", person=me, pin_set=True)
 
 
 @router.post("/lost")
-def report_lost(request: Request, card_no: str = Form(""), csrf: str = Form("")) -> Response:
+def report_lost(request: Request, me: Me, _: Checked, card_no: str = Form("")) -> Response:
     """The person reports their own card lost; it is blocked at once."""
-    data = SESSION.load(request)
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        if not csrf_ok(data, csrf):
-            return _page(
-                request,
-                "portal/message.html",
-                403,
-                person=person,
-                error=error_text(request, CSRF_REFUSED),
-            )
-        try:
-            # TODO(merge): branch web calls the use case with a fresh unit of work
-            card_service.report_lost.step(
-                work,
-                actor=portal_service.person_actor(person),
-                channel=Channel.PORTAL,
-                person_id=person.id,
-                card_no=card_no,
-                reason="reported lost on the portal",
-            )
-            work.commit()
-        except DomainError as exc:
-            return _page(
-                request,
-                "portal/message.html",
-                exc.status,
-                person=person,
-                error=error_text(request, exc),
-            )
+    card_service.report_lost(
+        services_of(request).uow(),
+        actor=person_actor(me),
+        channel=Channel.PORTAL,
+        person_id=me.id,
+        card_no=card_no,
+        reason="reported lost on the portal",
+    )
     return _go("/portal/")
 
 
 @router.get("/voucher")
-def voucher(request: Request) -> Response:
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return _go("/portal/login")
-        return _page(request, "portal/voucher.html", person=person)
+def voucher(request: Request, me: Me) -> Response:
+    return _page(request, "portal/voucher.html", person=me)
 
 
 def qr_svg(text: str) -> str:
@@ -477,17 +361,8 @@ def qr_svg(text: str) -> str:
 
 
 @router.post("/voucher/code")
-def voucher_code(request: Request, csrf: str = Form("")) -> Response:
-    data = SESSION.load(request)
-    with services_of(request).uow() as work:
-        person = _person(request, work)
-        if person is None:
-            return Response(status_code=401, headers={"HX-Redirect": "/portal/login"})
-        if not csrf_ok(data, csrf):
-            return Response(status_code=403)
-        token, expires = evoucher.issue(work, person_id=person.id, channel=Channel.PORTAL)
-        _view(work, person, "portal.voucher")
-        work.commit()
-        return _page(
-            request, "portal/_voucher.html", person=person, svg=qr_svg(token), expires=expires
-        )
+def voucher_code(request: Request, me: Me, _: Checked) -> Response:
+    token, expires = evoucher.issue(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    return _page(request, "portal/_voucher.html", person=me, svg=qr_svg(token), expires=expires)

@@ -1,17 +1,28 @@
-"""The insured person's web portal: log-in by ID number or account number,
-activation codes handed out at the counter, lockout and password changes."""
+"""A person signing in on the web portal: log-in by ID number or account
+number, activation codes handed out at the counter, lockout, password changes
+and the telephone PIN set from the portal.
+
+Each function a channel calls is a use case: it opens the unit of work,
+decides, writes, audits and commits once. A refusal that must still count
+(a wrong password, a wrong activation code) is committed before it is raised.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import or_, select
 
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
-from yibao.domain.errors import DomainError, invalid, unauthorized
+from yibao.domain.errors import DomainError, invalid, not_found, unauthorized
 from yibao.services import security
+from yibao.services.access import phone_pin
+from yibao.services.joinable import joinable_use_case
+from yibao.services.tx import use_case
 from yibao.store.models import Person, PortalAccount
 from yibao.store.uow import UnitOfWork
 
@@ -22,9 +33,51 @@ ACTIVATION_DAYS = 30
 _BAD = ("证件号码/医保账号或密码错误", "wrong ID or account number, or wrong password")
 
 
-def person_actor(person: Person) -> Actor:
+class _Someone(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def division_code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """The person behind a portal session, as the pages show them."""
+
+    id: int
+    name: str
+    account_no: str
+    division_code: str
+
+    @classmethod
+    def of(cls, person: Person) -> PersonView:
+        return cls(person.id, person.name, person.account_no, person.division_code)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    person: PersonView
+    epoch: int  # the session epoch: a password change ends older sessions
+
+
+def person_actor(person: _Someone) -> Actor:
     """The person acting for themselves."""
     return Actor(kind="person", id=str(person.id), division=person.division_code, name=person.name)
+
+
+def confirm(first: str, second: str, *, field: str, en: str = "the two passwords differ") -> None:
+    """A new secret is typed twice, the same both times."""
+    if first != second:
+        raise invalid(field, "两次输入的密码不一致", en, "mismatch")
+
+
+def _person(uow: UnitOfWork, person_id: int) -> Person:
+    person = uow.session.get(Person, person_id)
+    if person is None:
+        raise not_found("参保人员", "person", "person.not_found")
+    return person
 
 
 def _account(uow: UnitOfWork, person: Person) -> PortalAccount:
@@ -70,11 +123,12 @@ def check_password(password: str, *, field: str = "password") -> str:
     return password
 
 
-def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> tuple[Person, int]:
+@use_case
+def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> SignedIn:
     """Check a person's password; returns the person and the session epoch.
 
-    Five wrong passwords in a row lock the log-in for fifteen minutes. The
-    caller commits (failures are committed here, as the refusal raises)."""
+    Five wrong passwords in a row lock the log-in for fifteen minutes; a
+    wrong password is committed here, before the refusal is raised."""
     now = uow.clock.now()
     person = _find(uow, login_id)
     if person is None or person.portal_password_hash is None:
@@ -112,10 +166,11 @@ def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> tup
             channel=channel, action="portal.login", person_id=person.id, subject=person.account_no
         )
     )
-    return person, acct.session_epoch
+    return SignedIn(PersonView.of(person), acct.session_epoch)
 
 
-def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> Person | None:
+@use_case
+def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> PersonView | None:
     """The person behind a portal session, if the session is still good."""
     person = uow.session.get(Person, person_id)
     if person is None or person.portal_password_hash is None:
@@ -123,14 +178,24 @@ def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> Person | N
     acct = uow.session.get(PortalAccount, person_id)
     if (acct.session_epoch if acct else 0) != epoch:
         return None
-    return person
+    return PersonView.of(person)
 
 
+@joinable_use_case
 def issue_activation_code(
-    uow: UnitOfWork, *, actor: Actor, channel: str, person: Person
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int | None = None,
+    person: Person | None = None,  # TODO(merge): the counter passes the person until converted
 ) -> tuple[str, dt.datetime]:
     """A one-time code the person uses to set the first (or a forgotten) password."""
     actor.require(Perm.CARD_COUNTER)
+    if person is None:
+        if person_id is None:
+            raise not_found("参保人员", "person", "person.not_found")
+        person = _person(uow, person_id)
     if not actor.sees(person.division_code):
         raise invalid("person", "不在您的管辖区域内", "outside your area", "scope")
     code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
@@ -150,8 +215,19 @@ def issue_activation_code(
     return code, acct.activation_expires_at
 
 
-def activate(uow: UnitOfWork, *, login_id: str, code: str, password: str, channel: str) -> Person:
-    """Set the password with an activation code; the code works once."""
+@use_case
+def activate(
+    uow: UnitOfWork,
+    *,
+    login_id: str,
+    code: str,
+    password: str,
+    password2: str,
+    channel: str,
+) -> PersonView:
+    """Set the password with an activation code; the code works once. A wrong
+    code counts towards the lockout and is committed before the refusal."""
+    confirm(password, password2, field="password2")
     check_password(password)
     now = uow.clock.now()
     person = _find(uow, login_id)
@@ -196,13 +272,18 @@ def activate(uow: UnitOfWork, *, login_id: str, code: str, password: str, channe
             subject=person.account_no,
         )
     )
-    return person
+    return PersonView.of(person)
 
 
-def change_password(uow: UnitOfWork, *, person: Person, channel: str, old: str, new: str) -> int:
+@use_case
+def change_password(
+    uow: UnitOfWork, *, person_id: int, channel: str, old: str, new: str, new2: str
+) -> int:
     """Change the password; returns the new session epoch (other sessions end)."""
+    person = _person(uow, person_id)
     if not security.verify_secret(person.portal_password_hash, old):
         raise invalid("old_password", "原密码错误", "the current password is wrong", "wrong")
+    confirm(new, new2, field="new_password2")
     check_password(new, field="new_password")
     now = uow.clock.now()
     acct = _account(uow, person)
@@ -221,39 +302,16 @@ def change_password(uow: UnitOfWork, *, person: Person, channel: str, old: str, 
     return acct.session_epoch
 
 
+@use_case
 def set_phone_pin(
-    uow: UnitOfWork, *, person: Person, channel: str, password: str, pin: str
+    uow: UnitOfWork, *, person_id: int, channel: str, password: str, pin: str, pin2: str
 ) -> None:
     """The person sets the telephone-inquiry PIN (issue 6) from the portal,
-    confirming it with the portal password."""
-    from yibao.services.access import phone_pin
-
+    confirming it with the portal password and typing it twice."""
+    person = _person(uow, person_id)
     if not security.verify_secret(person.portal_password_hash, password):
         raise invalid("phone_password", "登录密码错误", "the portal password is wrong", "wrong")
-    phone_pin.set_phone_pin(
+    confirm(pin, pin2, field="phone_pin2", en="the two PINs differ")
+    phone_pin.set_phone_pin.step(
         uow, actor=person_actor(person), channel=channel, person=person, pin=pin
     )
-
-
-def month_end_balances(
-    lines: list[tuple[dt.datetime, int]], *, today: dt.date, months: int = 12
-) -> list[tuple[str, int]]:
-    """The balance at the end of each of the last ``months`` months (the current
-    one up to today), from postings given as (time, balance after), newest first."""
-    from yibao.clock import CHINA
-
-    result: list[tuple[str, int]] = []
-    year, month = today.year, today.month
-    ends: list[tuple[str, dt.datetime]] = []
-    for _ in range(months):
-        nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-        ends.append((f"{year:04d}-{month:02d}", dt.datetime.combine(nxt, dt.time(), CHINA)))
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    for label, end in reversed(ends):
-        balance = 0
-        for at, after in lines:  # newest first: the first one before the end counts
-            if at < end:
-                balance = after
-                break
-        result.append((label, balance))
-    return result

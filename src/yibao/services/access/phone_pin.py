@@ -1,5 +1,8 @@
 """The telephone-inquiry PIN: six digits, set at the counter or in the portal,
-kept hashed; wrong PINs on one day lock it until the next day."""
+kept hashed; wrong PINs on one day lock it until the next day.
+
+``set_phone_pin`` is a use case; ``check_phone_pin`` is a step of the
+telephone dialog's own use case (``services.inquiry.dialog``)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from yibao.domain.actors import Actor
 from yibao.domain.errors import not_found
 from yibao.services import security
 from yibao.services.cards import cards as card_service
+from yibao.services.joinable import joinable_use_case
 from yibao.store.models import Person, PhonePin
 from yibao.store.uow import UnitOfWork
 
@@ -20,13 +24,24 @@ from yibao.store.uow import UnitOfWork
 DAILY_FAILURES = 5
 
 
+@joinable_use_case
 def set_phone_pin(
-    uow: UnitOfWork, *, actor: Actor, channel: str, person: Person, pin: str | None = None
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int | None = None,
+    person: Person | None = None,  # TODO(merge): the staff API and the demo pass the person
+    pin: str | None = None,
 ) -> str | None:
     """Set (or reset) a person's telephone PIN; clears the day's failures and
     any lock. Staff need the card-counter permission and the person in their
     area; a person may set only their own. Without ``pin`` a random one is
     made and returned, once."""
+    if person is None:
+        person = uow.session.get(Person, person_id) if person_id is not None else None
+        if person is None:
+            raise not_found("参保人员", "person", "person.not_found")
     if actor.kind == "staff":
         actor.require(Perm.CARD_COUNTER)
         if not actor.sees(person.division_code):

@@ -5,7 +5,11 @@ for the day.
 
 The PIN tries are counted per terminal, so a terminal must be the machine it
 claims to be: a browser is a terminal only through the device token it got
-by activating itself, never by naming the terminal."""
+by activating itself, never by naming the terminal.
+
+What the terminal then shows (the balance, the last transactions, the
+receipt) is the account summary (``services.inquiry``), which decides whether
+the card presented may be used for an inquiry at all."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +34,10 @@ from yibao.domain.errors import (
     unauthorized,
 )
 from yibao.services import security
-from yibao.services.cards.cards import cards_of
+from yibao.services.joinable import joinable_use_case
 from yibao.services.registry.registry import in_scope, require_division
-from yibao.store.models import Card, KioskPinTry, KioskTerminal, Person
+from yibao.services.tx import use_case
+from yibao.store.models import Card, KioskPinTry, KioskTerminal
 from yibao.store.uow import UnitOfWork
 
 MAX_PIN_TRIES = 3
@@ -51,7 +57,27 @@ class IssuedCode:
     expires_at: dt.datetime
 
 
-def terminal_actor(terminal: KioskTerminal) -> Actor:
+@dataclass(frozen=True)
+class TerminalView:
+    """A terminal in service, as its pages show it."""
+
+    code: str
+    location: str
+    division_code: str
+
+    @classmethod
+    def of(cls, terminal: KioskTerminal) -> TerminalView:
+        return cls(terminal.code, terminal.location, terminal.division_code)
+
+
+class _Terminal(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def division_code(self) -> str: ...
+
+
+def terminal_actor(terminal: _Terminal) -> Actor:
     return Actor(kind="terminal", id=terminal.code, division=terminal.division_code)
 
 
@@ -70,6 +96,7 @@ def _normal_code(given: str | None) -> str:
     return "".join((given or "").split()).replace("-", "").upper()
 
 
+@joinable_use_case
 def register_terminal(
     uow: UnitOfWork, *, actor: Actor, channel: str, code: str, location: str, division_code: str
 ) -> IssuedCode:
@@ -165,6 +192,7 @@ def _managed(uow: UnitOfWork, actor: Actor, code: str) -> KioskTerminal:
     return terminal
 
 
+@joinable_use_case
 def issue_code(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> IssuedCode:
     """A new activation code for a registered terminal, e.g. for a replaced
     machine; the machine bound so far stops being the terminal at once."""
@@ -188,6 +216,7 @@ def _bind(terminal: KioskTerminal, device_hash: str | None, at: dt.datetime | No
     terminal.activation_failures = 0
 
 
+@joinable_use_case
 def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> KioskTerminal:
     """Take a terminal out of service: its machine and any pending code stop working."""
     terminal = _managed(uow, actor, code)
@@ -206,6 +235,7 @@ def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: st
     return terminal
 
 
+@joinable_use_case
 def list_terminals(uow: UnitOfWork, *, actor: Actor) -> list[KioskTerminal]:
     """The terminals in the actor's area, deactivated ones too."""
     actor.require(Perm.STAFF_MANAGE)
@@ -272,16 +302,17 @@ def _void_activation() -> DomainError:
     )
 
 
+@joinable_use_case
 def activate(
     uow: UnitOfWork, *, terminal_code: str, activation_code: str, channel: str, source: str = ""
-) -> tuple[KioskTerminal, str]:
+) -> tuple[TerminalView, str]:
     """Bind the machine that gives a terminal's pending code to that terminal.
 
     Returns the terminal and the device token the machine keeps (the terminal
     keeps its SHA-256 digest). The code works once. Wrong codes are counted
     on the terminal; the fifth voids the pending code. A refusal is committed
-    here, as it raises; on success the caller commits. ``source`` (the
-    client's address) goes into the audit entries."""
+    here, before it is raised. ``source`` (the client's address) goes into
+    the audit entries."""
     code = _terminal_code(terminal_code)
     if not code:
         raise invalid("terminal", "请填写终端编号", "give the terminal code", "required")
@@ -336,18 +367,20 @@ def activate(
             detail={"source": source},
         )
     )
-    return terminal, token
+    return TerminalView.of(terminal), token
 
 
-def terminal_of_device(uow: UnitOfWork, token: str | None) -> KioskTerminal | None:
+@joinable_use_case
+def terminal_of_device(uow: UnitOfWork, token: str | None) -> TerminalView | None:
     """The active terminal a machine's device token binds it to, if any."""
     if not token:
         return None
-    return uow.session.execute(
+    terminal = uow.session.execute(
         select(KioskTerminal).where(
             KioskTerminal.device_hash == security.token_digest(token), KioskTerminal.active
         )
     ).scalar_one_or_none()
+    return TerminalView.of(terminal) if terminal else None
 
 
 def _blocked() -> DomainError:
@@ -369,8 +402,7 @@ def _tries(uow: UnitOfWork, terminal: KioskTerminal, card_no: str) -> KioskPinTr
     return row
 
 
-def read_card(uow: UnitOfWork, *, terminal: KioskTerminal, card_no: str) -> Card:
-    """The card the reader typed in, before the PIN: refused if unknown or blocked here."""
+def _read(uow: UnitOfWork, terminal: KioskTerminal, card_no: str) -> Card:
     card_no = (card_no or "").strip()
     card = uow.session.execute(select(Card).where(Card.card_no == card_no)).scalar_one_or_none()
     if card is None:
@@ -381,10 +413,25 @@ def read_card(uow: UnitOfWork, *, terminal: KioskTerminal, card_no: str) -> Card
     return card
 
 
-def sign_in(uow: UnitOfWork, *, terminal: KioskTerminal, card_no: str, pin: str) -> Person:
-    """Check the card's PIN at the terminal; the third wrong one blocks the card
-    here until tomorrow. Every attempt is audited with the terminal's id."""
-    card = read_card(uow, terminal=terminal, card_no=card_no)
+@use_case
+def read_card(uow: UnitOfWork, *, terminal_code: str, card_no: str) -> str:
+    """The card the reader typed in, before the PIN: refused if unknown or
+    blocked on this terminal today; returns its number.
+
+    Whether the card may be used for an inquiry at all (lost, frozen, ...) is
+    decided where its data is read, by the account summary: this step says
+    nothing about a card to whoever holds it before the PIN is right."""
+    return _read(uow, get_terminal(uow, terminal_code), card_no).card_no
+
+
+@use_case
+def sign_in(uow: UnitOfWork, *, terminal_code: str, card_no: str, pin: str) -> int:
+    """Check the card's PIN at the terminal; returns the card holder's id. The
+    third wrong PIN blocks the card here until tomorrow. Every attempt is
+    audited with the terminal's id; a wrong one is committed before the
+    refusal is raised."""
+    terminal = get_terminal(uow, terminal_code)
+    card = _read(uow, terminal, card_no)
     actor = terminal_actor(terminal)
     row = _tries(uow, terminal, card.card_no)
     if card.pin_hash is None or not security.verify_secret(card.pin_hash, pin or ""):
@@ -411,17 +458,4 @@ def sign_in(uow: UnitOfWork, *, terminal: KioskTerminal, card_no: str, pin: str)
             channel="kiosk", action="kiosk.sign_in", person_id=card.person_id, subject=card.card_no
         )
     )
-    return card.person
-
-
-def inquire(uow: UnitOfWork, *, terminal: KioskTerminal, person: Person, action: str) -> None:
-    """Audit a look at the person's data from this terminal."""
-    cards = cards_of(uow, person)
-    uow.audit(
-        terminal_actor(terminal).record(
-            channel="kiosk",
-            action=action,
-            person_id=person.id,
-            subject=cards[0].card_no if cards else person.account_no,
-        )
-    )
+    return card.person_id

@@ -1,6 +1,9 @@
 """The electronic medical insurance voucher (医保电子凭证): a signed,
 single-use token valid for two minutes, shown as a QR code on a phone and
-read by an institution's scanner (``mdtrt_cert_type`` 01)."""
+read by an institution's scanner (``mdtrt_cert_type`` 01).
+
+``issue`` is the portal's use case; ``redeem`` is a step of the settlement
+that reads the scanned token."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import secrets
 
 from sqlalchemy import select
 
-from yibao.domain.errors import DomainError
-from yibao.store.models import EVoucher
+from yibao.domain.actors import Actor
+from yibao.domain.errors import DomainError, not_found
+from yibao.services.joinable import joinable_use_case
+from yibao.store.models import EVoucher, Person
 from yibao.store.uow import UnitOfWork
 
 LIFETIME = dt.timedelta(minutes=2)
@@ -27,8 +32,24 @@ def _sign(secret: str, body: str) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def issue(uow: UnitOfWork, *, person_id: int, channel: str) -> tuple[str, dt.datetime]:
-    """A new token for the person; returns it and when it expires."""
+@joinable_use_case
+def issue(
+    uow: UnitOfWork, *, channel: str, person_id: int, actor: Actor | None = None
+) -> tuple[str, dt.datetime]:
+    """A new token for the person, audited; returns it and when it expires.
+    A person (the default actor) gets only their own."""
+    if actor is None:
+        person = uow.session.get(Person, person_id)
+        if person is None:
+            raise not_found("参保人员", "person", "person.not_found")
+        actor = Actor(kind="person", id=str(person.id), division=person.division_code)
+    if actor.kind != "system" and not (actor.kind == "person" and actor.id == str(person_id)):
+        raise DomainError(
+            code="voucher.not_own",
+            zh="只能为本人生成电子凭证",
+            en="a person may make an electronic voucher for themselves only",
+            status=403,
+        )
     now = uow.clock.now()
     expires = now + LIFETIME
     body = f"{person_id}.{int(expires.timestamp())}.{secrets.token_urlsafe(9)}"
@@ -43,6 +64,7 @@ def issue(uow: UnitOfWork, *, person_id: int, channel: str) -> tuple[str, dt.dat
         )
     )
     uow.session.flush()
+    uow.audit(actor.record(channel=channel, action="voucher.issue", person_id=person_id))
     return token, expires
 
 

@@ -14,6 +14,13 @@ number (``*`` for the final X) or a card number, ended with ``#``, then the
 6-digit telephone PIN. Three wrong entries end the call with how to reset the
 PIN; wrong PINs on one day lock the telephone PIN until the next day. A first
 silence repeats the prompt, a second ends the call politely.
+
+``start_call`` and ``step`` are use cases: each keypad entry is one
+transaction. What a proven caller hears comes from the services: the
+balance, the last transactions and the card from the account summary
+(``summary.summarize``), which refuses a lost, frozen, cancelled or replaced
+card the caller identified with, and a person whose insurance has ended,
+naming why; the loss report from the cards service.
 """
 
 from __future__ import annotations
@@ -24,15 +31,18 @@ from typing import Any
 from sqlalchemy import select
 
 from yibao.domain import ids, speech
-from yibao.domain import ledger as codes
+from yibao.domain.access import Perm
 from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import CardStatus
 from yibao.domain.errors import DomainError, not_found
+from yibao.domain.use import Named, Presenter
 from yibao.services.access import phone_pin
+from yibao.services.access.person_login import person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
-from yibao.services.inquiry import records
-from yibao.services.ledger import ledger
+from yibao.services.inquiry import records, summary
+from yibao.services.joinable import joinable_use_case
+from yibao.services.tx import use_case
 from yibao.store.models import Card, IvrCall, Person
 from yibao.store.uow import UnitOfWork
 
@@ -95,9 +105,17 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "For a new card, please visit a service counter with your ID card.",
     ),
     "cancelled": ("已取消。", "Cancelled."),
+    "suspended": (
+        "您因欠费暂停享受医保待遇，补缴后恢复。",
+        "Your benefits are suspended for unpaid contributions until they are paid.",
+    ),
     "error": (
         "系统暂时无法办理，请稍后再试。",
         "Sorry, we cannot do that right now. Please try again later.",
+    ),
+    "failure": (
+        "系统暂时无法办理，请稍后再拨。再见。",
+        "Sorry, the service is not available right now. Please call again later. Goodbye.",
     ),
 }
 
@@ -178,64 +196,75 @@ def _load(uow: UnitOfWork, call_id: str) -> IvrCall | None:
     ).scalar_one_or_none()
 
 
+# What the call remembers beside its state, kept in the last turn's JSON (no
+# column of its own): the card number the caller identified with, whose state
+# decides what the call may read, and the card the card menu spoke of.
+_MEMO = "memo"
+
+
+def _memo(call: IvrCall) -> dict[str, str]:
+    memo = (call.last_turn or {}).get(_MEMO) or {}
+    return dict(memo)
+
+
+def _set_memo(call: IvrCall, **values: str | None) -> None:
+    memo = {k: v for k, v in {**_memo(call), **values}.items() if v}
+    call.last_turn = {**(call.last_turn or {}), _MEMO: memo}
+
+
+@use_case
 def start_call(uow: UnitOfWork, *, call_id: str, caller: str = "", platform: str) -> Turn:
     """A call comes in (or the platform starts it again): the language choice."""
-    with uow:
-        now = uow.clock.now()
-        call = _load(uow, call_id)
-        if call is None:
-            call = IvrCall(call_id=call_id, platform=platform, started_at=now)
-            uow.session.add(call)
-        call.caller = caller[:40]
-        call.state, call.lang, call.pending = "lang", "zh", ""
-        call.tries = call.silences = 0
-        call.candidate_id = call.person_id = None
-        call.updated_at, call.ended_at = now, None
-        turn = _remember(call, _lang_turn())
-        uow.commit()
-        return turn
+    now = uow.clock.now()
+    call = _load(uow, call_id)
+    if call is None:
+        call = IvrCall(call_id=call_id, platform=platform, started_at=now)
+        uow.session.add(call)
+    call.caller = caller[:40]
+    call.state, call.lang, call.pending = "lang", "zh", ""
+    call.tries = call.silences = 0
+    call.candidate_id = call.person_id = None
+    call.updated_at, call.ended_at = now, None
+    call.last_turn = {}
+    return _remember(call, _lang_turn())
 
 
+@use_case
 def step(uow: UnitOfWork, *, call_id: str, digits: str | None) -> Turn:
     """The caller keyed ``digits`` (``None`` or empty: silence) in the call's state."""
-    with uow:
+    call = _load(uow, call_id)
+    if call is None or call.state == "ended":
+        return Turn([prompt("silence_bye", call.lang if call else "zh")], hangup=True)
+    call.updated_at = uow.clock.now()
+    keys = (digits or "").strip().rstrip("#")
+    if not keys:
+        call.silences += 1
+        if call.silences >= 2:
+            return _end(call, uow, Turn([prompt("silence_bye", call.lang)], hangup=True))
+        return Turn.from_dict(call.last_turn)
+    call.silences = 0
+    try:
+        turn = _HANDLERS[call.state](uow, call, keys)
+    except DomainError as exc:
+        # a refusal from a service becomes a spoken prompt, never a trace;
+        # what the step did before it is undone
+        uow.rollback()
         call = _load(uow, call_id)
-        if call is None or call.state == "ended":
-            return Turn([prompt("silence_bye", call.lang if call else "zh")], hangup=True)
-        call.updated_at = uow.clock.now()
-        keys = (digits or "").strip().rstrip("#")
-        if not keys:
-            call.silences += 1
-            if call.silences >= 2:
-                turn = _end(call, uow, Turn([prompt("silence_bye", call.lang)], hangup=True))
-            else:
-                turn = Turn.from_dict(call.last_turn)
-            uow.commit()
-            return turn
-        call.silences = 0
-        try:
-            turn = _HANDLERS[call.state](uow, call, keys)
-        except DomainError as exc:
-            # a refusal from a service becomes a spoken prompt, never a trace
-            uow.rollback()
-            call = _load(uow, call_id)
-            assert call is not None
-            call.state = "menu"
-            said = _say(call.lang, exc.zh.rstrip("。") + "。", exc.en.rstrip(".") + ".")
-            turn = _menu_turn(call.lang, [prompt("error", call.lang), said])
-        if turn.hangup:
-            _end(call, uow, turn)
-        elif turn.transfer:
-            call.state = "transferred"
-        elif turn.state:
-            call.state = turn.state
-        _remember(call, turn)
-        uow.commit()
-        return turn
+        assert call is not None
+        call.state = "menu"
+        said = _say(call.lang, exc.zh.rstrip("。") + "。", exc.en.rstrip(".") + ".")
+        turn = _menu_turn(call.lang, [prompt("error", call.lang), said])
+    if turn.hangup:
+        _end(call, uow, turn)
+    elif turn.transfer:
+        call.state = "transferred"
+    elif turn.state:
+        call.state = turn.state
+    return _remember(call, turn)
 
 
 def _remember(call: IvrCall, turn: Turn) -> Turn:
-    call.last_turn = turn.as_dict()
+    call.last_turn = {**turn.as_dict(), _MEMO: _memo(call)}
     return turn
 
 
@@ -247,6 +276,12 @@ def _end(call: IvrCall, uow: UnitOfWork, turn: Turn) -> Turn:
 
 def _lang_turn() -> Turn:
     return Turn([prompt("welcome", "zh"), prompt("welcome", "en")], ONE_KEY, state="lang")
+
+
+def failure_turn() -> Turn:
+    """What the line says when the system fails under a step (the database
+    gone), the language not known: sorry, in both, and goodbye."""
+    return Turn([prompt("failure", "zh"), prompt("failure", "en")], hangup=True)
 
 
 def _menu_turn(lang: str, before: list[Speech] | None = None) -> Turn:
@@ -294,6 +329,7 @@ def _on_ident(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
     lang = call.lang
     number = keys.replace("*", "X")
     person_id: int | None = None
+    keyed_card: str | None = None
     if len(number) == 18:
         try:
             rid = ids.parse_resident_id(number, today=uow.clock.today())
@@ -306,11 +342,13 @@ def _on_ident(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
         person_id = uow.session.execute(
             select(Card.person_id).where(Card.card_no == number)
         ).scalar_one_or_none()
+        keyed_card = number
     else:
         return _fail_try(call, "bad_id", Turn([prompt("ident", lang)], ID_KEYS, state="ident"))
     # A well-formed number nobody holds goes on to the PIN like any other, so
     # that the line does not tell a caller whose numbers are registered.
     call.candidate_id = person_id
+    _set_memo(call, keyed_card=keyed_card if person_id is not None else None, card=None)
     return Turn([prompt("pin", lang)], PIN_KEYS, state="pin")
 
 
@@ -335,52 +373,75 @@ def _on_pin(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
     return _serve(uow, call, pending)
 
 
-def _person(uow: UnitOfWork, call: IvrCall) -> tuple[Person, Actor]:
+def _actor(uow: UnitOfWork, call: IvrCall) -> Actor:
+    """The proven caller, acting for themselves."""
     person = uow.session.get(Person, call.person_id)
     if person is None:
         raise not_found("参保人员", "person", "person.not_found")
-    return person, Actor("person", str(person.id), person.division_code, name=person.name)
+    return person_actor(person)
+
+
+def _summary(
+    uow: UnitOfWork,
+    call: IvrCall,
+    *,
+    recent: int,
+    action: str = "balance.read",
+    detail: dict[str, object] | None = None,
+) -> summary.AccountSummary:
+    """The caller's account summary: by the card they keyed in, if they did
+    (so that its state decides), else by the person the PIN proved."""
+    keyed = _memo(call).get("keyed_card")
+    return summary.summarize(
+        uow,
+        actor=_actor(uow, call),
+        channel=Channel.TELEPHONE,
+        presenter=Presenter.HOLDER,
+        person_id=None if keyed else call.person_id,
+        card_no=keyed,
+        named=Named(person_id=call.person_id) if keyed else None,
+        recent=recent,
+        action=action,
+        subject=call.call_id,
+        detail=detail,
+    )
 
 
 def _serve(uow: UnitOfWork, call: IvrCall, choice: str) -> Turn:
-    if choice == "1":
-        return _menu_turn(call.lang, [read_balance(uow, call)])
-    if choice == "2":
-        return _menu_turn(call.lang, read_records(uow, call))
-    return _card_turn(uow, call)
+    try:
+        if choice == "1":
+            return _menu_turn(call.lang, read_balance(uow, call))
+        if choice == "2":
+            return _menu_turn(call.lang, read_records(uow, call))
+        return _card_turn(uow, call)
+    except DomainError as refused:
+        # the card keyed in or the person may not be used for an inquiry:
+        # say why (the card's state, the relation ended), and nothing else
+        said = _say(call.lang, refused.zh.rstrip("。") + "。", refused.en.rstrip(".") + ".")
+        return _menu_turn(call.lang, [said])
 
 
-def read_balance(uow: UnitOfWork, call: IvrCall) -> Speech:
-    person, actor = _person(uow, call)
-    fen = ledger.individual_balance(uow.session, person.id)
-    uow.audit(
-        actor.record(
-            channel=Channel.TELEPHONE,
-            action="balance.read",
-            person_id=person.id,
-            subject=call.call_id,
-        )
-    )
-    return _say(
-        call.lang,
-        f"您的个人账户余额{speech.amount_zh(fen)}。",
-        f"Your individual account balance is {speech.amount_en(fen)}.",
-    )
+def _suspension(call: IvrCall, s: summary.AccountSummary) -> list[Speech]:
+    return [prompt("suspended", call.lang)] if s.suspended else []
+
+
+def read_balance(uow: UnitOfWork, call: IvrCall) -> list[Speech]:
+    s = _summary(uow, call, recent=0)
+    fen = s.balance
+    return [
+        _say(
+            call.lang,
+            f"您的个人账户余额{speech.amount_zh(fen)}。",
+            f"Your individual account balance is {speech.amount_en(fen)}.",
+        ),
+        *_suspension(call, s),
+    ]
 
 
 def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Speech]:
-    person, actor = _person(uow, call)
+    s = _summary(uow, call, recent=limit, detail={"read": "transactions"})
     lang = call.lang
-    lines = ledger.history(uow.session, code=codes.individual(person.id), limit=limit)
-    uow.audit(
-        actor.record(
-            channel=Channel.TELEPHONE,
-            action="balance.read",
-            person_id=person.id,
-            subject=call.call_id,
-            detail={"read": "transactions"},
-        )
-    )
+    lines = s.recent
     out: list[Speech] = []
     if not lines:
         out.append(prompt("no_history", lang))
@@ -410,7 +471,7 @@ def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Spee
                 + f", balance {speech.amount_en(line.balance_after)}.",
             )
         )
-    paid = contributions.payment_records(uow.session, person.id)
+    paid = contributions.payment_records(uow.session, s.person_id)
     if not paid:
         out.append(prompt("no_contribution", lang))
     else:
@@ -431,47 +492,41 @@ def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Spee
                 f"{speech.amount_en(last.employer_amount)}, {state_en}.",
             )
         )
-    return out
+    return [*out, *_suspension(call, s)]
+
+
+def _tail(card_no: str, lang: str) -> str:
+    return speech.digits(card_no[-4:], lang)
 
 
 def _card_turn(uow: UnitOfWork, call: IvrCall) -> Turn:
-    person, actor = _person(uow, call)
     lang = call.lang
-    card = card_service.current_card(uow, person)
-    if card is None:
+    s = _summary(uow, call, recent=0, action="card.read")
+    if s.card is None:
         return _menu_turn(lang, [prompt("no_card", lang)])
-    uow.audit(
-        actor.record(
-            channel=Channel.TELEPHONE, action="card.read", person_id=person.id, subject=call.call_id
-        )
-    )
-    zh_status, en_status = _CARD_STATUS.get(card.status, (card.status, card.status))
-    tail = card.card_no[-4:]
+    zh_status, en_status = _CARD_STATUS.get(s.card.status, (s.card.status, s.card.status))
     said = _say(
         lang,
-        f"您尾号{speech.digits(tail, 'zh')}的卡，状态：{zh_status}。",
-        f"Your card ending in {speech.digits(tail, 'en')} is {en_status}.",
+        f"您尾号{_tail(s.card.card_no, 'zh')}的卡，状态：{zh_status}。",
+        f"Your card ending in {_tail(s.card.card_no, 'en')} is {en_status}.",
     )
-    if card.status != CardStatus.ISSUED.value:
+    if s.card.status != CardStatus.ISSUED.value:
         return _menu_turn(lang, [said])
+    _set_memo(call, card=s.card.card_no)  # the card a loss report is about
     return Turn([said, prompt("card_menu", lang)], ONE_KEY, state="card")
 
 
 def _on_card(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
     lang = call.lang
-    if keys != "1":
+    card_no = _memo(call).get("card")
+    if keys != "1" or not card_no:
         return _menu_turn(lang)
-    person, _ = _person(uow, call)
-    card = card_service.current_card(uow, person)
-    if card is None:
-        return _menu_turn(lang, [prompt("no_card", lang)])
-    tail = card.card_no[-4:]
     return Turn(
         [
             _say(
                 lang,
-                f"确认挂失尾号{speech.digits(tail, 'zh')}的卡请按1，取消请按2。",
-                f"To confirm reporting the card ending in {speech.digits(tail, 'en')} lost, "
+                f"确认挂失尾号{_tail(card_no, 'zh')}的卡请按1，取消请按2。",
+                f"To confirm reporting the card ending in {_tail(card_no, 'en')} lost, "
                 "press 1. To cancel, press 2.",
             )
         ],
@@ -482,19 +537,16 @@ def _on_card(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
 
 def _on_lost(uow: UnitOfWork, call: IvrCall, keys: str) -> Turn:
     lang = call.lang
-    if keys != "1":
+    card_no = _memo(call).get("card")
+    if keys != "1" or not card_no:
         return _menu_turn(lang, [prompt("cancelled", lang)])
-    person, actor = _person(uow, call)
-    card = card_service.current_card(uow, person)
-    if card is None:
-        return _menu_turn(lang, [prompt("no_card", lang)])
-    # TODO(merge): the card's person is given (branch staff); branch web owns this module
+    assert call.person_id is not None  # the menu is reached only once identified
     card_service.report_lost.step(
         uow,
-        actor=actor,
+        actor=_actor(uow, call),
         channel=Channel.TELEPHONE,
-        person_id=person.id,
-        card_no=card.card_no,
+        person_id=call.person_id,
+        card_no=card_no,
         reason=f"reported lost by telephone, call {call.call_id}",
     )
     return _menu_turn(lang, [prompt("lost_done", lang)])
@@ -524,11 +576,10 @@ class CallView:
     person: Person | None
 
 
+@joinable_use_case
 def get_call(uow: UnitOfWork, *, actor: Actor, channel: str, call_id: str) -> CallView:
     """A call as the agent's console shows it: state, language, and the person
     the caller proved to be (if inside the agent's area)."""
-    from yibao.domain.access import Perm
-
     actor.require(Perm.PERSON_READ)
     call = uow.session.execute(
         select(IvrCall).where(IvrCall.call_id == call_id)

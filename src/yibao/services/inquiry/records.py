@@ -1,5 +1,12 @@
 """What a person may inquire (Social Insurance Law art. 4): payment records
-and personal rights records, and a statement of both for any period."""
+and personal rights records, the account's postings over a period, a
+statement of both for any period, and the terminal's inquiry receipt.
+
+The use cases here decide, as the account summary does, whether the
+presenter may read the person's records (``summary.open_for_inquiry``) and
+audit the read; a channel calls one and renders what it returns. Dates on
+paper are China dates and times, whatever the server's zone.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,18 @@ from sqlalchemy.orm import Session
 
 from yibao.clock import CHINA
 from yibao.domain import ledger as codes
+from yibao.domain.actors import Actor
+from yibao.domain.errors import invalid
 from yibao.domain.ids import mask_certno
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
+from yibao.domain.use import Named, Presenter
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
+from yibao.services.inquiry import summary
 from yibao.services.ledger import ledger
+from yibao.services.tx import use_case
 from yibao.store.models import Enrolment, Person
+from yibao.store.uow import UnitOfWork
 
 # Why an individual account moved, as a person reads it.
 CAUSES: dict[str, tuple[str, str]] = {
@@ -155,3 +168,190 @@ def statement_pdf(
         7,
     )
     return doc.render(generated_at=now.astimezone(CHINA))
+
+
+# ---------------------------------------------------------------- use cases
+
+
+def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """What a period left open means: from the first of the month a year ago
+    to today."""
+    return today.replace(day=1) - dt.timedelta(days=365), today
+
+
+def period(
+    start: dt.date | None, end: dt.date | None, *, today: dt.date
+) -> tuple[dt.date, dt.date]:
+    """A period to read: either end may be left open; the start comes first."""
+    lo_default, hi_default = default_period(today)
+    lo, hi = start or lo_default, end or hi_default
+    if lo > hi:
+        raise invalid("start", "开始日期晚于结束日期", "the start is after the end", "order")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Postings:
+    start: dt.date
+    end: dt.date
+    lines: list[ledger.Line]
+
+
+@use_case
+def postings(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    presenter: Presenter = Presenter.HOLDER,
+    limit: int = 1000,
+) -> Postings:
+    """The individual account's postings of a period, newest first."""
+    lo, hi = period(start, end, today=uow.clock.today())
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    since, until = _bounds(lo, hi)
+    lines = ledger.history(
+        uow.session, code=codes.individual(person.id), start=since, end=until, limit=limit
+    )
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.postings.read",
+            person_id=person.id,
+            subject=f"{lo}..{hi}",
+        )
+    )
+    return Postings(lo, hi, lines)
+
+
+@use_case
+def payments(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    presenter: Presenter = Presenter.HOLDER,
+) -> list[contributions.PaymentRecord]:
+    """The payment records, month by month, newest first."""
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    rows = contributions.payment_records(uow.session, person.id)
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.payment.read",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return rows
+
+
+@use_case
+def rights(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    presenter: Presenter = Presenter.HOLDER,
+) -> RightsRecord:
+    """The personal rights records: enrolments, postings, the balance."""
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    record = rights_records(uow.session, person.id)
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.rights.read",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return record
+
+
+@use_case
+def statement(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    presenter: Presenter = Presenter.HOLDER,
+) -> tuple[dt.date, dt.date, bytes]:
+    """The statement of a period as a PDF; returns the period and the PDF."""
+    lo, hi = period(start, end, today=uow.clock.today())
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    pdf = statement_pdf(uow.session, person, start=lo, end=hi, now=uow.clock.now())
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.statement",
+            person_id=person.id,
+            subject=f"{lo}..{hi}",
+        )
+    )
+    return lo, hi, pdf
+
+
+@use_case
+def receipt(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    card_no: str,
+    named: Named | None = None,
+    place: str = "",
+    recent: int = 10,
+) -> bytes:
+    """The terminal's inquiry receipt for the card presented: the account
+    summary on paper, in China time. Refused as the summary is."""
+    s = summary.summarize(
+        uow,
+        actor=actor,
+        channel=channel,
+        presenter=Presenter.HOLDER,
+        card_no=card_no,
+        named=named,
+        recent=recent,
+        action="balance.receipt",
+    )
+    doc = Document("医保个人账户查询回单", "Account inquiry receipt", subtitle=place)
+    fields = [
+        ("姓名 Name", s.name),
+        ("卡号 Card", s.card.card_no if s.card else ""),
+        ("余额 Balance", f"{yuan(s.balance)} 元"),
+        ("截至 As of", s.as_of.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")),
+        ("终端 Terminal", actor.id),
+    ]
+    if s.suspended:
+        fields.append(("待遇状态 Benefits", "欠费暂停 suspended for unpaid contributions"))
+    doc.fields(fields)
+    doc.table(
+        ["日期 Date", "摘要 Cause", "金额 Amount", "余额 Balance"],
+        [
+            [
+                line.at.astimezone(CHINA).strftime("%Y-%m-%d"),
+                " / ".join(cause(line.kind)),
+                yuan(line.amount),
+                yuan(line.balance_after),
+            ]
+            for line in s.recent
+        ],
+        [30, 80, 30, 30],
+    )
+    return doc.render(generated_at=s.as_of.astimezone(CHINA))

@@ -3,18 +3,24 @@
 One use case answers it for the portal's first page, the self-service
 terminal, the counter, the telephone, the staff API and the HIS's 1101
 (``balc``): the balance and its as-of time, the card and its state, the
-enrolment and any suspension, and the last postings. Whether the card (or
-the person) may be used for an inquiry is ``domain.use.decide``; the read is
-audited with who asked, through which channel.
+enrolment and any suspension, the last postings and, for the portal's chart,
+the balance at each month's end. Whether the card (or the person) may be used
+for an inquiry is ``domain.use.decide``; the read is audited with who asked,
+through which channel.
+
+Which card is shown: the one presented (the terminal's card reader, a card
+number keyed on the telephone), else the person's current card.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
+from yibao.clock import CHINA
 from yibao.domain import ledger as codes
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
@@ -69,6 +75,8 @@ class AccountSummary:
     card: CardView | None
     enrolment: EnrolmentView | None
     recent: list[ledger.Line] = field(default_factory=list)
+    # (YYYY-MM, balance at the month's end in fen), oldest first, when asked for
+    month_ends: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def suspended(self) -> bool:
@@ -116,21 +124,28 @@ def _enrolment_view(e: Enrolment | None) -> EnrolmentView | None:
     )
 
 
-def summarize(
+@dataclass(frozen=True)
+class Opened:
+    """What an inquiry may read: the person, the card presented, the enrolment."""
+
+    person: Person
+    card: Card | None
+    enrolment: Enrolment | None
+
+
+def open_for_inquiry(
     uow: UnitOfWork,
     *,
     actor: Actor,
-    channel: str,
     presenter: Presenter,
     person_id: int | None = None,
     card_no: str | None = None,
     named: Named | None = None,
-    recent: int = 10,
-    action: str = "balance.read",
     card_field: str = "card_no",
-) -> AccountSummary:
-    """The step of ``account_summary``, for a use case that reads it inside its
-    own transaction (the HIS's 1101)."""
+) -> Opened:
+    """Find the person (by the card presented, or by id) and decide whether
+    this presenter may read their records: staff need the permission and the
+    person in their area; everyone else is ``domain.use.decide``'s to refuse."""
     card: Card | None = None
     person: Person | None = None
     if card_no is not None:
@@ -156,7 +171,88 @@ def summarize(
         card_field=card_field,
     ).require()
     assert person is not None
-    shown = card or card_service.current_card(uow, person)
+    return Opened(person, card, enrolment)
+
+
+def month_end_balances(
+    lines: list[tuple[dt.datetime, int]],
+    *,
+    today: dt.date,
+    months: int = 12,
+    opening: int = 0,
+) -> list[tuple[str, int]]:
+    """The balance at the end of each of the last ``months`` months (the current
+    one up to today), oldest first, from postings given as (time, balance
+    after), newest first; ``opening`` is the balance before the oldest of them."""
+    ends: list[tuple[str, dt.datetime]] = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+        ends.append((f"{year:04d}-{month:02d}", dt.datetime.combine(nxt, dt.time(), CHINA)))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    result: list[tuple[str, int]] = []
+    for label, end in reversed(ends):
+        balance = opening
+        for at, after in lines:  # newest first: the first one before the end counts
+            if at < end:
+                balance = after
+                break
+        result.append((label, balance))
+    return result
+
+
+def _month_ends(
+    uow: UnitOfWork, person_id: int, balance: int, months: int
+) -> list[tuple[str, int]]:
+    today = uow.clock.today()
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    since = dt.datetime.combine(first, dt.time(), CHINA)
+    lines = ledger.history(
+        uow.session, code=codes.individual(person_id), start=since, limit=100_000
+    )
+    opening = balance - sum(line.amount for line in lines)
+    return month_end_balances(
+        [(line.at, line.balance_after) for line in lines],
+        today=today,
+        months=months,
+        opening=opening,
+    )
+
+
+def summarize(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    presenter: Presenter,
+    person_id: int | None = None,
+    card_no: str | None = None,
+    named: Named | None = None,
+    recent: int = 10,
+    action: str = "balance.read",
+    card_field: str = "card_no",
+    months: int = 0,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AccountSummary:
+    """The step of ``account_summary``, for a use case that reads it inside its
+    own transaction (the HIS's 1101, the telephone dialog, the terminal's
+    receipt). ``months``: also the balance at the end of each of the last
+    so many months. ``subject`` and ``detail`` go into the audit entry (the
+    telephone names its call); the subject is else the card shown."""
+    opened = open_for_inquiry(
+        uow,
+        actor=actor,
+        presenter=presenter,
+        person_id=person_id,
+        card_no=card_no,
+        named=named,
+        card_field=card_field,
+    )
+    person, enrolment = opened.person, opened.enrolment
+    shown = opened.card or card_service.current_card(uow, person)
     balance = ledger.individual_balance(uow.session, person.id)
     lines = (
         ledger.history(uow.session, code=codes.individual(person.id), limit=recent)
@@ -168,7 +264,8 @@ def summarize(
             channel=channel,
             action=action,
             person_id=person.id,
-            subject=shown.card_no if shown else person.account_no,
+            subject=subject or (shown.card_no if shown else person.account_no),
+            detail=detail,
         )
     )
     return AccountSummary(
@@ -183,6 +280,7 @@ def summarize(
         card=card_view(shown, replaced=is_replaced(uow, shown)) if shown else None,
         enrolment=_enrolment_view(enrolment),
         recent=lines,
+        month_ends=_month_ends(uow, person.id, balance, months) if months else [],
     )
 
 
