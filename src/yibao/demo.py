@@ -546,8 +546,8 @@ def _phone_pins(uow: UnitOfWork, system: Actor, data: dict[str, Any]) -> None:
         person = uow.session.execute(
             select(Person).where(Person.certno == p["certno"])
         ).scalar_one()
-        step_of(phone_pin.set_phone_pin)(
-            uow, actor=system, channel=Channel.CLI, person=person, pin=p["phone_pin"]
+        phone_pin.set_phone_pin.step(
+            uow, actor=system, channel=Channel.CLI, person_id=person.id, pin=p["phone_pin"]
         )
 
 
@@ -621,10 +621,10 @@ def terminal_activation(uow: UnitOfWork) -> IssuedCode | None:
 def _fresh_activation(uow: UnitOfWork) -> IssuedCode | None:
     from yibao.services.access import terminals as kiosk
 
-    terminal = step_of(kiosk.get_terminal)(uow, DEMO_TERMINAL)
+    terminal = kiosk.get_terminal(uow, DEMO_TERMINAL)
     if terminal.device_hash is not None:
         return None
-    issued: IssuedCode = step_of(kiosk.issue_code)(
+    issued: IssuedCode = kiosk.issue_code.step(
         uow, actor=Actor.system("demo"), channel=Channel.CLI, code=DEMO_TERMINAL
     )
     return issued
@@ -634,7 +634,7 @@ def _web_channels(uow: UnitOfWork, system: Actor) -> None:
     from yibao.services.access import terminals as kiosk
 
     for code, location, division in TERMINALS:
-        step_of(kiosk.register_terminal)(
+        kiosk.register_terminal.step(
             uow,
             actor=system,
             channel=Channel.CLI,

@@ -24,18 +24,15 @@ def code_in(output):
 
 
 def activate(services, terminal, code):
-    with services.uow() as work:
-        _, token = kiosk.activate(
-            work, terminal_code=terminal, activation_code=code, channel="kiosk"
-        )
-        work.commit()
+    _, token = kiosk.activate(
+        services.uow(), terminal_code=terminal, activation_code=code, channel="kiosk"
+    )
     return token
 
 
 def bound(services, token):
-    with services.uow() as work:
-        term = kiosk.terminal_of_device(work, token)
-        return term.code if term else None
+    term = kiosk.terminal_of_device(services.uow(), token)
+    return term.code if term else None
 
 
 def test_kiosk_register_issue_deactivate_and_list(env, services, demo):

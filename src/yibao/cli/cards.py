@@ -8,7 +8,6 @@ import typer
 
 from yibao.cli.common import app, services
 from yibao.clock import CHINA
-from yibao.services.transition import as_use_case
 
 if TYPE_CHECKING:
     from yibao.services.access.terminals import IssuedCode
@@ -53,7 +52,7 @@ def kiosk_register(
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        issued = as_use_case(kiosk.register_terminal)(
+        issued = kiosk.register_terminal(
             svc.uow(),
             actor=Actor.system("cli"),
             channel=Channel.CLI,
@@ -71,7 +70,7 @@ def kiosk_issue(code: Annotated[str, typer.Argument(help="terminal code")]) -> N
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        issued = as_use_case(kiosk.issue_code)(
+        issued = kiosk.issue_code(
             svc.uow(), actor=Actor.system("cli"), channel=Channel.CLI, code=code
         )
         _print_code(issued)
@@ -84,7 +83,7 @@ def kiosk_deactivate(code: Annotated[str, typer.Argument(help="terminal code")])
     from yibao.services.access import terminals as kiosk
 
     with services() as svc:
-        terminal = as_use_case(kiosk.deactivate_terminal)(
+        terminal = kiosk.deactivate_terminal(
             svc.uow(), actor=Actor.system("cli"), channel=Channel.CLI, code=code
         )
         typer.echo(f"terminal {terminal.code} deactivated 终端已停用")
@@ -98,7 +97,7 @@ def kiosk_list() -> None:
 
     with services() as svc:
         now = svc.clock.now()
-        for t in as_use_case(kiosk.list_terminals)(svc.uow(), actor=Actor.system("cli")):
+        for t in kiosk.list_terminals(svc.uow(), actor=Actor.system("cli")):
             state = kiosk.terminal_state(t, now)
             since = t.activated_at if state == "activated" else t.activation_expires
             when = f" {since.astimezone(CHINA):%Y-%m-%d %H:%M}" if since else ""

@@ -9,12 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from yibao.channels.api import views
-from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.deps import Holder, Staff, Work
 from yibao.domain.actors import Channel
 from yibao.services.access import phone_pin
 from yibao.services.inquiry import dialog as ivr_service
-from yibao.services.registry import registry
-from yibao.services.transition import as_use_case
 
 router = APIRouter(tags=["telephone 电话查询"])
 
@@ -27,13 +25,13 @@ class PhonePinIn(BaseModel):
 
 
 @router.post("/persons/{account_no}/phone-pin")
-def set_phone_pin(account_no: str, body: PhonePinIn, ctx: Staff, work: Work) -> dict[str, Any]:
-    # TODO(merge): one use case of phone_pin taking the account number
-    person = registry.get_person(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
-    new = as_use_case(phone_pin.set_phone_pin)(
-        work, actor=ctx.actor, channel=Channel.API, person=person, pin=body.pin
+def set_phone_pin(
+    account_no: str, body: PhonePinIn, ctx: Staff, person_id: Holder, work: Work
+) -> dict[str, Any]:
+    new = phone_pin.set_phone_pin(
+        work, actor=ctx.actor, channel=Channel.API, person_id=person_id, pin=body.pin
     )
-    out: dict[str, Any] = {"account_no": person.account_no, "phone_pin_set": True}
+    out: dict[str, Any] = {"account_no": account_no, "phone_pin_set": True}
     if new is not None:
         out["phone_pin"] = new
     return out
@@ -42,9 +40,7 @@ def set_phone_pin(account_no: str, body: PhonePinIn, ctx: Staff, work: Work) -> 
 @router.get("/ivr/calls/{call_id}")
 def get_call(call_id: str, ctx: Staff, work: Work) -> dict[str, Any]:
     """For the agent's console: the call and the person the caller proved to be."""
-    view = as_use_case(ivr_service.get_call)(
-        work, actor=ctx.actor, channel=Channel.API, call_id=call_id
-    )
+    view = ivr_service.get_call(work, actor=ctx.actor, channel=Channel.API, call_id=call_id)
     call = view.call
     return {
         "call_id": call.call_id,

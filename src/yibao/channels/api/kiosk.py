@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from yibao.channels.api.deps import Staff, Work
 from yibao.domain.actors import Channel
 from yibao.services.access import terminals as kiosk_service
-from yibao.services.transition import as_use_case
 from yibao.store.models import KioskTerminal
 
 router = APIRouter(tags=["terminals 自助终端"])
@@ -48,14 +47,14 @@ def list_terminals(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     now = work.clock.now()
     return [
         _terminal(t, kiosk_service.terminal_state(t, now))
-        for t in as_use_case(kiosk_service.list_terminals)(work, actor=ctx.actor)
+        for t in kiosk_service.list_terminals(work, actor=ctx.actor)
     ]
 
 
 @router.post("/kiosk-terminals", status_code=201)
 def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Register a terminal; its one-time activation code is shown once."""
-    issued = as_use_case(kiosk_service.register_terminal)(
+    issued = kiosk_service.register_terminal(
         work,
         actor=ctx.actor,
         channel=Channel.API,
@@ -69,15 +68,13 @@ def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any
 @router.post("/kiosk-terminals/{code}/activation-code", status_code=201)
 def issue_code(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
     """A new activation code, shown once; the machine bound so far stops working."""
-    issued = as_use_case(kiosk_service.issue_code)(
-        work, actor=ctx.actor, channel=Channel.API, code=code
-    )
+    issued = kiosk_service.issue_code(work, actor=ctx.actor, channel=Channel.API, code=code)
     return _issued(issued, "pending")
 
 
 @router.post("/kiosk-terminals/{code}/deactivate")
 def deactivate(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    terminal = as_use_case(kiosk_service.deactivate_terminal)(
+    terminal = kiosk_service.deactivate_terminal(
         work, actor=ctx.actor, channel=Channel.API, code=code
     )
     return _terminal(terminal, "inactive")

@@ -32,7 +32,7 @@ from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import DomainError, invalid
 from yibao.domain.visits import DOCUMENTS, Visit, require_visit
-from yibao.services.access import activation
+from yibao.services.access import person_login
 from yibao.services.access import staff as access_service
 from yibao.services.access import terminals as kiosk_service
 from yibao.services.cards import batches
@@ -40,7 +40,6 @@ from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.inquiry import person_file, records
 from yibao.services.registry import registry, visits
-from yibao.services.transition import as_use_case
 from yibao.store.uow import UnitOfWork
 
 router = APIRouter()
@@ -459,7 +458,7 @@ def _pin(uow: UnitOfWork, a: Act) -> dict[str, Any]:
 
 
 def _activation(uow: UnitOfWork, a: Act) -> dict[str, Any]:
-    code, expires = activation.issue_activation_code(
+    code, expires = person_login.issue_activation_code(
         uow, actor=a.actor, channel=Channel.COUNTER, person_id=a.visit.person_id
     )
     return {"code": code, "expires": expires}
@@ -611,7 +610,7 @@ def _terminals_page(request: Request, clerk: Clerk, status: int = 200, **context
     """The terminals in the staff member's area, and the forms that manage them."""
     try:
         # TODO(merge): terminals.list_terminals is a use case on branch web
-        terminals = as_use_case(kiosk_service.list_terminals)(_uow(request), actor=clerk.actor)
+        terminals = kiosk_service.list_terminals(_uow(request), actor=clerk.actor)
     except DomainError as exc:  # a role that does not manage terminals
         return _page(
             request,
@@ -671,7 +670,7 @@ def register_terminal(
 ) -> Response:
     """Register a terminal; its first activation code is shown once."""
     clerk = _clerk(request, csrf=csrf)
-    issued = as_use_case(kiosk_service.register_terminal)(
+    issued = kiosk_service.register_terminal(
         _uow(request),
         actor=clerk.actor,
         channel=Channel.COUNTER,
@@ -683,14 +682,14 @@ def register_terminal(
 
 
 def _issue(request: Request, clerk: Clerk, code: str) -> Response:
-    issued = as_use_case(kiosk_service.issue_code)(
+    issued = kiosk_service.issue_code(
         _uow(request), actor=clerk.actor, channel=Channel.COUNTER, code=code
     )
     return _terminals_page(request, clerk, issued=issued)
 
 
 def _deactivate(request: Request, clerk: Clerk, code: str) -> Response:
-    terminal = as_use_case(kiosk_service.deactivate_terminal)(
+    terminal = kiosk_service.deactivate_terminal(
         _uow(request), actor=clerk.actor, channel=Channel.COUNTER, code=code
     )
     return _terminals_page(request, clerk, deactivated=terminal.code)

@@ -21,7 +21,6 @@ from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, invalid, not_found, unauthorized
 from yibao.services import security
 from yibao.services.access import phone_pin
-from yibao.services.joinable import joinable_use_case
 from yibao.services.tx import use_case
 from yibao.store.models import Person, PortalAccount
 from yibao.store.uow import UnitOfWork
@@ -181,21 +180,17 @@ def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> PersonView
     return PersonView.of(person)
 
 
-@joinable_use_case
+@use_case
 def issue_activation_code(
     uow: UnitOfWork,
     *,
     actor: Actor,
     channel: str,
-    person_id: int | None = None,
-    person: Person | None = None,  # TODO(merge): the counter passes the person until converted
+    person_id: int,
 ) -> tuple[str, dt.datetime]:
     """A one-time code the person uses to set the first (or a forgotten) password."""
     actor.require(Perm.CARD_COUNTER)
-    if person is None:
-        if person_id is None:
-            raise not_found("参保人员", "person", "person.not_found")
-        person = _person(uow, person_id)
+    person = _person(uow, person_id)
     if not actor.sees(person.division_code):
         raise invalid("person", "不在您的管辖区域内", "outside your area", "scope")
     code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
@@ -313,5 +308,5 @@ def set_phone_pin(
         raise invalid("phone_password", "登录密码错误", "the portal password is wrong", "wrong")
     confirm(pin, pin2, field="phone_pin2", en="the two PINs differ")
     phone_pin.set_phone_pin.step(
-        uow, actor=person_actor(person), channel=channel, person=person, pin=pin
+        uow, actor=person_actor(person), channel=channel, person_id=person.id, pin=pin
     )

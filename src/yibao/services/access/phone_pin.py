@@ -15,7 +15,7 @@ from yibao.domain.actors import Actor
 from yibao.domain.errors import not_found
 from yibao.services import security
 from yibao.services.cards import cards as card_service
-from yibao.services.joinable import joinable_use_case
+from yibao.services.tx import use_case
 from yibao.store.models import Person, PhonePin
 from yibao.store.uow import UnitOfWork
 
@@ -24,24 +24,22 @@ from yibao.store.uow import UnitOfWork
 DAILY_FAILURES = 5
 
 
-@joinable_use_case
+@use_case
 def set_phone_pin(
     uow: UnitOfWork,
     *,
     actor: Actor,
     channel: str,
-    person_id: int | None = None,
-    person: Person | None = None,  # TODO(merge): the staff API and the demo pass the person
+    person_id: int,
     pin: str | None = None,
 ) -> str | None:
     """Set (or reset) a person's telephone PIN; clears the day's failures and
     any lock. Staff need the card-counter permission and the person in their
     area; a person may set only their own. Without ``pin`` a random one is
     made and returned, once."""
+    person = uow.session.get(Person, person_id)
     if person is None:
-        person = uow.session.get(Person, person_id) if person_id is not None else None
-        if person is None:
-            raise not_found("参保人员", "person", "person.not_found")
+        raise not_found("参保人员", "person", "person.not_found")
     if actor.kind == "staff":
         actor.require(Perm.CARD_COUNTER)
         if not actor.sees(person.division_code):

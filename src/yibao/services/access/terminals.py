@@ -34,7 +34,6 @@ from yibao.domain.errors import (
     unauthorized,
 )
 from yibao.services import security
-from yibao.services.joinable import joinable_use_case
 from yibao.services.registry.registry import in_scope, require_division
 from yibao.services.tx import use_case
 from yibao.store.models import Card, KioskPinTry, KioskTerminal
@@ -96,7 +95,7 @@ def _normal_code(given: str | None) -> str:
     return "".join((given or "").split()).replace("-", "").upper()
 
 
-@joinable_use_case
+@use_case
 def register_terminal(
     uow: UnitOfWork, *, actor: Actor, channel: str, code: str, location: str, division_code: str
 ) -> IssuedCode:
@@ -192,7 +191,7 @@ def _managed(uow: UnitOfWork, actor: Actor, code: str) -> KioskTerminal:
     return terminal
 
 
-@joinable_use_case
+@use_case
 def issue_code(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> IssuedCode:
     """A new activation code for a registered terminal, e.g. for a replaced
     machine; the machine bound so far stops being the terminal at once."""
@@ -216,7 +215,7 @@ def _bind(terminal: KioskTerminal, device_hash: str | None, at: dt.datetime | No
     terminal.activation_failures = 0
 
 
-@joinable_use_case
+@use_case
 def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: str) -> KioskTerminal:
     """Take a terminal out of service: its machine and any pending code stop working."""
     terminal = _managed(uow, actor, code)
@@ -235,7 +234,7 @@ def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: st
     return terminal
 
 
-@joinable_use_case
+@use_case
 def list_terminals(uow: UnitOfWork, *, actor: Actor) -> list[KioskTerminal]:
     """The terminals in the actor's area, deactivated ones too."""
     actor.require(Perm.STAFF_MANAGE)
@@ -302,7 +301,7 @@ def _void_activation() -> DomainError:
     )
 
 
-@joinable_use_case
+@use_case
 def activate(
     uow: UnitOfWork, *, terminal_code: str, activation_code: str, channel: str, source: str = ""
 ) -> tuple[TerminalView, str]:
@@ -370,7 +369,7 @@ def activate(
     return TerminalView.of(terminal), token
 
 
-@joinable_use_case
+@use_case
 def terminal_of_device(uow: UnitOfWork, token: str | None) -> TerminalView | None:
     """The active terminal a machine's device token binds it to, if any."""
     if not token:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, not_found
-from yibao.services.joinable import joinable_use_case
+from yibao.services.tx import use_case
 from yibao.store.models import EVoucher, Person
 from yibao.store.uow import UnitOfWork
 
@@ -32,7 +32,7 @@ def _sign(secret: str, body: str) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-@joinable_use_case
+@use_case
 def issue(
     uow: UnitOfWork, *, channel: str, person_id: int, actor: Actor | None = None
 ) -> tuple[str, dt.datetime]:

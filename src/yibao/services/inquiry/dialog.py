@@ -41,7 +41,6 @@ from yibao.services.access.person_login import person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.inquiry import records, summary
-from yibao.services.joinable import joinable_use_case
 from yibao.services.tx import use_case
 from yibao.store.models import Card, IvrCall, Person
 from yibao.store.uow import UnitOfWork
@@ -576,7 +575,7 @@ class CallView:
     person: Person | None
 
 
-@joinable_use_case
+@use_case
 def get_call(uow: UnitOfWork, *, actor: Actor, channel: str, call_id: str) -> CallView:
     """A call as the agent's console shows it: state, language, and the person
     the caller proved to be (if inside the agent's area)."""
