@@ -29,6 +29,7 @@ DECLARE
     v_entry bigint;
     v_moved int;
     v_balance bigint;
+    v_inserted boolean;
 BEGIN
     INSERT INTO ledger_entries (idem_key, kind, person_id, memo, at, result)
         VALUES (p_key, p_kind, p_person, left(p_memo, 200), p_at, '{}')
@@ -46,8 +47,10 @@ BEGIN
                 p_fund_seen + (p_setl->>'hifp_pay')::bigint)
         ON CONFLICT (person_id, insutype, year) DO UPDATE
             SET deductible_used = excluded.deductible_used, fund_used = excluded.fund_used
-            WHERE u.deductible_used = p_ded_seen AND u.fund_used = p_fund_seen;
-    IF NOT FOUND THEN
+            WHERE u.deductible_used = p_ded_seen AND u.fund_used = p_fund_seen
+        RETURNING (xmax = 0) INTO v_inserted;  -- a new row has no xmax
+    -- a first row only where the decision saw none, an update only of what it saw
+    IF NOT FOUND OR (v_inserted AND (p_ded_seen <> 0 OR p_fund_seen <> 0)) THEN
         RAISE EXCEPTION 'yb:stale' USING DETAIL = 'the year''s usage moved';
     END IF;
     INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at)

@@ -35,7 +35,7 @@ depends_on: str | Sequence[str] | None = None
 
 PINNED = {
     "yb_audit_append": "e51ac2096f3a057e84a2a71b3407ef39f952a680b97cc03baba391b96ff830dd",
-    "yb_settle": "fecc70b5b082148e399da7ee0a0c5c3d46aaea3a92cf11e0d9e38f2259251820",
+    "yb_settle": "a75cb1e92761cf28a9afb7cb710d938e83cf9ea153ddf997477337e6be4d6a1c",
     "yb_his_read": "99ef4ef5f593d27fb20dbc65ea1694e70e0d784138d62c93f8c9316d7bf98f40",
     "yb_his_touch": "18899a78384758b4509985b99ddcad8e70c72559bff0894a5b854f896792360e",
     "yb_his_person": "906237f09ab4adec779d0826d729ddea486a1ca13ec51d543dd1a6e1b16612f9",
