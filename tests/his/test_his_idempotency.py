@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from tests.helpers import wait_for_lock_waiters
+from tests.his.apps import his_app, send_in_thread
 from tests.his.client import His
 from yibao.app import create_app
 from yibao.services.ledger import ledger
@@ -229,22 +230,6 @@ def test_a_refused_request_leaves_its_msgid_unused(
     assert settled["setlinfo"]["medfee_sumamt"] == 40.00
 
 
-def _send_in_thread(
-    app: Any, inst: dict[str, Any], clock: Any, sign_no: str, infno: str, inp: Any, msgid: str
-) -> tuple[threading.Thread, list[dict[str, Any]]]:
-    out: list[dict[str, Any]] = []
-
-    def send() -> None:
-        with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
-            h = His(c, inst, clock)
-            h.sign_no = sign_no
-            out.append(h.call(infno, inp, msgid=msgid))
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    return thread, out
-
-
 @pytest.mark.postgresql_only
 @pytest.mark.parametrize(
     ("infno", "fast_path"),
@@ -265,10 +250,12 @@ def test_overlapping_sends_of_one_msgid_both_get_the_first_answer(
     "already cancelled" about its own cancel: the replay was decided before
     the lock. Now the msgid is claimed first, the resend waits on that claim
     and then gives the first answer."""
-    app = create_app(settings.model_copy(update={"his_fast_path": fast_path}), clock)
     inst = demo["institutions"][0]
     zhang = demo["persons"][0]
-    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+    with (
+        his_app(settings, clock, fast_path=fast_path) as app,
+        TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client,
+    ):
         his = His(client, inst, clock)
         his.sign_in()
         psn_no = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
@@ -287,14 +274,13 @@ def test_overlapping_sends_of_one_msgid_both_get_the_first_answer(
         msgid = his.msgid()
         with services.engine.connect() as holder:
             holder.execute(text(held), {"k": key})
-            first, first_out = _send_in_thread(app, inst, clock, his.sign_no, infno, inp, msgid)
+            first, first_out = send_in_thread(app, inst, clock, his.sign_no, infno, inp, msgid)
             assert wait_for_lock_waiters(services, 1)
-            again, again_out = _send_in_thread(app, inst, clock, his.sign_no, infno, inp, msgid)
+            again, again_out = send_in_thread(app, inst, clock, his.sign_no, infno, inp, msgid)
             assert wait_for_lock_waiters(services, 2)
             holder.rollback()
         first.join(60)
         again.join(60)
-    app.state.services.engine.dispose()
     assert first_out and again_out
     assert first_out[0]["infcode"] == 0, first_out[0]["err_msg"]
     assert again_out[0]["infcode"] == 0, again_out[0]["err_msg"]

@@ -6,7 +6,6 @@ waits inside its write, on the general path and on the fast path."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from tests.helpers import wait_for_lock_waiters
+from tests.his.apps import his_app, send_in_thread
 from tests.his.client import His
-from yibao.app import create_app
 from yibao.services.ledger import ledger
 from yibao.store.models import Settlement
 
@@ -44,9 +43,11 @@ def test_a_settlement_cut_off_by_the_database_answers_outcome_unknown(
     clock: Any,
     services: Any,
 ) -> None:
-    app = create_app(settings.model_copy(update={"his_fast_path": fast_path}), clock)
     inst, zhang = demo["institutions"][0], demo["persons"][0]
-    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+    with (
+        his_app(settings, clock, fast_path=fast_path) as app,
+        TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client,
+    ):
         his = His(client, inst, clock)
         his.sign_in()
         psn_no = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
@@ -55,21 +56,12 @@ def test_a_settlement_cut_off_by_the_database_answers_outcome_unknown(
         inp = his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "400.00")
         msgid = his.msgid()
         served = app.state.his_fast.served if fast_path else 0
-        answers: list[dict[str, Any]] = []
-
-        def send() -> None:
-            with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
-                h = His(c, inst, clock)
-                h.sign_no = his.sign_no
-                answers.append(h.call("2207", inp, msgid=msgid))
-
         with services.engine.connect() as holder:
             # the settlement's write waits on the visit's row
             holder.execute(
                 text("SELECT 1 FROM visits WHERE mdtrt_id = :m FOR UPDATE"), {"m": mdtrt_id}
             )
-            thread = threading.Thread(target=send)
-            thread.start()
+            thread, answers = send_in_thread(app, inst, clock, his.sign_no, "2207", inp, msgid)
             assert wait_for_lock_waiters(services, 1)
             _terminate_the_waiter(services)
             holder.rollback()
@@ -85,7 +77,6 @@ def test_a_settlement_cut_off_by_the_database_answers_outcome_unknown(
         again = his.ok("2207", inp, msgid=msgid)
         assert again["setlinfo"]["mdtrt_id"] == mdtrt_id
         assert his.ok("2207", inp, msgid=msgid) == again
-    app.state.services.engine.dispose()
     with services.uow() as u:
         assert u.session.execute(select(func.count()).select_from(Settlement)).scalar_one() == 1
         assert ledger.check(u.session).ok

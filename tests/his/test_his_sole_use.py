@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.his.apps import his_app
 from tests.his.cards import REASONS, STATES, put_card
 from tests.his.client import His
-from yibao.app import create_app
 from yibao.services.ledger import ledger
 from yibao.store import auditlog
 
@@ -32,13 +32,14 @@ def hospital(
     off (SQLite has only the general path)."""
     if request.param and backend == "sqlite":
         pytest.skip("SQLite has no fast path")
-    app = create_app(settings.model_copy(update={"his_fast_path": request.param}), clock)
-    assert (app.state.his_fast is not None) == request.param
-    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+    with (
+        his_app(settings, clock, fast_path=request.param) as app,
+        TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c,
+    ):
+        assert (app.state.his_fast is not None) == request.param
         h = His(c, demo["institutions"][0], clock)
         h.sign_in()
         yield h
-    app.state.services.engine.dispose()
 
 
 def _ready(his: His, person: dict[str, Any]) -> tuple[str, str]:
