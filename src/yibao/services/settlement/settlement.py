@@ -187,10 +187,17 @@ class Presented:
 
 
 def card_state(uow: UnitOfWork, card: Card) -> CardState:
-    replaced = uow.session.execute(
-        select(func.count()).select_from(Card).where(Card.replaces_card_id == card.id)
-    ).scalar_one()
-    return CardState(card.card_no, card.status, card.person_id, bool(replaced))
+    """The card as ``domain.use`` decides on it: a reissue cancels the card
+    it replaces, so only a cancelled card is looked for among its holder's."""
+    replaced = card.status == "cancelled" and (
+        uow.session.execute(
+            select(Card.id).where(
+                Card.person_id == card.person_id, Card.replaces_card_id == card.id
+            )
+        ).first()
+        is not None
+    )
+    return CardState(card.card_no, card.status, card.person_id, replaced)
 
 
 def identify(uow: UnitOfWork, caller: Caller, *, cert_type: str, cert_no: str) -> Presented:

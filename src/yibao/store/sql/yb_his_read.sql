@@ -33,7 +33,11 @@ BEGIN
     IF p_cert_type = '03' THEN
         SELECT json_build_object(
                    'card_no', c.card_no, 'status', c.status, 'person_id', c.person_id,
-                   'replaced', EXISTS (SELECT 1 FROM cards r WHERE r.replaces_card_id = c.id)),
+                   -- only a cancelled card can have been replaced; its holder's
+                   -- cards are found by the person's index
+                   'replaced', c.status = 'cancelled' AND EXISTS (
+                       SELECT 1 FROM cards r
+                       WHERE r.person_id = c.person_id AND r.replaces_card_id = c.id)),
                c.person_id
             INTO v_card, v_pid FROM cards c WHERE c.card_no = p_cert_no;
     ELSIF p_cert_type = '02' THEN

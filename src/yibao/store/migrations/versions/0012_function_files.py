@@ -36,9 +36,9 @@ depends_on: str | Sequence[str] | None = None
 PINNED = {
     "yb_audit_append": "e51ac2096f3a057e84a2a71b3407ef39f952a680b97cc03baba391b96ff830dd",
     "yb_settle": "a75cb1e92761cf28a9afb7cb710d938e83cf9ea153ddf997477337e6be4d6a1c",
-    "yb_his_read": "99ef4ef5f593d27fb20dbc65ea1694e70e0d784138d62c93f8c9316d7bf98f40",
+    "yb_his_read": "fd8bc7231876504d5859bc990c279b4e3c8abd5d076b0d4c03f3ceba670186c9",
     "yb_his_touch": "18899a78384758b4509985b99ddcad8e70c72559bff0894a5b854f896792360e",
-    "yb_his_person": "906237f09ab4adec779d0826d729ddea486a1ca13ec51d543dd1a6e1b16612f9",
+    "yb_his_person": "402771bf1f9d3092fa792ba477d2ae817d9c866dd7acac6a19a74eec5e6bf694",
     "yb_his_settle": "d8996f5118ae48948181ea68f9bc89197b0c3673ce76121990e43a64c93673d6",
 }
 
