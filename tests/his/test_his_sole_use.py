@@ -95,8 +95,13 @@ def test_1101_refuses_a_card_presented_with_another_persons_certno_or_name(
     """Before, 1101 silently answered with the card holder's data."""
     his, zhang, wang = hospital, demo["persons"][0], demo["persons"][1]
     card = {"mdtrt_cert_type": "03", "mdtrt_cert_no": zhang["card_no"]}
+    wang_no = his.person(wang["card_no"])["baseinfo"]["psn_no"]
     his.person(zhang["card_no"])  # the institution is known: 1101 in one call
-    for field, value in (("certno", wang["certno"]), ("psn_name", wang["name"])):
+    for field, value in (
+        ("certno", wang["certno"]),
+        ("psn_name", wang["name"]),
+        ("psn_no", wang_no),
+    ):
         for _ in range(2):  # the one-call 1101, then with the institution read afresh
             r = his.call("1101", {"data": {**card, field: value}})
             assert r["infcode"] == -1, r

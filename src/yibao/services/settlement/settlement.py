@@ -247,15 +247,15 @@ def person_state(
     )
 
 
-def named(data: dict[str, Any], psn_no: str | None = None) -> Named:
+def named(data: dict[str, Any]) -> Named:
     """Who the request says the person is, beside its certificate: psn_no,
-    and certno and psn_name where the HIS sends them."""
-    person_id = None
-    if psn_no is not None:
-        # a psn_no that is no person's id can match no certificate
-        person_id = int(psn_no) if psn_no.isdigit() and len(psn_no) < 19 else -1
+    certno and psn_name, where the HIS sends them."""
+    psn_no = str(data.get("psn_no") or "").strip()
     return Named(
-        person_id=person_id,
+        # a psn_no that is no person's id can match no certificate
+        person_id=(int(psn_no) if psn_no.isdigit() and len(psn_no) < 19 else -1)
+        if psn_no
+        else None,
         certno=str(data.get("certno") or "").strip() or None,
         name=str(data.get("psn_name") or "").strip() or None,
     )
@@ -416,7 +416,7 @@ def register(
             if who.person
             else None,
             card=who.card_state,
-            named=named(data, psn_no),
+            named=named(data),
             card_field="mdtrt_cert_no",
         ).require()
         assert who.person is not None and enrolment is not None
