@@ -305,3 +305,8 @@ def test_the_monthly_credit_never_takes_the_pending_account_below_zero(uow, serv
         assert ledger.individual_balance(uow.session, person.id) == 0
         assert ledger.balance(uow.session, pending) == 1
         assert ledger.check(uow.session).ok
+
+
+def test_the_ledger_check_is_a_use_case_on_one_snapshot(services, demo):
+    result = ledger.verify(services.uow())
+    assert result.ok and result.accounts > 0 and result.entries > 0

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from yibao.domain import ledger as codes
 from yibao.domain.errors import conflict
 from yibao.domain.ledger import Leg as Leg  # the posting rule's leg, re-exported
+from yibao.services.tx import use_case
 from yibao.store.models import LedgerAccount, LedgerEntry, Posting
 from yibao.store.uow import UnitOfWork
 
@@ -302,6 +303,16 @@ def check(session: Session) -> CheckResult:
 # where runtime.Services hangs the database's implementations on each session
 # (``backends.Backend``), for a service handed a session alone
 BACKEND_KEY = "yibao.backend"
+
+
+def _verify(uow: UnitOfWork) -> CheckResult:
+    repeatable_read(uow.session)  # before the first query: one snapshot
+    return check(uow.session)
+
+
+# ``yibao ledger check`` as a use case: every balance against its postings,
+# read from one snapshot
+verify = use_case(_verify)
 
 
 def repeatable_read(session: Session) -> None:
