@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import cProfile
 import datetime as dt
-import hashlib
 import http.client
 import io
 import json
@@ -43,6 +42,7 @@ from yibao.clock import CHINA
 from yibao.config import Settings
 from yibao.runtime import Services
 from yibao.store import migrate
+from yibao.testing import his as signer
 from yibao.testing.pgcluster import PgCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,34 +286,22 @@ class Client:
     def request(
         self, infno: str, inp: dict[str, Any]
     ) -> tuple[dict[str, Any], bytes, dict[str, str]]:
-        """The envelope, its body and the gateway headers."""
+        """The envelope, its body and the gateway headers (the tests' signer)."""
         self.seq += 1
-        env = {
-            "infno": infno,
-            "msgid": f"{self.inst['code']}{time.time_ns()}{self.seq}",
-            "mdtrtarea_admvs": "330500",
-            "insuplc_admdvs": "",
-            "recer_sys_code": "FSI",
-            "infver": "V1.0",
-            "opter_type": "1",
-            "opter": "1",
-            "opter_name": "bench",
-            "inf_time": "",
-            "fixmedins_code": self.inst["code"],
-            "fixmedins_name": self.inst["name"],
-            "sign_no": self.sign_no,
-            "input": inp,
-        }
-        body = json.dumps(env).encode()
-        ts = str(int(time.time()))
-        nonce = f"{self.seq}-{time.time_ns()}-{id(self)}"
-        sig = hashlib.sha256(f"{ts}{self.inst['secret']}{nonce}{ts}".encode()).hexdigest()
-        headers = {
-            "x-tif-paasid": self.inst["code"],
-            "x-tif-timestamp": ts,
-            "x-tif-nonce": nonce,
-            "x-tif-signature": sig,
-        }
+        env = signer.envelope(
+            infno,
+            inp,
+            msgid=f"{self.inst['code']}{time.time_ns()}{self.seq}",
+            institution=self.inst,
+            sign_no=self.sign_no,
+        )
+        body = signer.body(env)
+        headers = signer.headers(
+            access_id=self.inst["code"],
+            secret=self.inst["secret"],
+            timestamp=int(time.time()),
+            nonce=f"{self.seq}-{time.time_ns()}-{id(self)}",
+        )
         return env, body, headers
 
     async def call(self, infno: str, inp: dict[str, Any]) -> dict[str, Any]:
@@ -321,7 +309,7 @@ class Client:
         _, body, headers = self.request(infno, inp)
         head = (
             "POST /fsi/api/rsfComIfsService/callService HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            f"content-length: {len(body)}\r\n"
             + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             + "\r\n"
         )

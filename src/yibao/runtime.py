@@ -8,7 +8,7 @@ application, the ``yibao`` command, the tests and the benchmarks all call it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from yibao.clock import Clock
 from yibao.config import Settings, get_settings
 from yibao.services import security
+from yibao.services.ledger import backends
+from yibao.services.ledger.ledger import BACKEND_KEY
 from yibao.store.db import make_engine, make_session_factory
 from yibao.store.uow import UnitOfWork
 
@@ -28,16 +30,30 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    # what differs between the databases (the settlement's write, the monthly
+    # credit's statements, how to read one snapshot), chosen here once
+    backend: backends.Backend
 
     @classmethod
     def from_settings(
-        cls, settings: Settings | None = None, *, clock: Clock | None = None, **engine: Any
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        settle: Literal["orm", "sql"] | None = None,
+        **engine: Any,
     ) -> Services:
-        """``engine`` are options of the engine (a benchmark names its connections)."""
+        """``engine`` are options of the engine (a benchmark names its
+        connections); ``settle`` picks the settlement's write on PostgreSQL
+        (the tests compare the two)."""
         settings = settings or get_settings()
         security.configure(settings.argon2_profile)
         made = make_engine(settings.effective_database_url, **engine)
-        return cls(settings, made, make_session_factory(made), clock or Clock())
+        backend = backends.for_dialect(made.dialect.name, settle=settle)
+        factory = make_session_factory(made)
+        # every session carries the choice, for a service handed a session alone
+        factory.configure(info={BACKEND_KEY: backend})
+        return cls(settings, made, factory, clock or Clock(), backend)
 
     def uow(self) -> UnitOfWork:
         """A new unit of work; a service opens and commits it."""

@@ -1,13 +1,14 @@
+import datetime as dt
 import threading
 
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.helpers import add_person
+from tests.helpers import SYSTEM, add_person
 from yibao.domain import ledger as codes
 from yibao.domain.errors import DomainError
 from yibao.services.ledger import ledger
-from yibao.store.models import LedgerAccount, LedgerEntry, Posting
+from yibao.store.models import LedgerAccount, LedgerEntry, Person, Posting
 
 
 def fund_person(uow, person_id, amount, key):
@@ -224,3 +225,88 @@ def test_the_same_key_sent_by_two_threads_at_once_posts_once(services, demo, bac
     assert sorted(replays) == [False] + [True] * 7
     with services.uow() as work:
         assert ledger.individual_balance(work.session, person.id) == 90_00
+
+
+def test_a_balance_changes_only_through_the_ledger_module():
+    """No module outside services/ledger (and its SQL implementation,
+    store/sql/yb_settle.sql) writes a balance: before, the monthly credit's
+    raw SQL in services/contributions did."""
+    import re
+    from pathlib import Path
+
+    import yibao
+
+    root = Path(yibao.__file__).parent
+    writes_balance = re.compile(
+        r"UPDATE\s+ledger_accounts|update\(\s*LedgerAccount|\.balance\s*[+-]?=", re.IGNORECASE
+    )
+    allowed = {root / "services" / "ledger", root / "store" / "sql" / "yb_settle.sql"}
+    offenders = [
+        str(path.relative_to(root))
+        for path in sorted(root.rglob("*"))
+        if path.suffix in (".py", ".sql")
+        and not any(path == a or a in path.parents for a in allowed)
+        and writes_balance.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_the_monthly_credit_never_takes_the_pending_account_below_zero(uow, services, demo):
+    """The credit moves money out of the area's pending account (IAPEND:)
+    under the ledger's invariant: not below zero. A month whose money is not
+    there is refused whole, crediting no one."""
+    from yibao.services.contributions import contributions as cs
+
+    person = add_person(uow, paid=False, name="补缴")
+    with uow:
+        lines = cs.assess_person(
+            uow,
+            actor=SYSTEM,
+            channel="cli",
+            enrolment=cs.enrol(
+                uow,
+                actor=SYSTEM,
+                channel="cli",
+                person=uow.session.get(Person, person.id),
+                insutype=cs.EMPLOYEE,
+                psn_type="flexible",
+                start=dt.date(2026, 11, 1),
+                base=5_000_00,
+            ),
+            months=[202611],
+        )
+        cs.record_person_payment(
+            uow,
+            actor=SYSTEM,
+            channel="cli",
+            person=uow.session.get(Person, person.id),
+            lines=lines,
+            amount=sum(x.employer_amount + x.individual_amount for x in lines),
+            reference="r",
+            key=f"drain:{person.id}",
+        )
+        pending = codes.ia_pending(lines[0].area)
+        held = ledger.balance(uow.session, pending)
+        # all of the area's pending money but a fen leaves for elsewhere
+        ledger.post(
+            uow,
+            key=f"drain-pending:{person.id}",
+            kind="test",
+            legs=[
+                ledger.Leg(pending, -(held - 1), "ia_pending", None, lines[0].area),
+                ledger.Leg(codes.BANK, held - 1, "bank"),
+            ],
+        )
+        uow.commit()
+    with pytest.raises(DomainError) as refused:
+        cs.post_month(services.engine, month=202611, now=services.clock.now())
+    assert refused.value.code == "account.insufficient_balance"
+    with uow:
+        assert ledger.individual_balance(uow.session, person.id) == 0
+        assert ledger.balance(uow.session, pending) == 1
+        assert ledger.check(uow.session).ok
+
+
+def test_the_ledger_check_is_a_use_case_on_one_snapshot(services, demo):
+    result = ledger.verify(services.uow())
+    assert result.ok and result.accounts > 0 and result.entries > 0

@@ -1,22 +1,18 @@
 """A signed HIS client for the tests: signs like an HIS signs for the
-platform's gateway and wraps inputs in the platform's envelope."""
+platform's gateway (the shared signer, ``yibao.testing.his``) and wraps
+inputs in the platform's envelope."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 from typing import Any
 
 from yibao.clock import FixedClock
+from yibao.testing import his as signer
 
 ENDPOINT = "/fsi/api/rsfComIfsService/callService"
 _seq = itertools.count(1)
-
-
-def signature(timestamp: str, secret: str, nonce: str) -> str:
-    return hashlib.sha256(f"{timestamp}{secret}{nonce}{timestamp}".encode()).hexdigest()
 
 
 class His:
@@ -39,42 +35,25 @@ class His:
     def headers(
         self, body: bytes, nonce: str | None = None, ts: int | None = None
     ) -> dict[str, str]:
-        timestamp = str(ts if ts is not None else int(self.clock.now().timestamp()))
-        nonce = nonce or f"n{next(_seq)}x{self.code}"
-        h = {
-            "content-type": "application/json",
-            "x-tif-paasid": self.access_id,
-            "x-tif-timestamp": timestamp,
-            "x-tif-nonce": nonce,
-            "x-tif-signature": signature(timestamp, self.secret, nonce),
-        }
-        if self.body_signature:
-            h["x-yb-body-signature"] = hmac.new(
-                self.secret.encode(), body, hashlib.sha256
-            ).hexdigest()
-        return h
+        return signer.headers(
+            access_id=self.access_id,
+            secret=self.secret,
+            timestamp=ts if ts is not None else int(self.clock.now().timestamp()),
+            nonce=nonce or signer.nonce(self.code),
+            body=body,
+            sign_body=self.body_signature,
+        )
 
     def envelope(self, infno: str, inp: dict[str, Any], msgid: str | None = None) -> dict[str, Any]:
-        return {
-            "infno": infno,
-            "msgid": msgid or self.msgid(),
-            "mdtrtarea_admvs": "330500",
-            "insuplc_admdvs": "",
-            "recer_sys_code": "FSI_LOCAL",
-            "dev_no": "",
-            "dev_safe_info": "",
-            "cainfo": self.ca[0],
-            "signtype": self.ca[1],
-            "infver": "V1.0",
-            "opter_type": "1",
-            "opter": "001",
-            "opter_name": "收费员",
-            "inf_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "fixmedins_code": self.code,
-            "fixmedins_name": self.name,
-            "sign_no": self.sign_no,
-            "input": inp,
-        }
+        return signer.envelope(
+            infno,
+            inp,
+            msgid=msgid or self.msgid(),
+            institution={"code": self.code, "name": self.name},
+            sign_no=self.sign_no,
+            inf_time=self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
+            signed_with=self.ca,
+        )
 
     def post(self, body: bytes, headers: dict[str, str], path: str = ENDPOINT) -> dict[str, Any]:
         response = self.client.post(path, content=body, headers=headers)
@@ -92,6 +71,13 @@ class His:
         result = self.call(infno, inp, **kw)
         assert result["infcode"] == 0, result["err_msg"]
         out: dict[str, Any] = result["output"]
+        return out
+
+    def declare_failure(self, start: str, end: str, reason: str = "读卡器故障") -> dict[str, Any]:
+        """9901: an equipment failure, declared after the repair."""
+        out: dict[str, Any] = self.ok(
+            "9901", {"data": {"begntime": start, "endtime": end, "reason": reason}}
+        )
         return out
 
     def sign_in(self) -> str:

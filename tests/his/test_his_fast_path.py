@@ -1,4 +1,4 @@
-"""The PostgreSQL fast path for 1101 and 2207 (services/his_fast.py): it
+"""The PostgreSQL fast path for 1101 and 2207 (services/settlement/fast_path.py): it
 answers exactly what the general path answers, audits in the same verifiable
 chain, and hands every refusal and unusual case to the general path."""
 

@@ -201,10 +201,8 @@ def test_the_electronic_voucher_identifies_the_person_for_the_visit(
     from yibao.services.cards import evoucher
 
     zhang = demo["persons"][0]
-    with services.uow() as u:
-        psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
-        token, _ = evoucher.issue(u, person_id=int(psn), channel="portal")
-        u.commit()
+    psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
+    token, _ = evoucher.issue(services.uow(), person_id=int(psn), channel="portal")
     out = his.ok("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
     assert out["baseinfo"]["certno"] == zhang["certno"]
     # the same institution may present it again within the visit; another may not
@@ -225,9 +223,7 @@ def test_an_expired_electronic_voucher_is_refused(
 
     zhang = demo["persons"][0]
     psn = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
-    with services.uow() as u:
-        token, _ = evoucher.issue(u, person_id=int(psn), channel="portal")
-        u.commit()
+    token, _ = evoucher.issue(services.uow(), person_id=int(psn), channel="portal")
     clock.advance(dt.timedelta(minutes=2, seconds=1))  # valid for two minutes
     r = his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})
     assert r["infcode"] == -1 and "expired" in r["err_msg"]

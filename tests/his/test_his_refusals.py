@@ -52,9 +52,12 @@ def test_a_card_that_is_not_active_is_refused(
         assert ledger.check(u.session).ok
 
 
-@pytest.mark.parametrize("status", ["deceased", "emigrated", "transferred_out"])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("deceased", "has died"), ("emigrated", "emigrated"), ("transferred_out", "transferred out")],
+)
 def test_a_person_whose_insurance_ended_is_refused(
-    his: His, demo: dict[str, Any], services: Any, status: str
+    his: His, demo: dict[str, Any], services: Any, status: str, reason: str
 ) -> None:
     zhang = demo["persons"][0]
     with services.uow() as u:
@@ -64,7 +67,7 @@ def test_a_person_whose_insurance_ended_is_refused(
         person.status = status
         u.commit()
     r = his.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": zhang["certno"]}})
-    assert r["infcode"] == -1 and status in r["err_msg"]
+    assert r["infcode"] == -1 and reason in r["err_msg"]
 
 
 def test_a_terminated_enrolment_is_refused(his: His, demo: dict[str, Any], services: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -100,6 +102,42 @@ def test_portion_rounds_half_up() -> None:
     assert portion(5, 1000) == 1  # 0.5 fen -> 1
     assert portion(4, 1000) == 0
     assert portion(-5, 1000) == -1
+
+
+NEGATIVE = [
+    # amount, bp, share: half a fen away from zero, like Decimal's ROUND_HALF_UP
+    (-5, 1000, -1),  # -0.5 -> -1 (floor division alone gave 0)
+    (-15, 1000, -2),  # -1.5 -> -2 (floor division alone gave -1)
+    (-4, 1000, 0),  # -0.4 -> 0
+    (-6, 1000, -1),  # -0.6 -> -1
+    (-333, 8500, -283),  # -2.8305 -> -2.83
+    (-1, 7500, -1),  # -0.75 -> -1
+]
+
+
+@pytest.mark.parametrize(("amount", "bp", "share"), NEGATIVE)
+def test_one_rounding_for_every_share_negative_amounts_mirror_positive_ones(
+    amount: int, bp: int, share: int
+) -> None:
+    """The benefit split and the contributions round a share the same way,
+    and a negative amount (a reversal, a correction) is the exact mirror of
+    the positive one. Before, the contributions' copy rounded -0.5 fen to 0
+    where the split's rounded it to -1."""
+    from yibao.domain import money
+    from yibao.services.contributions import contributions
+
+    assert contributions.portion is money.portion is portion
+    assert portion(amount, bp) == share
+    assert portion(-amount, bp) == -share
+    exact = Decimal(amount) * bp / 10000
+    assert share == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@given(st.integers(-(10**12), 10**12), st.integers(0, 10000))
+def test_a_share_of_a_negative_amount_is_the_negated_share(amount: int, bp: int) -> None:
+    assert portion(-amount, bp) == -portion(amount, bp)
+    exact = Decimal(amount) * bp / 10000
+    assert portion(amount, bp) == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 @given(

@@ -11,17 +11,51 @@ account when the HIS asks for it and the balance allows, the rest in cash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+
+from yibao.domain.areas import nearest
+from yibao.domain.errors import DomainError
+from yibao.domain.money import portion
+
+__all__ = ["Item", "Policy", "Split", "Terms", "choose_policy", "portion", "split"]
 
 CATEGORIES = ("A", "B", "C")
 
 
-def portion(amount: int, bp: int) -> int:
-    """amount x bp / 10000 rounded half up, in integer fen (bp: basis points)."""
-    if amount < 0:
-        return -portion(-amount, bp)
-    return (amount * bp + 5000) // 10000
+@dataclass(frozen=True)
+class Policy:
+    """A scheme's benefit policy for an area and year: the annual deductible,
+    the annual fund cap and the fund's ratio by institution level (bp)."""
+
+    insutype: str
+    area: str
+    year: int
+    deductible: int
+    fund_cap: int
+    ratios: dict[str, int]
+
+    def ratio(self, level: str) -> int:
+        return int(self.ratios.get(level, self.ratios.get("0", 0)))
+
+
+def choose_policy(rows: Iterable[Policy], *, insutype: str, area: str, year: int) -> Policy:
+    """The area's own policy, else its city's, else its province's."""
+    found = nearest({r.area: r for r in rows if r.insutype == insutype and r.year == year}, area)
+    if found is not None:
+        return found
+    raise DomainError(
+        code="policy.missing",
+        zh=f"{area}地区{year}年没有险种{insutype}的待遇政策",
+        en=f"no benefit policy for area {area}, year {year}, insutype {insutype}",
+        status=409,
+    )
+
+
+def pool_prop_selfpay(inscp_scp_amt: int, act_pay_dedc: int, hifp_pay: int) -> int:
+    """The person's share of the pooled part: the in-scope amount less the
+    deductible and the fund's payment (2207's answer and 5203's alike)."""
+    return inscp_scp_amt - act_pay_dedc - hifp_pay
 
 
 @dataclass(frozen=True)
@@ -108,7 +142,7 @@ def split(items: Sequence[Item], terms: Terms) -> Split:
         inscp_scp_amt=inscp,
         act_pay_dedc=dedc,
         hifp_pay=hifp,
-        pool_prop_selfpay=inscp - dedc - hifp,
+        pool_prop_selfpay=pool_prop_selfpay(inscp, dedc, hifp),
         fund_pay_sumamt=fund,
         psn_part_amt=person,
         acct_pay=acct,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from yibao.domain.errors import DomainError
 
 # The pooled fund is split into sub-accounts so that concurrent settlements
@@ -44,6 +46,24 @@ def incoming_area(area: str) -> str:
 
 def institution(code: str) -> str:
     return f"INST:{code}"
+
+
+def institution_share(code: str, person_id: int) -> str:
+    """Every settlement at an institution credits it: sub-accounts, like the
+    pooled fund's, so that one hot row does not serialise them (design.md)."""
+    return f"{institution(code)}:{person_id % FUND_SHARDS}"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting of an entry: the account (made on first use with this
+    kind, person and area) and the signed amount in fen."""
+
+    code: str
+    amount: int
+    kind: str
+    person_id: int | None = None
+    area: str = ""
 
 
 def check_balanced(legs: list[tuple[str, int]]) -> None:

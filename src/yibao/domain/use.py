@@ -182,6 +182,32 @@ def _sole_use(card: CardState, person: PersonState, named: Named | None) -> Deci
     )
 
 
+def _named_another(person: PersonState, named: Named) -> Decision | None:
+    """Without a card (an ID number presented): the person the request names
+    beside it is the certificate's, else it is refused naming the field
+    (the same sole-use rule as a card's)."""
+    if named.person_id is not None and named.person_id != person.id:
+        return _refuse(
+            "person.mismatch",
+            "人员编号与凭证不符",
+            "psn_no does not match the certificate",
+            "psn_no",
+        )
+    for field, zh, given, own in (
+        ("certno", "身份证号", (named.certno or "").strip().upper(), person.certno.upper()),
+        ("psn_name", "姓名", (named.name or "").strip(), person.name),
+    ):
+        if given and given != own:
+            return _refuse(
+                "person.mismatch",
+                f"{zh}与凭证不符，医保卡仅限本人使用",
+                f"{field} does not match the certificate's person; "
+                "a card is for its holder's sole use",
+                field,
+            )
+    return None
+
+
 def decide(
     *,
     purpose: Purpose,
@@ -202,13 +228,10 @@ def decide(
         refused = _card_refusal(card, purpose, card_field) or _sole_use(card, person, named)
         if refused is not None:
             return refused
-    elif named is not None and named.person_id is not None and named.person_id != person.id:
-        return _refuse(
-            "person.mismatch",
-            "人员编号与凭证不符",
-            "psn_no does not match the certificate",
-            "psn_no",
-        )
+    elif named is not None:
+        refused = _named_another(person, named)
+        if refused is not None:
+            return refused
     if person.status != "active":
         return _refuse(
             f"person.{person.status}",

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from yibao.channels.api import auth, calendar, cards, enrolment, ivr, kiosk, registry
+from yibao.channels.api import auth, calendar, cards, enrolment, ivr, kiosk, registry, settlement
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -12,3 +12,4 @@ router.include_router(calendar.router)
 router.include_router(enrolment.router)
 router.include_router(ivr.router)
 router.include_router(kiosk.router)
+router.include_router(settlement.router)

@@ -1,6 +1,7 @@
 """``POST /fsi/api/rsfComIfsService/callService``: parse the platform's
-envelope, authenticate the institution, dispatch by ``infno`` to the
-settlement services, render the platform's answer. No rule lives here.
+envelope, authenticate the institution (a use case), call the one use case
+of the ``infno``, render the platform's answer. No rule lives here, and
+nothing here opens, commits or audits a transaction.
 
 Every failure is ``infcode`` -1 with an ``err_msg`` naming the reason: never
 an HTTP 500, never a stack trace.
@@ -24,6 +25,7 @@ from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
 from yibao.services.access import institution_auth as gateway
 from yibao.services.access.institution_auth import Caller
+from yibao.services.inquiry import person_info
 from yibao.services.settlement import settlement as svc
 from yibao.services.settlement.fast_path import FastPath
 from yibao.store.uow import UnitOfWork
@@ -85,6 +87,11 @@ def _data(inp: dict[str, Any], name: str = "data") -> dict[str, Any]:
 Handler = Callable[[UnitOfWork, Caller, dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
+def _msg(env: dict[str, Any]) -> svc.Message:
+    """The changing request's idempotency key and what it asked."""
+    return svc.Message(str(env["msgid"]), str(env["infno"]), env["input"])
+
+
 def _h9001(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     sign = _data(inp, "signIn")
     return svc.sign_in(u, c, opter_no=str(sign.get("opter_no") or env.get("opter") or ""))
@@ -97,41 +104,39 @@ def _h9002(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -
 
 def _h1101(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
     d = _data(inp)
-    return svc.person_info(
+    return person_info.person_info(
         u,
         c,
         cert_type=svc.need(d, "mdtrt_cert_type"),
         cert_no=svc.need(d, "mdtrt_cert_no"),
-        card_sn=str(d.get("card_sn") or ""),
+        data=d,
     )
 
 
-def _msg(env: dict[str, Any]) -> str:
-    return str(env["msgid"])
-
-
+# infno -> the one use case it calls, with the input parsed
 HANDLERS: dict[str, Handler] = {
     "9001": _h9001,
     "9002": _h9002,
     "1101": _h1101,
-    "2201": lambda u, c, e, i: svc.register(u, c, msgid=_msg(e), data=_data(i)),
-    "2202": lambda u, c, e, i: svc.cancel_registration(u, c, msgid=_msg(e), data=_data(i)),
+    "2201": lambda u, c, e, i: svc.register(u, c, msg=_msg(e), data=_data(i)),
+    "2202": lambda u, c, e, i: svc.cancel_registration(u, c, msg=_msg(e), data=_data(i)),
     "2203": lambda u, c, e, i: svc.visit_info(
         u,
         c,
-        msgid=_msg(e),
+        msg=_msg(e),
         mdtrtinfo=_data(i, "mdtrtinfo"),
         diseinfo=list(i.get("diseinfo") or []),
     ),
     "2204": lambda u, c, e, i: svc.upload_fees(
-        u, c, msgid=_msg(e), lines=list(i.get("feedetail") or [])
+        u, c, msg=_msg(e), lines=list(i.get("feedetail") or [])
     ),
-    "2205": lambda u, c, e, i: svc.cancel_fees(u, c, msgid=_msg(e), data=_data(i)),
+    "2205": lambda u, c, e, i: svc.cancel_fees(u, c, msg=_msg(e), data=_data(i)),
     "2206": lambda u, c, e, i: svc.presettle(u, c, data=_data(i)),
-    "2207": lambda u, c, e, i: svc.settle(u, c, msgid=_msg(e), data=_data(i)),
-    "2208": lambda u, c, e, i: svc.cancel_settlement(u, c, msgid=_msg(e), data=_data(i)),
+    "2207": lambda u, c, e, i: svc.settle(u, c, msg=_msg(e), data=_data(i)),
+    "2208": lambda u, c, e, i: svc.cancel_settlement(u, c, msg=_msg(e), data=_data(i)),
     "3201": lambda u, c, e, i: svc.reconcile(u, c, data=_data(i)),
     "5203": lambda u, c, e, i: svc.query_settlement(u, c, data=_data(i)),
+    svc.EQUIPMENT_FAILURE: lambda u, c, e, i: svc.declare_failure(u, c, msg=_msg(e), data=_data(i)),
 }
 NO_SIGN_IN = {"9001"}
 
@@ -168,7 +173,8 @@ def handle(
     env: dict[str, Any],
     path_infno: str | None,
 ) -> bytes:
-    """The general path: every transaction, in one database transaction."""
+    """The general path: parse, authenticate (a use case), call the
+    transaction's use case, render. Each use case commits its own work."""
     for name in ENVELOPE_REQUIRED:
         if env.get(name) in (None, ""):
             raise invalid(name, f"缺少字段{name}", f"missing field {name}", "missing")
@@ -182,40 +188,20 @@ def handle(
         raise invalid("infno", f"不支持的交易编号{infno}", f"unknown infno {infno}", "unknown")
     if not isinstance(env["input"], dict):
         raise invalid("input", "input应为JSON对象", "input is a JSON object")
-    h = headers
-    uow = services.uow()
-    with uow:
-        caller = gateway.authenticate(
-            uow,
-            access_id=h.get("x-tif-paasid"),
-            timestamp=h.get("x-tif-timestamp"),
-            nonce=h.get("x-tif-nonce"),
-            signature=h.get("x-tif-signature"),
-            body_sig=h.get("x-yb-body-signature"),
-            body=raw,
-            sign_no=str(env.get("sign_no") or ""),
-            signed_with=gateway.signed_with(env),
-        )
-        try:
-            if str(env["fixmedins_code"]) != caller.code:
-                raise DomainError(
-                    code="gateway.institution_mismatch",
-                    zh="fixmedins_code与接入凭证不符",
-                    en="fixmedins_code is not the institution of these credentials",
-                    field="fixmedins_code",
-                    status=403,
-                )
-            if infno not in NO_SIGN_IN:
-                svc.check_sign_in(uow, caller, str(env.get("sign_no") or ""))
-            output = handler(uow, caller, env, env["input"])
-            uow.commit()
-        except DomainError:
-            # the request was authentic: its nonce stays used even though
-            # the business part changed nothing
-            uow.rollback()
-            gateway.claim_nonce(uow, access_id=caller.access_id, nonce=str(h.get("x-tif-nonce")))
-            uow.commit()
-            raise
+    caller = gateway.authenticate(
+        services.uow(),
+        access_id=headers.get("x-tif-paasid"),
+        timestamp=headers.get("x-tif-timestamp"),
+        nonce=headers.get("x-tif-nonce"),
+        signature=headers.get("x-tif-signature"),
+        body_sig=headers.get("x-yb-body-signature"),
+        body=raw,
+        fixmedins_code=str(env["fixmedins_code"]),
+        sign_no=str(env.get("sign_no") or ""),
+        needs_sign_in=infno not in NO_SIGN_IN,
+        signed_with=gateway.signed_with(env),
+    )
+    output = handler(services.uow(), caller, env, env["input"])
     return answer(services, env, 0, output, "")
 
 

@@ -16,14 +16,14 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, text
 
 from yibao.domain.actors import Actor
 from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import DomainError
-from yibao.store.models import HisNonce, Institution
+from yibao.services.tx import use_case
+from yibao.store.models import HisNonce
+from yibao.store.types import UTCDateTime
 from yibao.store.uow import UnitOfWork
 
 WINDOW = dt.timedelta(minutes=5)
@@ -68,16 +68,42 @@ class Caller:
         )
 
     @property
-    def actor(self) -> Actor:
-        return Actor(kind="institution", id=self.code, division=self.division, name=self.name)
+    def actor(self) -> InstitutionActor:
+        return InstitutionActor(
+            kind="institution",
+            id=self.code,
+            division=self.division,
+            name=self.name,
+            signed_with=self.signed_with,
+        )
 
-    def record(self, *, detail: dict[str, object] | None = None, **what: Any) -> AuditRecord:
-        """``actor.record``, with the envelope's cainfo and signtype in the
-        detail when the HIS sent them."""
+    def record(self, **what: Any) -> AuditRecord:
+        return self.actor.record(**what)
+
+
+@dataclass(frozen=True)
+class InstitutionActor(Actor):
+    """An institution's HIS as the actor of an audit entry, wherever the
+    entry is written (a settlement, or the account summary of 1101): the
+    envelope's cainfo and signtype go in the detail when the HIS sent them."""
+
+    signed_with: tuple[str, str] = ("", "")
+
+    def record(
+        self,
+        *,
+        channel: str,
+        action: str,
+        person_id: int | None = None,
+        subject: str = "",
+        detail: dict[str, object] | None = None,
+    ) -> AuditRecord:
         cainfo, signtype = self.signed_with
         if cainfo or signtype:
             detail = {**(detail or {}), "cainfo": cainfo, "signtype": signtype}
-        return self.actor.record(detail=detail, **what)
+        return super().record(
+            channel=channel, action=action, person_id=person_id, subject=subject, detail=detail
+        )
 
 
 # cainfo beyond this is cut in the audit entry (an SM2 signature is ~100 characters)
@@ -104,6 +130,41 @@ def body_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _missing_headers(**headers: str | None) -> None:
+    missing = [name.replace("_", "-") for name, value in headers.items() if not value]
+    if missing:
+        raise refuse(
+            "unsigned", f"缺少签名头：{', '.join(missing)}", f"missing {', '.join(missing)}"
+        )
+
+
+# Claim the nonce and read the institution with its sign-in: every database
+# has ON CONFLICT and RETURNING. A refused request's transaction rolls the
+# claim back, so that a request that is not authentic changes nothing.
+_CLAIM = text(
+    "INSERT INTO his_nonces (access_id, nonce, at) VALUES (:a, :n, :at) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+_INSTITUTION = text(
+    "SELECT i.id, i.code, i.name, i.kind, i.level, i.division_code, i.access_id, "
+    "i.access_secret, i.require_body_signature, i.status, "
+    "EXISTS (SELECT 1 FROM his_sign_ins s WHERE s.sign_no = :s "
+    "AND s.institution_code = i.code AND s.signed_out_at IS NULL) AS signed_in "
+    "FROM institutions i WHERE i.access_id = :a"
+)
+
+
+def _not_signed_in() -> DomainError:
+    return DomainError(
+        code="his.not_signed_in",
+        zh="未签到或签到编号无效，请先签到(9001)",
+        en="sign_no is not a current sign-in of this institution; sign in with 9001",
+        field="sign_no",
+        status=401,
+    )
+
+
+@use_case
 def authenticate(
     uow: UnitOfWork,
     *,
@@ -113,53 +174,33 @@ def authenticate(
     signature: str | None,
     body_sig: str | None,
     body: bytes,
+    fixmedins_code: str,
     sign_no: str = "",
+    needs_sign_in: bool = True,
     signed_with: tuple[str, str] = ("", ""),
 ) -> Caller:
-    """Check the headers and claim the nonce (inside the caller's unit of
-    work, so that a refused request changes nothing)."""
-    missing = [
-        name
-        for name, value in (
-            ("x-tif-paasid", access_id),
-            ("x-tif-timestamp", timestamp),
-            ("x-tif-nonce", nonce),
-            ("x-tif-signature", signature),
-        )
-        if not value
-    ]
-    if missing:
-        raise refuse(
-            "unsigned", f"缺少签名头：{', '.join(missing)}", f"missing {', '.join(missing)}"
-        )
+    """The gateway's check of one HIS request: the headers, the institution,
+    the envelope's institution and its sign-in; the nonce is claimed once.
+
+    A request that is not authentic (no or a wrong signature, a stale
+    timestamp, an unknown or suspended institution, a used nonce) changes
+    nothing. An authentic one uses up its nonce even when it is then refused,
+    here (another institution named, no current sign-in) or by the business
+    use case that follows in its own transaction: a replay of it can never
+    be answered differently.
+    """
+    _missing_headers(
+        x_tif_paasid=access_id,
+        x_tif_timestamp=timestamp,
+        x_tif_nonce=nonce,
+        x_tif_signature=signature,
+    )
     assert access_id and timestamp and nonce and signature
     if len(nonce) > 100:
         raise refuse("bad_nonce", "x-tif-nonce过长", "x-tif-nonce is too long")
-    fresh: bool | None = None
-    signed_in: bool | None = None
-    if uow.session.get_bind().dialect.name == "postgresql":
-        # One round trip: the institution, the nonce claimed and the sign-in
-        # checked together. A refused request rolls the claim back.
-        row = uow.session.execute(
-            text(
-                "WITH n AS (INSERT INTO his_nonces (access_id, nonce, at) "
-                "VALUES (:a, :n, :at) ON CONFLICT DO NOTHING RETURNING id) "
-                "SELECT i.id, i.code, i.name, i.kind, i.level, i.division_code, i.access_id, "
-                "i.access_secret, i.require_body_signature, i.status, "
-                "EXISTS (SELECT 1 FROM n) AS fresh, "
-                "EXISTS (SELECT 1 FROM his_sign_ins s WHERE s.sign_no = :s "
-                "AND s.institution_code = i.code AND s.signed_out_at IS NULL) AS signed_in "
-                "FROM institutions i WHERE i.access_id = :a"
-            ),
-            {"a": access_id, "n": nonce, "at": uow.clock.now(), "s": sign_no},
-        ).first()
-        inst: Any = row  # a row reads like an Institution: inst.code, inst.status, ...
-        if row is not None:
-            fresh, signed_in = bool(row.fresh), bool(row.signed_in)
-    else:
-        inst = uow.session.execute(
-            select(Institution).where(Institution.access_id == access_id)
-        ).scalar_one_or_none()
+    now = uow.clock.now()
+    fresh = _claim(uow, access_id=access_id, nonce=nonce)
+    inst = uow.session.execute(_INSTITUTION, {"a": access_id, "s": sign_no}).first()
     if inst is None:
         raise refuse("unknown", "未知的接入机构", f"unknown x-tif-paasid {access_id}")
     check_credentials(
@@ -169,13 +210,25 @@ def authenticate(
         signature=signature,
         body_sig=body_sig,
         body=body,
-        now=uow.clock.now(),
+        now=now,
     )
-    if fresh is None:
-        claim_nonce(uow, access_id=access_id, nonce=nonce)
-    elif not fresh:
-        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
-    return Caller.of(inst, access_id, signed_in, signed_with)
+    if not fresh:
+        raise _replay()
+    refusal = None
+    if fixmedins_code != inst.code:
+        refusal = DomainError(
+            code="gateway.institution_mismatch",
+            zh="fixmedins_code与接入凭证不符",
+            en="fixmedins_code is not the institution of these credentials",
+            field="fixmedins_code",
+            status=403,
+        )
+    elif needs_sign_in and not inst.signed_in:
+        refusal = _not_signed_in()
+    if refusal is not None:
+        uow.commit()  # the request was authentic: its nonce stays used
+        raise refusal
+    return Caller.of(inst, access_id, bool(inst.signed_in), signed_with)
 
 
 def check_credentials(
@@ -216,16 +269,20 @@ def check_credentials(
         )
 
 
-def claim_nonce(uow: UnitOfWork, *, access_id: str, nonce: str) -> None:
+def _replay() -> DomainError:
+    return refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
+
+
+def _claim(uow: UnitOfWork, *, access_id: str, nonce: str) -> bool:
     """One statement; the unique key decides, whichever server got the first."""
-    values = {"access_id": access_id, "nonce": nonce, "at": uow.clock.now()}
-    if uow.session.get_bind().dialect.name == "postgresql":
-        stmt: Any = pg_insert(HisNonce).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_insert(HisNonce).values(**values).on_conflict_do_nothing()
-    claimed = uow.session.execute(stmt.returning(HisNonce.id)).first()
-    if claimed is None:
-        raise refuse("replay", "重复的请求(nonce已使用)", "replayed request: nonce already used")
+    claimed = uow.session.execute(_CLAIM, {"a": access_id, "n": nonce, "at": uow.clock.now()})
+    return claimed.first() is not None
+
+
+def claim_nonce(uow: UnitOfWork, *, access_id: str, nonce: str) -> None:
+    """Claim a nonce inside the caller's transaction; a used one is refused."""
+    if not _claim(uow, access_id=access_id, nonce=nonce):
+        raise _replay()
 
 
 def purge_nonces(uow: UnitOfWork) -> int:

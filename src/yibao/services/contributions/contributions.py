@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import BindParameter, Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from yibao.domain import ledger as codes
+from yibao.domain import money
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
-from yibao.services.ledger import ledger
+from yibao.services.ledger import backends, ledger, monthly_credit
 from yibao.services.registry import registry
 from yibao.services.registry.registry import get_employer, in_scope
 from yibao.services.tx import use_case
@@ -32,7 +30,6 @@ from yibao.store.models import (
     Payment,
     Person,
 )
-from yibao.store.types import UTCDateTime
 from yibao.store.uow import UnitOfWork
 
 EMPLOYEE = "310"
@@ -71,9 +68,9 @@ def months_between(first: int, last: int) -> list[int]:
     return out
 
 
-def portion(amount: int, bp: int) -> int:
-    """amount x bp / 10000, rounded half up, in integers."""
-    return (amount * bp + 5000) // 10000
+# the one rounding of a share (domain.money): half a fen away from zero, so
+# that a negative amount rounds as the mirror of the positive one
+portion = money.portion
 
 
 # ---------------------------------------------------------------- rules
@@ -796,13 +793,7 @@ def apply_suspensions(uow: UnitOfWork, *, actor: Actor, channel: str) -> dict[st
 
 # ---------------------------------------------------------------- monthly posting
 
-
-@dataclass
-class PostResult:
-    month: int
-    persons: int
-    amount: int
-    chunks: int
+PostResult = monthly_credit.PostResult
 
 
 def post_month(
@@ -813,209 +804,24 @@ def post_month(
     chunk_size: int = 10_000,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    backend: backends.Backend | None = None,
 ) -> PostResult:
     """Credit every individual account with its paid lines of the month.
 
-    Set-based and in chunks, each chunk one transaction and one ledger entry,
-    committed before the next, so that live settlements keep their latency.
-    Each line is claimed once (the primary key of ``ia_credit_claims``): a
-    second run, or two runs at once, post nothing twice.
+    The set-based credit changes balances, so it lives with the ledger
+    (``services/ledger/monthly_credit.py``), under the ledger's invariants.
+    ``backend`` is ``runtime.Services.backend``; a caller holding only the
+    engine gets its database's (``backends.for_dialect``).
     """
-    stamp = bindparam("now", value=now, type_=UTCDateTime())
-    pending = (
-        "FROM contribution_lines l WHERE l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
-        "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
+    return monthly_credit.post_month(
+        engine,
+        month=month,
+        now=now,
+        chunk_size=chunk_size,
+        workers=workers,
+        progress=progress,
+        backend=backend or backends.for_dialect(engine.name),
     )
-    with engine.begin() as conn:
-        # every person to be credited gets an individual account, in one statement
-        conn.execute(
-            text(
-                "INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at) "  # noqa: S608 - constant SQL, values bound
-                "SELECT 'IA:' || l.person_id, 'individual', l.person_id, MIN(l.area), 0, FALSE, :now "
-                f"{pending} AND NOT EXISTS (SELECT 1 FROM ledger_accounts a "
-                "WHERE a.person_id = l.person_id AND a.kind = 'individual') GROUP BY l.person_id"
-            ).bindparams(stamp),
-            {"m": month},
-        )
-    postgres = engine.dialect.name == "postgresql"
-    persons = amount = chunks = 0
-    with engine.connect() as conn:
-        first, last = conn.execute(
-            text(
-                "SELECT MIN(id), MAX(id) FROM contribution_lines WHERE month = :m AND status = 'paid'"
-            ),
-            {"m": month},
-        ).one()
-    if first is None:
-        return PostResult(month=month, persons=0, amount=0, chunks=0)
-    # Chunks are ranges of the primary key: each is found by an index range
-    # scan, however large the table, and no query searches for "the next
-    # unposted lines". With several workers, each takes every n-th range on
-    # its own connection; the claims keep them from crediting a line twice.
-    ranges = [(lo, lo + chunk_size - 1) for lo in range(int(first), int(last) + 1, chunk_size)]
-    lock = threading.Lock()
-
-    def one(bounds: tuple[int, int]) -> None:
-        nonlocal persons, amount, chunks
-        claimed, total = _post_range(engine, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp)
-        if not claimed:
-            return
-        with lock:
-            persons += claimed
-            amount += total
-            chunks += 1
-            if progress is not None:
-                progress(claimed)
-
-    if workers <= 1 or not postgres:  # SQLite has one writer: no gain in parallel
-        for bounds in ranges:
-            one(bounds)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-month") as pool:
-            for future in [pool.submit(one, bounds) for bounds in ranges]:
-                future.result()
-    return PostResult(month=month, persons=persons, amount=amount, chunks=chunks)
-
-
-def _post_range(
-    engine: Engine, *, month: int, lo: int, hi: int, stamp: BindParameter[dt.datetime]
-) -> tuple[int, int]:
-    """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
-    postgres = engine.dialect.name == "postgresql"
-    with engine.begin() as conn:
-        entry_id = conn.execute(
-            text(
-                "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
-                "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
-            ).bindparams(stamp),
-            {
-                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
-                "memo": f"individual account credit {month_text(month)}",
-            },
-        ).scalar_one()
-        params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
-        claim = (
-            "INSERT INTO ia_credit_claims (line_id, entry_id) SELECT l.id, :e FROM contribution_lines l "
-            "WHERE l.id BETWEEN :lo AND :hi AND l.month = :m AND l.status = 'paid' AND l.account_credit > 0 "
-        )
-        if postgres:
-            # A chunk touches thousands of millions of accounts: index
-            # look-ups, never a hash join over the whole accounts table.
-            conn.execute(text("SET LOCAL enable_hashjoin = off"))
-            conn.execute(text("SET LOCAL enable_mergejoin = off"))
-            # A chunk's commit need not wait for the disk: if the server
-            # crashes first, the chunk is lost whole (claims included) and a
-            # rerun posts it. Live settlements' commits then do not queue
-            # behind the batch's flushes.
-            conn.execute(text("SET LOCAL synchronous_commit = off"))
-            # One round trip: claim the lines (a concurrent run's claims
-            # win the conflict and are skipped), write the postings and
-            # credit the accounts.
-            rows = conn.execute(
-                text(
-                    f"WITH claimed AS ({claim} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
-                    "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
-                    "JOIN contribution_lines l ON l.id = c.line_id), "
-                    "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
-                    "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
-                    "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
-                    "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                    "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1) "
-                    "SELECT area, SUM(account_credit), COUNT(*), (SELECT COUNT(*) FROM posted) "
-                    "FROM lines GROUP BY area ORDER BY area"
-                ).bindparams(stamp),
-                params,
-            ).all()
-            claimed = sum(int(r[2]) for r in rows)
-            totals = [(str(r[0]), int(r[1])) for r in rows]
-            if claimed:
-                # The balances last, in their own short statement: a live
-                # settlement on one of these accounts waits only from here
-                # to the commit, not for the whole chunk.
-                conn.execute(
-                    text(
-                        "UPDATE ledger_accounts SET balance = ledger_accounts.balance + p.amount "
-                        "FROM ledger_postings p WHERE p.entry_id = :e AND p.person_id IS NOT NULL "
-                        "AND ledger_accounts.id = p.account_id"
-                    ),
-                    params,
-                )
-        else:
-            # SQLite has one writer at a time: nothing can claim in between.
-            claimed = conn.execute(
-                text(
-                    f"{claim} AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"  # noqa: S608
-                ),
-                params,
-            ).rowcount
-            chunk = (
-                "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
-                "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e"
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                    "SELECT :e, a.id, l.person_id, SUM(l.account_credit), :now "
-                    "FROM ia_credit_claims c JOIN contribution_lines l ON l.id = c.line_id "
-                    "JOIN ledger_accounts a ON a.person_id = l.person_id AND a.kind = 'individual' "
-                    "WHERE c.line_id BETWEEN :lo AND :hi AND c.entry_id = :e GROUP BY a.id, l.person_id"
-                ).bindparams(stamp),
-                params,
-            )
-            conn.execute(
-                text(
-                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + s.total FROM "  # noqa: S608
-                    f"(SELECT l.person_id, SUM(l.account_credit) AS total {chunk} GROUP BY l.person_id) s "
-                    "WHERE ledger_accounts.person_id = s.person_id AND ledger_accounts.kind = 'individual'"
-                ),
-                params,
-            )
-            totals = [
-                (str(r[0]), int(r[1]))
-                for r in conn.execute(
-                    text(
-                        f"SELECT l.area, SUM(l.account_credit) {chunk} GROUP BY l.area ORDER BY l.area"
-                    ),
-                    params,
-                ).all()
-            ]
-        if not claimed:  # nothing to credit here, or another run took these lines
-            conn.rollback()
-            return 0, 0
-        _debit_pending(conn, entry_id, totals, stamp)
-    return claimed, sum(t for _, t in totals)
-
-
-def _debit_pending(
-    conn: Connection,
-    entry_id: int,
-    totals: Sequence[tuple[str, int]],
-    stamp: BindParameter[dt.datetime],
-) -> None:
-    """The credited money leaves each area's pending account (one row per area)."""
-    for area, total in totals:
-        pend = codes.ia_pending(area)
-        pend_id = conn.execute(
-            text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": pend}
-        ).scalar()
-        if pend_id is None:
-            raise DomainError(
-                code="ledger.no_pending",
-                zh=f"{area}没有待记账资金",
-                en=f"no contributions received for area {area} to credit from",
-                status=409,
-            )
-        conn.execute(
-            text(
-                "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
-                "VALUES (:e, :a, NULL, :amt, :now)"
-            ).bindparams(stamp),
-            {"e": entry_id, "a": pend_id, "amt": -total},
-        )
-        conn.execute(
-            text("UPDATE ledger_accounts SET balance = balance - :amt WHERE id = :a"),
-            {"amt": total, "a": pend_id},
-        )
 
 
 # ---------------------------------------------------------------- records

@@ -20,20 +20,13 @@ from sqlalchemy.orm import Session
 
 from yibao.domain import ledger as codes
 from yibao.domain.errors import conflict
+from yibao.domain.ledger import Leg as Leg  # the posting rule's leg, re-exported
+from yibao.services.tx import use_case
 from yibao.store.models import LedgerAccount, LedgerEntry, Posting
 from yibao.store.uow import UnitOfWork
 
 # which kinds of account may never go below zero
 NON_NEGATIVE = {"individual", "payable_person", "payable_heirs", "payable_area", "ia_pending"}
-
-
-@dataclass(frozen=True)
-class Leg:
-    code: str
-    amount: int
-    kind: str
-    person_id: int | None = None
-    area: str = ""
 
 
 @dataclass
@@ -307,11 +300,29 @@ def check(session: Session) -> CheckResult:
     return CheckResult(int(n_accounts), int(n_entries), problems)
 
 
-def repeatable_read(session: Session) -> None:
-    """Read several rows from one snapshot (PostgreSQL); call before the first query.
+# where runtime.Services hangs the database's implementations on each session
+# (``backends.Backend``), for a service handed a session alone
+BACKEND_KEY = "yibao.backend"
 
-    Totals read under READ COMMITTED skew while settlements commit between
-    the statements. SQLite has a single writer, so its reads are consistent.
+
+def _verify(uow: UnitOfWork) -> CheckResult:
+    repeatable_read(uow.session)  # before the first query: one snapshot
+    return check(uow.session)
+
+
+# ``yibao ledger check`` as a use case: every balance against its postings,
+# read from one snapshot
+verify = use_case(_verify)
+
+
+def repeatable_read(session: Session) -> None:
+    """Read several rows from one snapshot; call before the first query.
+
+    Totals read under PostgreSQL's READ COMMITTED skew while settlements
+    commit between the statements; the database's implementations
+    (``backends.Backend.snapshot``) know how to ask for one snapshot.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    backend = session.info.get(BACKEND_KEY)
+    if backend is None:
+        raise RuntimeError("a session not made by runtime.Services: no backend chosen")
+    backend.snapshot(session)

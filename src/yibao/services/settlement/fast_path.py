@@ -2,19 +2,22 @@
 
 1101 (person information) and 2207 (settlement) are what every visit costs,
 so on PostgreSQL they skip the ORM and the thread pool: from the event loop,
-over asyncpg, one call of ``yb_his_read`` reads everything the answer needs
-(migration 0008), the rules below compute the answer with the same functions
-as the general path, and one call of ``yb_his_touch`` (1101) or
-``yb_his_settle`` (2207) claims the nonce, writes and audits, re-checking
-under row locks what the answer was computed from. Each call is its own
-transaction: two round trips per request instead of a dozen statements.
+over asyncpg, one call of ``yb_his_read`` reads the facts (``store/sql/``),
+the same decisions as the general path decide (``domain.use.decide`` for the
+card and the person, ``domain.settlement.decide`` for the settlement), and
+one call of ``yb_his_touch`` (1101) or ``yb_his_settle`` (2207) claims the
+nonce and the request's key, writes and audits, re-checking under row locks
+what the decision was made from. Each call is its own transaction: two round
+trips per request instead of a dozen statements.
 
-The fast path answers only when nothing is wrong. A refusal of any kind, an
-unusual case (an electronic voucher, a cash visit to re-settle, a person of
-another area, a retried msgid) or any doubt returns ``None``, having changed
-nothing, and the request takes the general path (``channels.his.routes``),
-which gives the exact answer and reason. The rules and the messages so stay
-in one place (``services.settlement``, ``services.gateway``).
+The fast path answers only what it may answer alone. Before it writes, a
+refusal of any kind, an unusual case (an electronic voucher, an ID number at
+1101, a cash visit to re-settle, a person of another area, a retried msgid)
+or any doubt returns ``None``, having changed nothing, and the request takes
+the general path (``channels.his.routes``), which gives the exact answer and
+reason from the same decisions. Once a write was sent, the connection
+failing means its outcome is unknown: the answer says so and to resend the
+same msgid (``system.outcome_unknown``), never "internal error".
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import datetime as dt
 import json
 import logging
 from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -32,16 +35,19 @@ from sqlalchemy import Engine
 
 from yibao.clock import CHINA, Clock
 from yibao.domain import benefit
+from yibao.domain import settlement as rules
 from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
 from yibao.domain.audit import CHAINS, AuditRecord, tail_around_person
-from yibao.domain.errors import DomainError
+from yibao.domain.errors import DomainError, not_found, outcome_unknown
 from yibao.domain.money import yuan_to_fen
+from yibao.domain.use import CardState, PersonState, Presenter, Purpose
+from yibao.domain.use import decide as decide_use
+from yibao.services import idempotency
 from yibao.services.access.institution_auth import Caller, check_credentials, signed_with
 from yibao.services.contributions.contributions import pick_current
-from yibao.services.settlement import policy
+from yibao.services.ledger import backends
 from yibao.services.settlement import settlement as svc
-from yibao.store.models import BenefitUsage, Card, Enrolment, Person, Visit
 
 log = logging.getLogger("yibao.his")
 
@@ -55,19 +61,20 @@ PERSON = (
 )
 TOUCH = "SELECT yb_his_touch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 SETTLE = (
-    "SELECT yb_his_settle($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14, "
-    "$15, $16, $17, $18, $19, $20::json, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+    "SELECT yb_his_settle("
+    + ", ".join(f"${i}::json" if i in (6, 23) else f"${i}" for i in range(1, 33))
+    + ")"
 )
 
-
-T = TypeVar("T")
-
-
-def _view(model: type[T], **fields: Any) -> T:
-    """A stand-in for a row of ``model`` with the fields the rules read: they
-    only read attributes, and an instrumented ORM instance costs about 30 µs
-    to make, a sixth of the fast path's own Python per request."""
-    return cast(T, SimpleNamespace(**fields))
+# The connection failed with a write sent: it may or may not have committed.
+LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    OSError,
+    TimeoutError,
+)
 
 
 class Stale(Exception):
@@ -75,7 +82,8 @@ class Stale(Exception):
 
 
 class Answered(Exception):
-    """A refusal after the fast path wrote (the nonce is used): the answer."""
+    """A refusal after the fast path wrote (the nonce is used), or a write
+    whose outcome is unknown: the answer."""
 
     def __init__(self, error: DomainError) -> None:
         super().__init__(error.message)
@@ -161,7 +169,8 @@ class FastPath:
             raise done.error from None
         except DomainError:
             pass  # the general path says why
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            # nothing was written (a write's failure is Answered above)
             log.info("HIS fast path gave way to the general path: %s", exc)
         if output is None:
             self.gave_way += 1
@@ -169,11 +178,21 @@ class FastPath:
             self.served += 1
         return output
 
+    @staticmethod
+    async def _write(conn: asyncpg.Connection, query: str, *args: Any) -> Any:
+        """One writing call; when the connection fails on it, whether it
+        committed is unknown, and the answer says so."""
+        try:
+            return await conn.fetchval(query, *args)
+        except LOST as exc:
+            log.warning("HIS fast path lost the database during a write: %s", exc)
+            raise Answered(outcome_unknown()) from None
+
     # ---------------------------------------------------------- the read
 
     @staticmethod
     def _request(
-        headers: Any, env: dict[str, Any], data: dict[str, Any]
+        headers: Any, data: dict[str, Any], cert_types: tuple[str, ...]
     ) -> tuple[str, str, str, str, str, str] | None:
         """access id, timestamp, nonce, signature, certificate type and number;
         None for what only the general path answers."""
@@ -183,7 +202,7 @@ class FastPath:
             return None
         cert_type = str(data.get("mdtrt_cert_type") or "")
         cert_no = str(data.get("mdtrt_cert_no") or "").strip()
-        if cert_type not in ("02", "03") or not cert_no:
+        if cert_type not in cert_types or not cert_no:
             return None  # an electronic voucher (01) is redeemed on the general path
         return str(h[0]), str(h[1]), str(h[2]), str(signature), cert_type, cert_no
 
@@ -211,18 +230,6 @@ class FastPath:
             return None
         return Caller.of(inst, access_id, signed_in=True, signed_with=signed_with(env))
 
-    @staticmethod
-    def _person(r: SimpleNamespace, cert_type: str) -> Person:
-        """The card's and the person's checks, on what the database sent."""
-        if cert_type == "03":
-            svc.check_card(_view(Card, status=r.card["status"]) if r.card else None)
-        p = r.person
-        return svc.check_person(
-            _view(Person, **p | {"birth_date": dt.date.fromisoformat(p["birth_date"])})
-            if p
-            else None
-        )
-
     async def _read(
         self,
         conn: asyncpg.Connection,
@@ -231,7 +238,7 @@ class FastPath:
         raw: bytes,
         env: dict[str, Any],
         mdtrt_id: str | None,
-    ) -> tuple[Caller, SimpleNamespace, Person] | None:
+    ) -> tuple[Caller, SimpleNamespace] | None:
         access_id, _, nonce, _, cert_type, cert_no = req
         sign_no = str(env.get("sign_no") or "")
         text = await conn.fetchval(READ, access_id, sign_no, nonce, cert_type, cert_no, mdtrt_id)
@@ -243,25 +250,61 @@ class FastPath:
         if caller is None or inst.nonce_used or not inst.signed_in:
             return None
         self._institutions[access_id] = inst
-        return caller, r, self._person(r, cert_type)
+        return caller, r
 
     @staticmethod
-    def _enrolments(r: SimpleNamespace) -> tuple[Enrolment | None, dict[int, str]]:
+    def _enrolment(r: SimpleNamespace) -> tuple[SimpleNamespace | None, str]:
+        """The enrolment benefits come from (as ``contributions.current_enrolment``)
+        and its employer's name."""
         rows = [
-            _view(
-                Enrolment,
+            SimpleNamespace(
                 **e
                 | {
                     "start_date": dt.date.fromisoformat(e["start_date"]),
                     "suspended_since": dt.date.fromisoformat(e["suspended_since"])
                     if e["suspended_since"]
                     else None,
-                },
+                }
             )
             for e in r.enrolments
         ]
-        names = {e["id"]: e["emp_name"] for e in r.enrolments}
-        return pick_current(rows), names
+        current = cast(SimpleNamespace | None, pick_current(rows))  # type: ignore[arg-type]
+        return current, str(current.emp_name) if current is not None else ""
+
+    @staticmethod
+    def _holder(r: SimpleNamespace) -> svc.Holder | None:
+        p = r.person
+        if p is None:
+            return None
+        return svc.Holder(
+            p["id"], p["name"], p["certno"], p["gender"], dt.date.fromisoformat(p["birth_date"])
+        )
+
+    @staticmethod
+    def _states(
+        r: SimpleNamespace, enrolment: SimpleNamespace | None, *, arrangement: bool = True
+    ) -> tuple[PersonState | None, CardState | None]:
+        """The person and the card as ``domain.use`` decides on them."""
+        p = r.person
+        card = (
+            CardState(r.card["card_no"], r.card["status"], r.card["person_id"], r.card["replaced"])
+            if r.card
+            else None
+        )
+        if p is None:
+            return None, card
+        return (
+            PersonState(
+                id=p["id"],
+                name=p["name"],
+                certno=p["certno"],
+                status=p["status"],
+                enrolment=enrolment.status if enrolment else None,
+                insured_area=enrolment.area if enrolment else "",
+                arrangement=arrangement,
+            ),
+            card,
+        )
 
     @staticmethod
     def _audit_args(record: AuditRecord, at: dt.datetime) -> list[Any]:
@@ -281,14 +324,29 @@ class FastPath:
     # ---------------------------------------------------------- 1101
 
     def _person_output(
-        self, r: SimpleNamespace, person: Person, now: dt.datetime
+        self, r: SimpleNamespace, data: dict[str, Any], now: dt.datetime
     ) -> dict[str, Any]:
-        enrolment, employers = self._enrolments(r)
+        """1101's answer, once ``domain.use`` allows the card for an inquiry
+        by an institution (as ``inquiry.summary`` decides on the general path)."""
+        if r.card is None:
+            raise not_found("卡片", "card", "card.not_found")  # as inquiry.summary says
+        enrolment, emp_name = self._enrolment(r)
+        person, card = self._states(r, enrolment)
+        decide_use(
+            purpose=Purpose.INQUIRY,
+            presenter=Presenter.INSTITUTION,
+            person=person,
+            card=card,
+            named=svc.named(data),
+            card_field="mdtrt_cert_no",
+        ).require()
+        who = self._holder(r)
+        assert who is not None
         return svc.person_info_output(
-            person,
+            who,
             enrolment,
             balance=int(r.balance or 0),
-            emp_name=employers.get(enrolment.id, "") if enrolment else "",
+            emp_name=emp_name,
             today=now.astimezone(CHINA).date(),
         )
 
@@ -300,13 +358,15 @@ class FastPath:
         env: dict[str, Any],
         data: dict[str, Any],
     ) -> dict[str, Any] | None:
-        req = self._request(headers, env, data)
+        # a card (03) only: the audit entry names the card, as the general
+        # path's account summary does; an ID number takes the general path
+        req = self._request(headers, data, ("03",))
         if req is None:
             return None
         inst = self._institutions.get(req[0])
         if inst is not None:
             try:
-                output = await self._person_info_once(conn, inst, req, headers, raw, env)
+                output = await self._person_info_once(conn, inst, req, headers, raw, env, data)
             except DomainError:  # refused by the institution as cached, before any write
                 output = None
             if output is not None:
@@ -318,14 +378,17 @@ class FastPath:
         found = await self._read(conn, req, headers, raw, env, None)
         if found is None:
             return None
-        caller, r, person = found
+        caller, r = found
         now = self.clock.now()
-        output = self._person_output(r, person, now)
+        output = self._person_output(r, data, now)  # a refusal: the general path answers
         record = caller.record(
-            channel=Channel.HIS, action="his.person_info", person_id=person.id, subject=caller.code
+            channel=Channel.HIS,
+            action="his.person_info",
+            person_id=r.person["id"],
+            subject=req[5],
         )
         audit = self._audit_args(record, now)
-        claimed = await conn.fetchval(TOUCH, caller.access_id, req[2], now, *audit)
+        claimed = await self._write(conn, TOUCH, caller.access_id, req[2], now, *audit)
         return output if claimed else None
 
     async def _person_info_once(
@@ -336,6 +399,7 @@ class FastPath:
         headers: Any,
         raw: bytes,
         env: dict[str, Any],
+        data: dict[str, Any],
     ) -> dict[str, Any] | None:
         """1101 in one call, with the institution as last read: the request
         is checked against it here, and ``yb_his_person`` claims the nonce,
@@ -350,9 +414,10 @@ class FastPath:
             return None
         access_id, _, nonce, _, cert_type, cert_no = req
         now = self.clock.now()
-        record = caller.record(channel=Channel.HIS, action="his.person_info", subject=caller.code)
+        record = caller.record(channel=Channel.HIS, action="his.person_info", subject=cert_no)
         head, rest = tail_around_person(record, now)
-        text = await conn.fetchval(
+        text = await self._write(
+            conn,
             PERSON,
             access_id,
             inst.access_secret,
@@ -378,11 +443,65 @@ class FastPath:
             return None
         r = SimpleNamespace(**orjson.loads(text))
         try:
-            return self._person_output(r, self._person(r, cert_type), now)
+            return self._person_output(r, data, now)
         except DomainError as exc:
             raise Answered(exc) from None
 
     # ---------------------------------------------------------- 2207
+
+    def _facts(
+        self, r: SimpleNamespace, caller: Caller, data: dict[str, Any], psn_no: str, total: int
+    ) -> rules.Facts | None:
+        """What ``domain.settlement.decide`` decides from, as ``yb_his_read``
+        sent it; None for what the general path decides (a cash visit, a
+        person insured in another pooling area)."""
+        v = r.visit
+        if v is None or v["cash_fallback"]:
+            return None  # a re-settlement, with its window and once-only rule
+        enrolment, _ = self._enrolment(r)
+        if enrolment is not None and not same_pool(enrolment.area, caller.division[:6]):
+            return None  # the cross-area filings are read on the general path
+        person, card = self._states(r, enrolment)
+        day = dt.date.fromisoformat(v["day"])
+        return rules.Facts(
+            institution=svc.institution(caller),
+            psn_no=psn_no,
+            visit=rules.Visit(
+                id=v["id"],
+                mdtrt_id=v["mdtrt_id"],
+                person_id=v["person_id"],
+                institution_code=v["institution_code"],
+                status=v["status"],
+                cash_fallback=False,
+                day=day,
+                med_type=v["med_type"],
+            ),
+            person=person,
+            card=card,
+            enrolment=rules.Enrolment(
+                enrolment.insutype, enrolment.psn_type, enrolment.area, enrolment.status
+            )
+            if enrolment
+            else None,
+            medfee_sumamt=total,
+            fees=[benefit.Item(int(a), c, int(bp)) for a, c, bp in r.fees],
+            policies=[
+                benefit.Policy(t, a, y, d, cap, dict(rt)) for t, a, y, d, cap, rt in r.policies
+            ],
+            usage=next(
+                (
+                    rules.Usage(int(d), int(f))
+                    for t, d, f in r.usage
+                    if enrolment is not None and t == enrolment.insutype
+                ),
+                rules.Usage(),
+            ),
+            balance=int(r.balance or 0),
+            use_account=str(data.get("acct_used_flag") or "0") == "1",
+            today=self.clock.today(),
+            window_days=0,  # a cash visit took the general path above
+            named=svc.named(data),
+        )
 
     async def _settle(
         self,
@@ -395,94 +514,52 @@ class FastPath:
         msgid = str(env["msgid"])
         psn_no = str(data.get("psn_no") or "").strip()
         mdtrt_id = str(data.get("mdtrt_id") or "").strip()
-        if not psn_no or not mdtrt_id or data.get("medfee_sumamt") in (None, ""):
+        if (
+            not psn_no
+            or not mdtrt_id
+            or data.get("medfee_sumamt") in (None, "")
+            or len(msgid) > svc.MSGID_MAX
+        ):
             return None
-        req = self._request(headers, env, data)
+        req = self._request(headers, data, ("02", "03"))
         if req is None:
             return None
         found = await self._read(conn, req, headers, raw, env, mdtrt_id)
         if found is None:
             return None
-        caller, r, person = found
-        v = r.visit
-        if v is None:
-            return None
-        visit = _view(Visit, **v)  # the columns yb_his_read sends, and the day
-        # the general path's checks; a refusal raises and the general path
-        # answers (a retried msgid finds its visit settled and is replayed)
-        svc.check_owned(visit, caller, psn_no, "visit")
-        svc.check_open(visit)
-        svc.check_visit_person(visit, person)
-        if visit.cash_fallback:
-            return None  # a re-settlement, with its window and once-only rule
-        enrolment = svc.check_enrolment(self._enrolments(r)[0])
-        if not same_pool(enrolment.area, caller.division[:6]):
-            return None  # the cross-area filings are read on the general path
+        caller, r = found
         total = yuan_to_fen(str(data["medfee_sumamt"]), field="input.data.medfee_sumamt")
-        items = svc.check_fees([benefit.Item(int(a), c, int(bp)) for a, c, bp in r.fees], total)
-        year = dt.date.fromisoformat(v["day"]).year
-        pol = policy.choose_policy(
-            [policy.Policy(t, a, y, d, cap, dict(rt)) for t, a, y, d, cap, rt in r.policies],
-            insutype=enrolment.insutype,
-            area=enrolment.area,
-            year=year,
-        )
-        usage = next(
-            (
-                _view(BenefitUsage, deductible_used=int(d), fund_used=int(f))
-                for t, d, f in r.usage
-                if t == enrolment.insutype
-            ),
-            None,
-        )
-        balance = int(r.balance or 0)
-        terms = svc.terms_for(pol, caller, enrolment, usage, balance, data)
-        c = svc.Computed(
-            visit,
-            svc.Insured(person, enrolment, None),
-            enrolment,
-            year,
-            benefit.split(items, terms),
-            "settlement",
-            usage,
-        )
+        facts = self._facts(r, caller, data, psn_no, total)
+        if facts is None:
+            return None
+        # the general path's decision; a refusal raises and the general path
+        # answers it (a retried msgid finds its visit settled and is replayed)
+        d = rules.decide(facts)
+        who = self._holder(r)
+        assert who is not None
         now = self.clock.now()
-        setl_id, output, p = svc.settle_params(
-            c,
-            caller,
-            msgid=msgid,
-            now=now,
-            today=now.astimezone(CHINA).date(),
-            acct_in_fund=self.acct_in_fund,
-        )
+        setl_id = svc._new_id("ST", caller, now)
+        output = svc.answer(d, who, setl_id=setl_id, now=now, acct_in_fund=self.acct_in_fund)
+        write = svc.settlement_write(d, caller, msgid=msgid, setl_id=setl_id, now=now)
         record = caller.record(
-            channel=Channel.HIS, action="his.settlement", person_id=person.id, subject=setl_id
+            channel=Channel.HIS,
+            action=f"his.{d.kind.value}",
+            person_id=d.person_id,
+            subject=setl_id,
         )
         audit = self._audit_args(record, now)
         try:
-            await conn.fetchval(
+            await self._write(
+                conn,
                 SETTLE,
                 caller.access_id,
-                headers.get("x-tif-nonce"),
-                balance,
-                p["key"],
-                p["kind"],
-                p["pid"],
-                p["memo"],
-                p["result"],
-                p["at"],
-                p["codes"],
-                p["kinds"],
-                p["amounts"],
-                p["pids"],
-                p["areas"],
-                p["visit"],
-                p["insutype"],
-                p["year"],
-                p["ded"],
-                p["fund"],
-                p["setl"],
-                *[a for i, a in enumerate(audit) if i != 6],  # the person is p["pid"]
+                req[2],
+                svc.scope(caller),
+                msgid,
+                idempotency.fingerprint("2207", env["input"]),
+                json.dumps(output, ensure_ascii=False),
+                *backends.settle_args(write),
+                *[a for i, a in enumerate(audit) if i != 6],  # the person is the write's
             )
         except asyncpg.RaiseError as exc:
             if "yb:stale" in str(exc):

@@ -5,34 +5,19 @@ province, like the contribution rules."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yibao.domain.actors import Actor
-from yibao.domain.areas import areas_up, nearest
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.areas import areas_up
+from yibao.domain.benefit import Policy as Policy
+from yibao.domain.benefit import choose_policy as choose_policy
+from yibao.domain.errors import invalid
 from yibao.store.models import BenefitPolicy, CatalogueItem, CrossAreaFiling
 from yibao.store.uow import UnitOfWork
 
 LEVELS = ("0", "1", "2", "3")
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Policy:
-    insutype: str
-    area: str
-    year: int
-    deductible: int
-    fund_cap: int
-    ratios: dict[str, int]
-
-    def ratio(self, level: str) -> int:
-        return int(self.ratios.get(level, self.ratios.get("0", 0)))
 
 
 def set_policy(
@@ -75,8 +60,10 @@ def set_policy(
     return row
 
 
-def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Policy:
-    rows = [
+def candidates(session: Session, *, insutype: str, area: str, year: int) -> list[Policy]:
+    """The scheme's policies of the year for the area, its city and its
+    province: ``domain.benefit.choose_policy`` takes the nearest."""
+    return [
         Policy(r.insutype, r.area, r.year, r.deductible, r.fund_cap, dict(r.ratios))
         for r in session.execute(
             select(BenefitPolicy).where(
@@ -86,20 +73,6 @@ def policy_for(session: Session, *, insutype: str, area: str, year: int) -> Poli
             )
         ).scalars()
     ]
-    return choose_policy(rows, insutype=insutype, area=area, year=year)
-
-
-def choose_policy(rows: Iterable[Policy], *, insutype: str, area: str, year: int) -> Policy:
-    """The area's own policy, else its city's, else its province's."""
-    found = nearest({r.area: r for r in rows if r.insutype == insutype and r.year == year}, area)
-    if found is not None:
-        return found
-    raise DomainError(
-        code="policy.missing",
-        zh=f"{area}地区{year}年没有险种{insutype}的待遇政策",
-        en=f"no benefit policy for area {area}, year {year}, insutype {insutype}",
-        status=409,
-    )
 
 
 def set_item(

@@ -1,6 +1,6 @@
 """Settlement at designated institutions: the benefit policy and catalogue,
-cross-area filings, visits, fee details, the year's usage, settlements and the
-HIS messages kept for idempotency."""
+cross-area filings, equipment failures, visits, fee details, the year's usage,
+settlements and the changing requests' keys (idempotency)."""
 
 from __future__ import annotations
 
@@ -73,19 +73,43 @@ class CrossAreaFiling(Base):
     created_at: Mapped[dt.datetime]
 
 
-class HisMessage(Base):
-    """The first answer to a changing message, by institution and ``msgid``:
-    the same msgid again gets this answer and changes nothing."""
+class RequestKey(Base):
+    """A changing request's key, claimed before its work (services.idempotency):
+    by institution and ``msgid`` for the HIS (scope ``his:<institution>``).
+    The first answer is kept and given again to the same request; the same
+    key with another request (another infno or input: ``fingerprint``) is
+    refused."""
 
-    __tablename__ = "his_messages"
-    __table_args__ = (UniqueConstraint("institution_code", "msgid", name="uq_his_messages"),)
+    __tablename__ = "request_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_request_keys"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(60))
+    key: Mapped[str] = mapped_column(String(120))
+    # what was asked: the kind (the HIS's infno) and a SHA-256 of the canonical input
+    fingerprint: Mapped[str] = mapped_column(String(90))
+    output: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[dt.datetime]
+
+
+class EquipmentFailure(Base):
+    """An institution's declared equipment failure (seed 000, part three,
+    item 3): while it lasted its cards could not be read, so visits were paid
+    in cash; a cash visit is recorded only inside one of the recording
+    institution's declared failures."""
+
+    __tablename__ = "equipment_failures"
+    __table_args__ = (Index("ix_equipment_failures_institution", "institution_code", "start_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     institution_code: Mapped[str] = mapped_column(String(20))
-    msgid: Mapped[str] = mapped_column(String(60))
-    infno: Mapped[str] = mapped_column(String(8))
-    output: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    at: Mapped[dt.datetime]
+    start_at: Mapped[dt.datetime]
+    end_at: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(String(200))
+    declared_at: Mapped[dt.datetime]
+    # who declared it: the institution's HIS, or a staff user (kind:id), and how
+    declared_by: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(20))
 
 
 class Visit(Base):
@@ -103,11 +127,14 @@ class Visit(Base):
             postgresql_where=text("cash_fallback"),
             sqlite_where=text("cash_fallback"),
         ),
+        # a person's visits by time: a cash visit at a time the person was
+        # seen elsewhere is refused
+        Index("ix_visits_person_begntime", "person_id", "begntime"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     mdtrt_id: Mapped[str] = mapped_column(String(40), unique=True)
-    person_id: Mapped[int] = mapped_column(BigId, index=True)
+    person_id: Mapped[int] = mapped_column(BigId)
     institution_code: Mapped[str] = mapped_column(String(20), index=True)
     insutype: Mapped[str] = mapped_column(String(3))
     med_type: Mapped[str] = mapped_column(String(6), default="11")
@@ -120,6 +147,8 @@ class Visit(Base):
     status: Mapped[str] = mapped_column(String(12), default="registered")
     cash_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     invono: Mapped[str | None] = mapped_column(String(50))
+    # a cash visit: the recording institution's declared failure it fell in
+    equipment_failure_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[dt.datetime]
 
 
@@ -172,6 +201,14 @@ class Settlement(Base):
             unique=True,
             postgresql_where=text("status = 'settled'"),
             sqlite_where=text("status = 'settled'"),
+        ),
+        # a cash visit is re-settled once, even after that settlement's cancel
+        Index(
+            "uq_settlements_resettled_once",
+            "visit_id",
+            unique=True,
+            postgresql_where=text("kind = 'resettlement'"),
+            sqlite_where=text("kind = 'resettlement'"),
         ),
     )
 

@@ -1,0 +1,45 @@
+-- 2207 in one transaction on the fast path (services/settlement/fast_path.py):
+-- the nonce claimed, the request's key claimed with its answer (as
+-- services/idempotency.py claims it on the general path), the settlement
+-- written by yb_settle with every check of what the decision was made from,
+-- and the audit entry. Any outcome but a written settlement raises, so that
+-- nothing of it stays: 'yb:replay_nonce', 'yb:replay' (the request's key or
+-- the ledger's was used: the general path answers it), or yb_settle's
+-- 'yb:stale'. A concurrent send of the same msgid waits on the request key's
+-- unique index until this one ends.
+CREATE FUNCTION yb_his_settle(
+    p_access text, p_nonce text, p_scope text, p_request text, p_fingerprint text,
+    p_result json,
+    p_key text, p_kind text, p_person bigint, p_memo text, p_at timestamptz,
+    p_codes text[], p_kinds text[], p_amounts bigint[], p_pids bigint[], p_areas text[],
+    p_visit bigint, p_insutype text, p_year int, p_ded_seen bigint, p_fund_seen bigint,
+    p_balance_seen bigint, p_setl json,
+    p_chain int, p_actor_kind text, p_actor_id text, p_actor_division text,
+    p_channel text, p_action text, p_subject text, p_detail text, p_tail text
+) RETURNS bigint LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_claim bigint;
+    v_entry bigint;
+BEGIN
+    INSERT INTO his_nonces (access_id, nonce, at) VALUES (p_access, p_nonce, p_at)
+        ON CONFLICT DO NOTHING RETURNING id INTO v_claim;
+    IF v_claim IS NULL THEN
+        RAISE EXCEPTION 'yb:replay_nonce';
+    END IF;
+    INSERT INTO request_keys (scope, key, fingerprint, output, at)
+        VALUES (p_scope, p_request, p_fingerprint, p_result, p_at)
+        ON CONFLICT (scope, key) DO NOTHING RETURNING id INTO v_claim;
+    IF v_claim IS NULL THEN
+        RAISE EXCEPTION 'yb:replay';
+    END IF;
+    v_entry := yb_settle(p_key, p_kind, p_person, p_memo, p_at, p_codes, p_kinds, p_amounts,
+                         p_pids, p_areas, p_visit, p_insutype, p_year, p_ded_seen, p_fund_seen,
+                         p_balance_seen, p_setl);
+    IF v_entry IS NULL THEN
+        RAISE EXCEPTION 'yb:replay';
+    END IF;
+    PERFORM yb_audit_append(p_chain, p_at, p_actor_kind, p_actor_id, p_actor_division,
+                            p_channel, p_action, p_person, p_subject, p_detail, p_tail);
+    RETURN v_entry;
+END;
+$$;
