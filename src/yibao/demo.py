@@ -19,7 +19,6 @@ from yibao.services.access import staff as access_service
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import enrolment as enrolment_service
 from yibao.services.registry import registry
-from yibao.services.transition import step_of
 from yibao.services.tx import use_case
 from yibao.store.models import DemoMarker
 from yibao.store.uow import UnitOfWork
@@ -575,7 +574,7 @@ def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
     from yibao.services.settlement import policy
 
     for code, name, category, share, price in CATALOGUE:
-        step_of(policy.set_item)(
+        policy.set_item.step(
             uow,
             area="330500",
             code=code,
@@ -586,7 +585,7 @@ def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
         )
     for year in range(months[0] // 100, uow.clock.today().year + 2):
         for insutype, (deductible, cap, ratios) in BENEFITS.items():
-            step_of(policy.set_policy)(
+            policy.set_policy.step(
                 uow,
                 actor=system,
                 channel=Channel.CLI,

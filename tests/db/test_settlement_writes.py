@@ -147,19 +147,17 @@ class Script:
 
 def run_cases(services: Services, demo: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The table of cases; the answers by case."""
-    with services.uow() as u:
-        policy.set_policy(
-            u,
-            actor=Actor.system(),
-            channel=Channel.CLI,
-            insutype="310",
-            area="330500",
-            year=2026,
-            deductible=300_00,
-            fund_cap=CAP,
-            ratios={"0": 8000, "1": 8500, "2": 8000, "3": 7500},
-        )
-        u.commit()
+    policy.set_policy(
+        services.uow(),
+        actor=Actor.system(),
+        channel=Channel.CLI,
+        insutype="310",
+        area="330500",
+        year=2026,
+        deductible=300_00,
+        fund_cap=CAP,
+        ratios={"0": 8000, "1": 8500, "2": 8000, "3": 7500},
+    )
     s = Script(services, demo)
     p = demo["persons"]
     zhang, wang, liu, chen = p[0], p[1], p[3], p[4]

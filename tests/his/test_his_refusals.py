@@ -124,27 +124,25 @@ def test_a_person_of_another_area_needs_a_cross_area_filing(
     }
     r = his.call("2201", {"data": data})
     assert r["infcode"] == -1 and "cross-area filing" in r["err_msg"]
-    with services.uow() as u:
-        policy.file_cross_area(
-            u,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            person_id=suzhou.id,
-            visit_area="330500",
-            start=dt.date(2026, 11, 1),
-        )
-        policy.set_policy(
-            u,
-            actor=SYSTEM,
-            channel=Channel.CLI,
-            insutype="310",
-            area="320500",
-            year=2026,
-            deductible=0,
-            fund_cap=10**9,
-            ratios={"3": 9000},
-        )
-        u.commit()
+    policy.file_cross_area(
+        services.uow(),
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        person_id=suzhou.id,
+        visit_area="330500",
+        start=dt.date(2026, 11, 1),
+    )
+    policy.set_policy(
+        services.uow(),
+        actor=SYSTEM,
+        channel=Channel.CLI,
+        insutype="310",
+        area="320500",
+        year=2026,
+        deductible=0,
+        fund_cap=10**9,
+        ratios={"3": 9000},
+    )
     mdtrt_id = his.ok("2201", {"data": data})["data"]["mdtrt_id"]
     his.fees(mdtrt_id, str(suzhou.id), [("250101001", "100.00")])
     inp = his.settle_input(mdtrt_id, str(suzhou.id), suzhou.certno, "100.00")

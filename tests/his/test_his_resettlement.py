@@ -277,19 +277,17 @@ def test_resettlement_uses_the_rules_of_the_visit_year(
     his.sign_in()
     his.declare_failure("2026-12-28 08:00:00", "2026-12-28 11:00:00")
     psn_no, mdtrt_id = _cash_visit(his, zhang, "INV-YEAR", "2026-12-28 09:00:00")
-    with services.uow() as u:
-        policy.set_policy(
-            u,
-            actor=Actor.system(),
-            channel=Channel.CLI,
-            insutype="310",
-            area="330500",
-            year=2027,
-            deductible=0,
-            fund_cap=10**9,
-            ratios={"3": 10000},
-        )
-        u.commit()
+    policy.set_policy(
+        services.uow(),
+        actor=Actor.system(),
+        channel=Channel.CLI,
+        insutype="310",
+        area="330500",
+        year=2027,
+        deductible=0,
+        fund_cap=10**9,
+        ratios={"3": 10000},
+    )
     clock.set(dt.datetime(2027, 1, 5, 10, 0, tzinfo=CHINA))
     his.sign_in()
     out = his.ok("2207", his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "500.00"))

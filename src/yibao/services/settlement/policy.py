@@ -14,12 +14,14 @@ from yibao.domain.areas import areas_up
 from yibao.domain.benefit import Policy as Policy
 from yibao.domain.benefit import choose_policy as choose_policy
 from yibao.domain.errors import invalid
+from yibao.services.tx import use_case
 from yibao.store.models import BenefitPolicy, CatalogueItem, CrossAreaFiling
 from yibao.store.uow import UnitOfWork
 
 LEVELS = ("0", "1", "2", "3")
 
 
+@use_case
 def set_policy(
     uow: UnitOfWork,
     *,
@@ -75,6 +77,7 @@ def candidates(session: Session, *, insutype: str, area: str, year: int) -> list
     ]
 
 
+@use_case
 def set_item(
     uow: UnitOfWork,
     *,
@@ -118,6 +121,7 @@ def catalogue_lookup(session: Session, *, area: str, codes: list[str]) -> dict[s
     return found
 
 
+@use_case
 def file_cross_area(
     uow: UnitOfWork,
     *,
