@@ -99,8 +99,9 @@ def test_reporting_the_card_lost_blocks_it_where_his_and_portal_read_it(phone, d
     assert f"确认挂失尾号{tail}的卡请按1" in call.text
     call.press("1")
     assert "您的卡已挂失" in call.text
+    person = person_of(uow, p["certno"])
     with uow:
-        card = cards.current_card(uow, person_of(uow, p["certno"]))
+        card = cards.current_card(uow, person)
         assert card is not None and card.card_no == p["card_no"] and card.status == "lost"
     call.press("3")  # the card menu now only tells the status
     assert "状态：已挂失" in call.text and "挂失请按1" not in call.text
@@ -111,8 +112,9 @@ def test_cancelling_the_lost_report_keeps_the_card(phone, demo, uow):
     call = identify(phone(), lang="2", choice="3", number=p["card_no"], pin=p["phone_pin"])
     call.press("1").press("2")
     assert "Cancelled." in call.text
+    person = person_of(uow, p["certno"])
     with uow:
-        assert cards.current_card(uow, person_of(uow, p["certno"])).status == "issued"
+        assert cards.current_card(uow, person).status == "issued"
 
 
 def test_agent_transfer_dials_the_configured_number_with_the_person_attached(
@@ -181,8 +183,9 @@ def test_repeated_wrong_pins_lock_the_telephone_pin_for_the_day(phone, demo, uow
     assert "今日已锁定" in call.text and call.hung_up
     call = identify(phone(), number=p["certno"], pin=p["phone_pin"])
     assert "今日已锁定" in call.text and call.hung_up  # even the right PIN, today
+    person = person_of(uow, p["certno"])
     with uow:
-        row = uow.session.get(PhonePin, person_of(uow, p["certno"]).id)
+        row = uow.session.get(PhonePin, person.id)
         assert row.locked_on == clock.today() and row.failures == 5
         locks = (
             uow.session.execute(select(AuditEntry).where(AuditEntry.action == "phone_pin.locked"))

@@ -4,8 +4,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.helpers import WUXING
 from yibao.domain.actors import Channel
+from yibao.services.access import audit
 from yibao.services.registry import registry
-from yibao.store import auditlog
 from yibao.store.models import AuditEntry
 
 
@@ -28,7 +28,7 @@ def registry_actor(p):
 
 def test_audit_log_is_intact_after_normal_work(uow, demo):
     _read_some(uow, demo)
-    result = auditlog.verify(uow.session)
+    result = audit.verify(uow)
     assert result.ok, result.problems
     assert result.entries > 40
 
@@ -69,7 +69,7 @@ def test_an_edited_audit_entry_is_found(uow, demo, backend):
         "UPDATE audit_log SET actor_id = 'someone-else' WHERE id = :id",
         {"id": entry.id},
     )
-    result = auditlog.verify(uow.session)
+    result = audit.verify(uow)
     assert not result.ok
     assert any(f"seq {entry.seq}" in p and "edited" in p for p in result.problems)
 
@@ -81,7 +81,7 @@ def test_a_removed_audit_entry_is_found(uow, demo, backend):
             select(AuditEntry).where(AuditEntry.seq == 2).order_by(AuditEntry.chain).limit(1)
         ).scalar_one()
     _tamper(uow, backend, "DELETE FROM audit_log WHERE id = :id", {"id": entry.id})
-    result = auditlog.verify(uow.session)
+    result = audit.verify(uow)
     assert not result.ok
     assert any("missing" in p for p in result.problems)
 
@@ -92,7 +92,7 @@ def test_removing_the_last_entry_of_a_chain_is_found(uow, demo, backend):
             select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)
         ).scalar_one()
     _tamper(uow, backend, "DELETE FROM audit_log WHERE id = :id", {"id": last.id})
-    result = auditlog.verify(uow.session)
+    result = audit.verify(uow)
     assert any("at the end were removed" in p for p in result.problems)
 
 

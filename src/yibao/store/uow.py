@@ -17,12 +17,16 @@ from yibao.store import auditlog
 class UnitOfWork:
     """Opens a session on ``__enter__``; rolls back unless ``commit()`` was called.
 
+    A unit of work is opened once at a time: a use case (``services.tx``)
+    opens it, and another use case that needs the same transaction calls the
+    first one's ``step`` instead of opening it again. Outside ``with`` its
+    session cannot be reached, so nothing reads or writes around a use case's
+    transaction by accident.
+
     Audit records are buffered and appended at commit, in the same
     transaction as the change they describe, with the chain heads locked in
     a fixed order.
     """
-
-    session: Session
 
     def __init__(
         self, session_factory: sessionmaker[Session], clock: Clock, settings: Settings
@@ -31,13 +35,25 @@ class UnitOfWork:
         self.clock = clock
         self.settings = settings
         self._audit: list[AuditRecord] = []
-        self._depth = 0
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use it inside a use case")
+        return self._session
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
 
     def __enter__(self) -> UnitOfWork:
-        if self._depth == 0:
-            self.session = self._session_factory()
-            self._audit = []
-        self._depth += 1
+        if self._session is not None:
+            raise RuntimeError(
+                "the unit of work is open already: a use case inside another calls its .step"
+            )
+        self._session = self._session_factory()
+        self._audit = []
         return self
 
     def __exit__(
@@ -46,25 +62,16 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._depth -= 1
-        if self._depth == 0:
+        session, self._session = self._session, None
+        self._audit = []
+        if session is not None:
             # close() rolls back whatever was not committed and detaches the
             # objects with their loaded state, so a caller may still read them.
-            self._audit = []
-            self.session.close()
-
-    @property
-    def is_open(self) -> bool:
-        return self._depth > 0
+            session.close()
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        """Open for one use case (``services.tx.use_case``); refused when open
-        already: a use case inside another calls the other's ``step``."""
-        if self._depth:
-            raise RuntimeError(
-                "a use case was called inside an open unit of work; call its .step instead"
-            )
+        """Open for one use case (``services.tx.use_case``)."""
         with self:
             yield self
 
@@ -72,9 +79,6 @@ class UnitOfWork:
         self._audit.append(record)
 
     def commit(self) -> None:
-        # Nested use (one service calling another) commits once, at the outside.
-        if self._depth > 1:
-            return
         if self._audit:
             auditlog.append(self.session, self._audit, self.clock.now())
             self._audit = []
