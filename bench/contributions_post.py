@@ -319,7 +319,9 @@ def main() -> None:
         services = _services(url, "posting", pool_size=4)
         engine = services.engine
         build(engine, args.persons)
-        warm = contributions.post_month(engine, month=MONTH - 1, now=dt.datetime.now(CHINA))
+        warm = contributions.post_month(
+            engine, month=MONTH - 1, now=dt.datetime.now(CHINA), backend=services.backend
+        )
         print(f"live persons funded: {warm.persons:,}")
         with engine.connect() as conn:
             # a server that has been running: WAL segments to recycle, not to create
@@ -339,13 +341,16 @@ def main() -> None:
             now=dt.datetime.now(CHINA),
             chunk_size=args.chunk,
             workers=args.workers,
+            backend=services.backend,
         )
         seconds = time.perf_counter() - t0
         done.set()
         during = live.stop()
         live.close()
         sampler.join()
-        again = contributions.post_month(engine, month=MONTH, now=dt.datetime.now(CHINA))
+        again = contributions.post_month(
+            engine, month=MONTH, now=dt.datetime.now(CHINA), backend=services.backend
+        )
         with services.session_factory() as session:
             ledger.repeatable_read(session)
             check = ledger.check(session)

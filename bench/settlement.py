@@ -55,7 +55,7 @@ def load(url: str, persons: int) -> list[dict[str, Any]]:
     settings = Settings(database_url=url, secret_key="bench", argon2_profile="fast")
     services = Services.from_settings(settings)
     engine = services.engine
-    demo_service.load(services.uow(), None)
+    demo_service.load(services, credit=False)
     insts = demo_service.fixtures()["institutions"][:HOSPITALS]
     now = dt.datetime.now(dt.UTC)
     begn = now.astimezone(CHINA).replace(microsecond=0) - dt.timedelta(minutes=30)

@@ -72,7 +72,7 @@ def _load_demo(url: str) -> None:
 
     settings = Settings(database_url=url, secret_key="test", argon2_profile="fast")
     services = Services.from_settings(settings, clock=FixedClock(START))
-    demo_service.load(services.uow(), services.engine)
+    demo_service.load(services)
     services.close()
 
 

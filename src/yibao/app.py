@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     services = Services.from_settings(settings, clock=clock)
     settings, engine = services.settings, services.engine
     his_fast = None
-    if settings.his_fast_path and engine.dialect.name == "postgresql":
+    if settings.his_fast_path and services.backend.server_functions:
         from yibao.services.settlement.fast_path import FastPath
 
         his_fast = FastPath(

@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from stdnum import luhn
 
 from yibao.domain.access import Role
 from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import Path
 from yibao.domain.ids import make_credit_code, make_resident_id
+from yibao.runtime import Services
 from yibao.services.access import staff as access_service
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import enrolment as enrolment_service
@@ -378,24 +379,30 @@ def demo_months(today: dt.date) -> list[int]:
     return cs.months_between((today.year - 2) * 100 + 1, last)
 
 
-def load(uow: UnitOfWork, engine: Engine | None = None) -> bool:
+def load(services: Services, *, credit: bool = True) -> bool:
     """Load the demo city once; returns False when it was already there.
 
-    With ``engine`` the individual accounts are credited for every month of
+    With ``credit`` the individual accounts are credited for every month of
     the history, as the monthly batch would have done."""
     from yibao.services.contributions import contributions as cs
 
+    uow = services.uow()
     months = _load_city(uow)
     if months is None:
         return False
-    if engine is not None:
+    if credit:
         from yibao.clock import CHINA
 
         for month in months:
             # credited early the following month, as the monthly batch would have
             nm = cs.next_month(month)
             when = dt.datetime(nm // 100, nm % 100, 5, 2, 0, tzinfo=CHINA)
-            cs.post_month(engine, month=month, now=min(when, uow.clock.now()))
+            cs.post_month(
+                services.engine,
+                month=month,
+                now=min(when, services.clock.now()),
+                backend=services.backend,
+            )
     return True
 
 

@@ -267,11 +267,18 @@ def test_monthly_posting_credits_accounts_once(uow, services, demo):
     )
     seen: list[int] = []
     result = cs.post_month(
-        services.engine, month=202611, now=services.clock.now(), chunk_size=2, progress=seen.append
+        services.engine,
+        month=202611,
+        now=services.clock.now(),
+        chunk_size=2,
+        progress=seen.append,
+        backend=services.backend,
     )
     assert result.persons == 5 and result.chunks == 3 and seen == [2, 2, 1]
     assert result.amount == sum(100_00 + i * 2_00 for i in range(5))
-    again = cs.post_month(services.engine, month=202611, now=services.clock.now())
+    again = cs.post_month(
+        services.engine, month=202611, now=services.clock.now(), backend=services.backend
+    )
     assert again.persons == 0 and again.amount == 0
     with uow:
         for i, w in enumerate(workers):
@@ -300,8 +307,8 @@ def test_retiree_account_is_credited_from_the_pooled_fund(uow, services, demo):
     assert [(x.status, x.account_credit, x.individual_amount) for x in lines] == [
         ("paid", 80_00, 0)
     ] * 2
-    cs.post_month(services.engine, month=202610, now=services.clock.now())
-    cs.post_month(services.engine, month=202611, now=services.clock.now())
+    cs.post_month(services.engine, month=202610, now=services.clock.now(), backend=services.backend)
+    cs.post_month(services.engine, month=202611, now=services.clock.now(), backend=services.backend)
     with uow:
         assert ledger.individual_balance(uow.session, person.id) == 160_00
 
@@ -405,7 +412,12 @@ def test_two_posting_runs_at_once_credit_each_line_once(uow, services, demo, bac
     def run() -> None:
         results.append(
             cs.post_month(
-                services.engine, month=202611, now=services.clock.now(), chunk_size=1, workers=2
+                services.engine,
+                month=202611,
+                now=services.clock.now(),
+                chunk_size=1,
+                workers=2,
+                backend=services.backend,
             )
         )
 

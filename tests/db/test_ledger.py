@@ -299,7 +299,9 @@ def test_the_monthly_credit_never_takes_the_pending_account_below_zero(uow, serv
         )
         uow.commit()
     with pytest.raises(DomainError) as refused:
-        cs.post_month(services.engine, month=202611, now=services.clock.now())
+        cs.post_month(
+            services.engine, month=202611, now=services.clock.now(), backend=services.backend
+        )
     assert refused.value.code == "account.insufficient_balance"
     with uow:
         assert ledger.individual_balance(uow.session, person.id) == 0

@@ -25,10 +25,8 @@ def ledger_check() -> None:
     """Prove that every balance equals the sum of its postings; exit 1 if not."""
     from yibao.services.ledger import ledger
 
-    # TODO(merge): the ledger module (branch his) gives this check as a use case
-    with services() as svc, svc.session_factory() as session:
-        ledger.repeatable_read(session)
-        result = ledger.check(session)
+    with services() as svc:
+        result = ledger.verify(svc.uow())
     if result.ok:
         typer.echo(
             f"ledger balanced 账务平衡: {result.accounts} accounts, {result.entries} entries"
@@ -67,6 +65,7 @@ def contributions_post(
                 chunk_size=chunk,
                 workers=workers,
                 progress=bar.update,
+                backend=svc.backend,
             )
         seconds = time.perf_counter() - started
     rate = result.persons / seconds if seconds > 0 and result.persons else 0.0

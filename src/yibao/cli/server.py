@@ -76,7 +76,7 @@ def demo(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     with services() as svc:
-        loaded = demo_service.load(svc.uow(), svc.engine)
+        loaded = demo_service.load(svc)
         typer.echo(
             "demo city loaded 演示数据已载入"
             if loaded

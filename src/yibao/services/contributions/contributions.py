@@ -804,14 +804,13 @@ def post_month(
     chunk_size: int = 10_000,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
-    backend: backends.Backend | None = None,
+    backend: backends.Backend,
 ) -> PostResult:
     """Credit every individual account with its paid lines of the month.
 
     The set-based credit changes balances, so it lives with the ledger
     (``services/ledger/monthly_credit.py``), under the ledger's invariants.
-    ``backend`` is ``runtime.Services.backend``; a caller holding only the
-    engine gets its database's (``backends.for_dialect``).
+    ``backend`` is ``runtime.Services.backend``.
     """
     return monthly_credit.post_month(
         engine,
@@ -820,7 +819,7 @@ def post_month(
         chunk_size=chunk_size,
         workers=workers,
         progress=progress,
-        backend=backend or backends.for_dialect(engine.name),
+        backend=backend,
     )
 
 

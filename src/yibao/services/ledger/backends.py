@@ -44,6 +44,8 @@ class Backend:
     # the isolation level that reads several rows from one snapshot, when the
     # default one does not (PostgreSQL's READ COMMITTED); SQLite's one writer does
     snapshot_isolation: str | None
+    # the server-side functions of store/sql exist: the HIS's fast path may run
+    server_functions: bool = False
 
     def snapshot(self, session: Session) -> None:
         """Read several rows from one snapshot; call before the first query."""
@@ -62,6 +64,7 @@ def for_dialect(dialect: str, *, settle: Literal["orm", "sql"] | None = None) ->
             credit_range=monthly_credit.credit_range_one_statement,
             parallel_writers=True,
             snapshot_isolation="REPEATABLE READ",
+            server_functions=True,
         )
     if settle == "sql":
         raise ValueError(f"{dialect} has no yb_settle")
