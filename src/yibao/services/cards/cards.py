@@ -1088,3 +1088,18 @@ def get_application(uow: UnitOfWork, *, actor: Actor, channel: str, app_no: str)
         )
     )
     return ApplicationView(app, card, application_state(app, card, uow.clock.today()))
+
+
+def card_state(uow: UnitOfWork, card: Card) -> CardState:
+    """The card as ``domain.use`` decides on it. A reissue cancels the card it
+    replaces, so only a cancelled card is looked for among its holder's cards
+    (the person's index: a seek, not a scan)."""
+    replaced = card.status == CardStatus.CANCELLED.value and (
+        uow.session.execute(
+            select(Card.id).where(
+                Card.person_id == card.person_id, Card.replaces_card_id == card.id
+            )
+        ).first()
+        is not None
+    )
+    return CardState(card.card_no, card.status, card.person_id, replaced)

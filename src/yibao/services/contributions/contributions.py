@@ -17,6 +17,7 @@ from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
+from yibao.domain.use import PersonState
 from yibao.services.ledger import backends, ledger, monthly_credit
 from yibao.services.registry import registry
 from yibao.services.registry.registry import get_employer, in_scope
@@ -270,6 +271,22 @@ def terminate(uow: UnitOfWork, enrolment: Enrolment, *, day: dt.date, reason: st
     enrolment.end_date = day
     enrolment.end_reason = reason
     enrolment.updated_at = uow.clock.now()
+
+
+def person_state(
+    person: Person, enrolment: Enrolment | None, *, arrangement: bool = True
+) -> PersonState:
+    """The person as ``domain.use`` decides on them; ``arrangement``: insured
+    in the pooling area of the place of use, or with a cross-area filing there."""
+    return PersonState(
+        id=person.id,
+        name=person.name,
+        certno=person.certno,
+        status=person.status,
+        enrolment=enrolment.status if enrolment else None,
+        insured_area=enrolment.area if enrolment else "",
+        arrangement=arrangement,
+    )
 
 
 def has_paid(session: Session, person_id: int) -> bool:

@@ -29,7 +29,6 @@ from yibao.domain.errors import not_found
 from yibao.domain.use import (
     CardState,
     Named,
-    PersonState,
     Presenter,
     Purpose,
     card_state_code,
@@ -83,36 +82,9 @@ class AccountSummary:
         return self.enrolment is not None and self.enrolment.status == "suspended"
 
 
-def card_view(card: Card, *, replaced: bool) -> CardView:
-    state = CardState(card.card_no, card.status, card.person_id, replaced)
+def card_view(card: Card, state: CardState) -> CardView:
     return CardView(
         card.card_no, card.status, card_state_code(state), STATUS_ZH[CardStatus(card.status)]
-    )
-
-
-def is_replaced(uow: UnitOfWork, card: Card) -> bool:
-    """Whether a reissue replaced the card."""
-    return (
-        uow.session.execute(select(Card.id).where(Card.replaces_card_id == card.id)).first()
-        is not None
-    )
-
-
-def card_state(uow: UnitOfWork, card: Card) -> CardState:
-    return CardState(card.card_no, card.status, card.person_id, is_replaced(uow, card))
-
-
-def person_state(
-    person: Person, enrolment: Enrolment | None, *, arrangement: bool = True
-) -> PersonState:
-    return PersonState(
-        id=person.id,
-        name=person.name,
-        certno=person.certno,
-        status=person.status,
-        enrolment=enrolment.status if enrolment else None,
-        insured_area=enrolment.area if enrolment else "",
-        arrangement=arrangement,
     )
 
 
@@ -165,8 +137,8 @@ def open_for_inquiry(
     decide(
         purpose=Purpose.INQUIRY,
         presenter=presenter,
-        person=person_state(person, enrolment) if person else None,
-        card=card_state(uow, card) if card else None,
+        person=contributions.person_state(person, enrolment) if person else None,
+        card=card_service.card_state(uow, card) if card else None,
         named=named,
         card_field=card_field,
     ).require()
@@ -277,7 +249,7 @@ def summarize(
         person_status=person.status,
         balance=balance,
         as_of=uow.clock.now(),
-        card=card_view(shown, replaced=is_replaced(uow, shown)) if shown else None,
+        card=card_view(shown, card_service.card_state(uow, shown)) if shown else None,
         enrolment=_enrolment_view(enrolment),
         recent=lines,
         month_ends=_month_ends(uow, person.id, balance, months) if months else [],

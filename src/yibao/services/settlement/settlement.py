@@ -44,7 +44,7 @@ from yibao.domain.use import CardState, Named, PersonState, Presenter, Purpose
 from yibao.domain.use import decide as decide_use
 from yibao.services import idempotency
 from yibao.services.access.institution_auth import Caller, purge_nonces
-from yibao.services.cards import evoucher
+from yibao.services.cards import cards, evoucher
 from yibao.services.contributions import contributions
 from yibao.services.ledger import backends, ledger, usage
 from yibao.services.registry.registry import age_on
@@ -186,20 +186,6 @@ class Presented:
     card_state: CardState | None = None
 
 
-def card_state(uow: UnitOfWork, card: Card) -> CardState:
-    """The card as ``domain.use`` decides on it: a reissue cancels the card
-    it replaces, so only a cancelled card is looked for among its holder's."""
-    replaced = card.status == "cancelled" and (
-        uow.session.execute(
-            select(Card.id).where(
-                Card.person_id == card.person_id, Card.replaces_card_id == card.id
-            )
-        ).first()
-        is not None
-    )
-    return CardState(card.card_no, card.status, card.person_id, replaced)
-
-
 def identify(uow: UnitOfWork, caller: Caller, *, cert_type: str, cert_no: str) -> Presented:
     """The person behind a certificate: an electronic voucher (01, redeemed
     for this institution), a resident ID number (02) or a card (03). Whether
@@ -223,7 +209,7 @@ def identify(uow: UnitOfWork, caller: Caller, *, cert_type: str, cert_no: str) -
     card = uow.session.execute(select(Card).where(Card.card_no == cert_no)).scalar_one_or_none()
     if card is None:
         return Presented(None)
-    return Presented(card.person, card, card_state(uow, card))
+    return Presented(card.person, card, cards.card_state(uow, card))
 
 
 def person_state(
@@ -236,15 +222,7 @@ def person_state(
         arrangement = policy.has_filing(
             uow.session, person_id=person.id, visit_area=visit_area, day=day
         )
-    return PersonState(
-        id=person.id,
-        name=person.name,
-        certno=person.certno,
-        status=person.status,
-        enrolment=enrolment.status if enrolment else None,
-        insured_area=enrolment.area if enrolment else "",
-        arrangement=arrangement,
-    )
+    return contributions.person_state(person, enrolment, arrangement=arrangement)
 
 
 def named(data: dict[str, Any]) -> Named:
