@@ -407,30 +407,6 @@ def _collect(uow: UnitOfWork, a: Act) -> dict[str, Any]:
     return {"card_no": res.card.card_no, "pin": res.pin}
 
 
-def _lost(uow: UnitOfWork, a: Act) -> dict[str, Any]:
-    card = card_service.report_lost(
-        uow,
-        actor=a.actor,
-        channel=Channel.COUNTER,
-        person_id=a.visit.person_id,
-        card_no=_card_no(a),
-        reason=a.val("reason"),
-    )
-    return {"card_no": card.card_no}
-
-
-def _found(uow: UnitOfWork, a: Act) -> dict[str, Any]:
-    card = card_service.report_found(
-        uow,
-        actor=a.actor,
-        channel=Channel.COUNTER,
-        person_id=a.visit.person_id,
-        card_no=_card_no(a),
-        reason=a.val("reason"),
-    )
-    return {"card_no": card.card_no}
-
-
 def _reissue(uow: UnitOfWork, a: Act) -> dict[str, Any]:
     res = card_service.reissue(
         uow,
@@ -464,27 +440,32 @@ def _activation(uow: UnitOfWork, a: Act) -> dict[str, Any]:
     return {"code": code, "expires": expires}
 
 
-def _cancel(uow: UnitOfWork, a: Act) -> dict[str, Any]:
-    card = card_service.cancel_card(
-        uow,
-        actor=a.actor,
-        channel=Channel.COUNTER,
-        person_id=a.visit.person_id,
-        card_no=_card_no(a),
-        reason=a.val("reason"),
-    )
-    return {"card_no": card.card_no}
+def _reason_move(move: Any) -> Callable[[UnitOfWork, Act], dict[str, Any]]:
+    """A move of the card that takes only a reason (loss, its undo, cancellation)."""
+
+    def do(uow: UnitOfWork, a: Act) -> dict[str, Any]:
+        card = move(
+            uow,
+            actor=a.actor,
+            channel=Channel.COUNTER,
+            person_id=a.visit.person_id,
+            card_no=_card_no(a),
+            reason=a.val("reason"),
+        )
+        return {"card_no": card.card_no}
+
+    return do
 
 
 ACTIONS: dict[str, Callable[[UnitOfWork, Act], dict[str, Any]]] = {
     "apply": _apply,
     "collect": _collect,
-    "lost": _lost,
-    "found": _found,
+    "lost": _reason_move(card_service.report_lost),
+    "found": _reason_move(card_service.report_found),
     "reissue": _reissue,
     "pin": _pin,
     "activation": _activation,
-    "cancel": _cancel,
+    "cancel": _reason_move(card_service.cancel_card),
 }
 
 

@@ -251,22 +251,14 @@ def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:
 def get_closure(
     uow: UnitOfWork, *, actor: Actor, channel: str, closure_no: str
 ) -> tuple[AccountClosure, Person]:
-    actor.require(Perm.PERSON_READ)
-    row = uow.session.execute(
-        select(AccountClosure, Person)
-        .join(Person, Person.id == AccountClosure.person_id)
-        .where(
-            AccountClosure.closure_no == closure_no.strip(),
-            registry.in_scope(Person.division_code, actor),
-        )
-    ).one_or_none()
-    if row is None:
-        raise not_found("账户注销记录", "account closure", "closure.not_found")
-    closure, person = row
-    uow.audit(
-        actor.record(
-            channel=channel, action="account.closure.read", person_id=person.id, subject=closure_no
-        )
+    closure, person = registry.read_owned(
+        uow,
+        actor=actor,
+        channel=channel,
+        column=AccountClosure.closure_no,
+        value=closure_no,
+        action="account.closure.read",
+        what=("账户注销记录", "account closure", "closure.not_found"),
     )
     return closure, person
 

@@ -518,22 +518,14 @@ def voucher_of(uow: UnitOfWork, app: EnrolmentApplication) -> PaymentVoucher | N
 def _voucher(
     uow: UnitOfWork, *, actor: Actor, channel: str, voucher_no: str
 ) -> tuple[PaymentVoucher, Person]:
-    actor.require(Perm.PERSON_READ)
-    row = uow.session.execute(
-        select(PaymentVoucher, Person)
-        .join(Person, Person.id == PaymentVoucher.person_id)
-        .where(
-            PaymentVoucher.voucher_no == voucher_no.strip(),
-            registry.in_scope(Person.division_code, actor),
-        )
-    ).one_or_none()
-    if row is None:
-        raise not_found("缴费凭证", "payment voucher", "voucher.not_found")
-    voucher, person = row
-    uow.audit(
-        actor.record(
-            channel=channel, action="voucher.read", person_id=person.id, subject=voucher_no
-        )
+    voucher, person = registry.read_owned(
+        uow,
+        actor=actor,
+        channel=channel,
+        column=PaymentVoucher.voucher_no,
+        value=voucher_no,
+        action="voucher.read",
+        what=("缴费凭证", "payment voucher", "voucher.not_found"),
     )
     return voucher, person
 

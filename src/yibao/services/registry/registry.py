@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from yibao.domain import divisions as dv
 from yibao.domain.access import Perm
@@ -35,6 +37,37 @@ def in_scope(column: SQLColumnExpression[str], actor: Actor) -> ColumnElement[bo
     if not prefix:
         return column.is_not(None)
     return column.startswith(prefix, autoescape=True)
+
+
+def read_owned(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    column: InstrumentedAttribute[str],
+    value: str,
+    action: str,
+    what: tuple[str, str, str],
+) -> tuple[Any, Person]:
+    """A person's document (a closure, a voucher) found by its number, only
+    inside the actor's area (Social Insurance Law art. 7: outside it reads as
+    not found), with the person; the read is audited. ``column`` is the
+    document's number column; ``what`` its name in Chinese, in English, and
+    the not-found code."""
+    actor.require(Perm.PERSON_READ)
+    model = column.class_
+    row = uow.session.execute(
+        select(model, Person)
+        .join(Person, Person.id == model.person_id)
+        .where(column == value.strip(), in_scope(Person.division_code, actor))
+    ).one_or_none()
+    if row is None:
+        raise not_found(*what)
+    found, person = row
+    uow.audit(
+        actor.record(channel=channel, action=action, person_id=person.id, subject=value.strip())
+    )
+    return found, person
 
 
 # ---------------------------------------------------------------- divisions
