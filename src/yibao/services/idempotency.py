@@ -19,8 +19,9 @@ replay is decided only after that claim:
 
 A refused request's transaction rolls its claim back: the same request may
 be sent again and is decided again. Generic on purpose (scope, key,
-fingerprint, work): the HIS's 2201/2202, 2203, 2204/2205, 2207 and 2208 use
-it; the staff API's payments and account closures can.
+fingerprint, work): the HIS's 2201/2202, 2203, 2204/2205, 2207 and 2208, the
+payments (an employer's, with its Idempotency-Key; a person's, by bank debit)
+and the closing of an account use it.
 """
 
 from __future__ import annotations
@@ -66,11 +67,19 @@ def _same(stored: str, given: str) -> bool:
 
 
 def key_reused(key: str, field: str) -> DomainError:
+    if field == "msgid":
+        return DomainError(
+            code="idempotency.key_reused",
+            zh=f"报文ID(msgid){key}已用于另一笔不同的请求，新请求须使用新的msgid",
+            en=f"msgid {key} was used for another request (another infno or input); "
+            "a new request needs a new msgid",
+            field=field,
+            status=409,
+        )
     return DomainError(
         code="idempotency.key_reused",
-        zh=f"报文ID(msgid){key}已用于另一笔不同的请求，新请求须使用新的msgid",
-        en=f"msgid {key} was used for another request (another infno or input); "
-        "a new request needs a new msgid",
+        zh=f"幂等键({field}){key}已用于另一笔不同的请求，新请求须使用新的幂等键",
+        en=f"{field} {key} was used for another request; a new request needs a new {field}",
         field=field,
         status=409,
     )
@@ -84,9 +93,13 @@ def once(
     fingerprint: str,
     work: Callable[[], dict[str, Any]],
     field: str = "msgid",
+    reused: Callable[[dict[str, Any]], DomainError] | None = None,
 ) -> dict[str, Any]:
     """``work()``'s answer, done once per (scope, key); inside the caller's
-    use case, whose transaction keeps the answer with the key."""
+    use case, whose transaction keeps the answer with the key. ``reused``
+    makes the refusal of a key taken by another request, from the first
+    request's answer, where the key has a meaning of its own (a person's
+    account is closed once)."""
     claimed = uow.session.execute(
         _CLAIM, {"scope": scope, "key": key, "fingerprint": fingerprint, "at": uow.clock.now()}
     ).scalar()
@@ -97,7 +110,7 @@ def once(
             )
         ).one()
         if not _same(first.fingerprint, fingerprint):
-            raise key_reused(key, field)
+            raise reused(dict(first.output)) if reused else key_reused(key, field)
         return dict(first.output)
     output = work()
     uow.session.execute(update(RequestKey).where(RequestKey.id == claimed).values(output=output))

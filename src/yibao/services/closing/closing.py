@@ -17,9 +17,10 @@ from yibao.domain import ledger as codes
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.cards import LIVE, CardStatus
-from yibao.domain.errors import conflict, invalid, not_found
+from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import mask_certno, parse_resident_id
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
+from yibao.services import idempotency
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
@@ -124,19 +125,66 @@ def close_account(
     if kind not in KINDS:
         raise invalid("kind", "注销类型错误", f"kind is one of {', '.join(KINDS)}")
     person = _find(uow, actor, account_no)
-    previous = uow.session.execute(
-        select(AccountClosure).where(AccountClosure.person_id == person.id)
-    ).scalar_one_or_none()
-    if previous is not None:
-        if previous.kind != kind or (
-            kind == "transfer_out" and previous.destination_area != destination_area
-        ):
-            raise conflict(
-                "account.closed",
-                f"该账户已注销（{KINDS[previous.kind][2]}）",
-                f"the account was already closed ({previous.kind})",
-            )
-        return previous, person
+
+    def closed_already(kind_before: str) -> DomainError:
+        return conflict(
+            "account.closed",
+            f"该账户已注销（{KINDS[kind_before][2]}）",
+            f"the account was already closed ({kind_before})",
+        )
+
+    def work() -> dict[str, Any]:
+        previous = uow.session.execute(
+            select(AccountClosure).where(AccountClosure.person_id == person.id)
+        ).scalar_one_or_none()
+        if previous is not None:  # closed before the request keys kept closings
+            if previous.kind != kind or (
+                kind == "transfer_out" and previous.destination_area != destination_area
+            ):
+                raise closed_already(previous.kind)
+            return {"closure_no": previous.closure_no, "kind": previous.kind}
+        closure = _close(
+            uow,
+            actor=actor,
+            channel=channel,
+            person=person,
+            kind=kind,
+            reason=reason,
+            destination_area=destination_area,
+            card_returned=card_returned,
+        )
+        return {"closure_no": closure.closure_no, "kind": kind}
+
+    # An account is closed once: the person is the key, claimed before
+    # anything is read, so that two overlapping requests give one closing.
+    done = idempotency.once(
+        uow,
+        scope="closure",
+        key=str(person.id),
+        fingerprint=idempotency.fingerprint(
+            "closure",
+            {"kind": kind, "destination": destination_area if kind == "transfer_out" else None},
+        ),
+        work=work,
+        reused=lambda first: closed_already(str(first.get("kind") or kind)),
+    )
+    closure = uow.session.execute(
+        select(AccountClosure).where(AccountClosure.closure_no == done["closure_no"])
+    ).scalar_one()
+    return closure, person
+
+
+def _close(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person: Person,
+    kind: str,
+    reason: str,
+    destination_area: str | None,
+    card_returned: bool,
+) -> AccountClosure:
     if person.status != "active":
         raise conflict(
             "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
@@ -237,7 +285,7 @@ def close_account(
             detail={"balance": balance, "payable": payable, "card": closure.card_no},
         )
     )
-    return closure, person
+    return closure
 
 
 def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.use import PersonState
+from yibao.services import idempotency
 from yibao.services.ledger import backends, ledger, monthly_credit
 from yibao.services.registry import registry
 from yibao.services.registry.registry import get_employer, in_scope
@@ -587,19 +589,60 @@ def record_employer_payment(
     actor.require(Perm.EMPLOYER_WRITE)
     if amount <= 0:
         raise invalid("amount", "缴费金额应大于0", "the amount must be more than zero")
-    previous = uow.session.execute(
+
+    def work() -> dict[str, Any]:
+        previous = _paid_before(uow, key)
+        if previous is not None:
+            earlier = uow.session.get(Assessment, previous.assessment_id)
+            if previous.amount != amount or earlier is None or earlier.month != month:
+                raise idempotency.key_reused(key, "Idempotency-Key")
+            return {"payment_id": previous.id}
+        return {
+            "payment_id": _employer_payment(
+                uow,
+                actor=actor,
+                channel=channel,
+                employer_uscc=employer_uscc,
+                month=month,
+                amount=amount,
+                reference=reference,
+                key=key,
+            ).id
+        }
+
+    done = idempotency.once(
+        uow,
+        scope="payment",
+        key=key,
+        fingerprint=idempotency.fingerprint(
+            "employer_payment", {"employer": employer_uscc, "month": month, "amount": amount}
+        ),
+        work=work,
+        field="Idempotency-Key",
+    )
+    payment = uow.session.get(Payment, done["payment_id"])
+    assert payment is not None
+    return payment
+
+
+def _paid_before(uow: UnitOfWork, key: str) -> Payment | None:
+    """A payment made under this key before the request keys kept it."""
+    return uow.session.execute(
         select(Payment).where(Payment.idem_key == f"pay:{key}")
     ).scalar_one_or_none()
-    if previous is not None:
-        earlier = uow.session.get(Assessment, previous.assessment_id)
-        if previous.amount != amount or earlier is None or earlier.month != month:
-            raise conflict(
-                "idempotency.key_reused",
-                "该幂等键已用于另一笔缴费",
-                "this Idempotency-Key was used for another payment",
-                "Idempotency-Key",
-            )
-        return previous
+
+
+def _employer_payment(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    employer_uscc: str,
+    month: int,
+    amount: int,
+    reference: str,
+    key: str,
+) -> Payment:
     employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
     assessment = uow.session.execute(
         select(Assessment)
@@ -677,12 +720,49 @@ def record_person_payment(
     reference: str,
     key: str,
 ) -> Payment:
-    """A person's own payment for their due lines (flexible employment, residents)."""
-    previous = uow.session.execute(
-        select(Payment).where(Payment.idem_key == f"pay:{key}")
-    ).scalar_one_or_none()
-    if previous is not None:
-        return previous
+    """A person's own payment for their due lines (flexible employment,
+    residents), once per key: the same payment again gets the first one."""
+
+    def work() -> dict[str, Any]:
+        previous = _paid_before(uow, key)
+        payment = previous or _person_payment(
+            uow,
+            actor=actor,
+            channel=channel,
+            person=person,
+            lines=lines,
+            amount=amount,
+            reference=reference,
+            key=key,
+        )
+        return {"payment_id": payment.id}
+
+    done = idempotency.once(
+        uow,
+        scope="payment",
+        key=key,
+        fingerprint=idempotency.fingerprint(
+            "person_payment", {"person": person.id, "amount": amount}
+        ),
+        work=work,
+        field="key",
+    )
+    payment = uow.session.get(Payment, done["payment_id"])
+    assert payment is not None
+    return payment
+
+
+def _person_payment(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person: Person,
+    lines: list[ContributionLine],
+    amount: int,
+    reference: str,
+    key: str,
+) -> Payment:
     due = [line for line in lines if line.status == "due"]
     total = sum(line.employer_amount + line.individual_amount for line in due)
     if amount != total:
