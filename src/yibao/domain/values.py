@@ -1,0 +1,130 @@
+"""The values people and machines type: digits, months, dates, times, counts.
+
+Every channel's parsing layer reads its fields through these, so a careless
+or hostile value is refused the same way everywhere, naming the field:
+
+- digits are the ASCII ones only (``str.isdigit()`` also takes "²" and "１",
+  which ``int()`` then refuses or reads as something else);
+- a date or time lies between 1900 and 2100: a year 1 or 9999 is a typo or
+  an attack, and past the edges some date arithmetic overflows;
+- a count or a text has a bounded length, so that no request makes the
+  server count or read without end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from yibao.clock import CHINA
+from yibao.domain.errors import invalid
+
+MIN_YEAR = 1900
+MAX_YEAR = 2100
+
+_DIGITS = re.compile(r"[0-9]+")
+_MONTH = re.compile(r"([0-9]{4})-?([0-9]{2})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?")
+
+
+def is_digits(value: str) -> bool:
+    """ASCII digits only, at least one."""
+    return _DIGITS.fullmatch(value) is not None
+
+
+def digits(value: object, *, field: str, length: int | None = None, most: int = 40) -> str:
+    """A code of ASCII digits (a PIN, a card number's digits, a count)."""
+    text = str(value if value is not None else "").strip()
+    if not is_digits(text) or len(text) > most:
+        raise invalid(field, "应为数字(0-9)", "only the digits 0-9", "digits")
+    if length is not None and len(text) != length:
+        raise invalid(field, f"应为{length}位数字", f"{length} digits", "length")
+    return text
+
+
+def count(value: object, *, field: str, least: int = 0, most: int) -> int:
+    """A whole number between ``least`` and ``most`` (a documented limit)."""
+    if isinstance(value, bool):
+        raise invalid(field, "应为整数", "a whole number", "integer")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value if value is not None else "").strip()
+        sign = -1 if text.startswith("-") else 1
+        body = text[1:] if text[:1] in "+-" else text
+        if not is_digits(body) or len(body) > 18:
+            raise invalid(field, "应为整数", "a whole number", "integer")
+        number = sign * int(body)
+    if not least <= number <= most:
+        raise invalid(
+            field,
+            f"应在{least}到{most}之间",
+            f"between {least} and {most}",
+            "range",
+        )
+    return number
+
+
+def _year_ok(year: int, field: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise invalid(
+            field,
+            f"年份应在{MIN_YEAR}到{MAX_YEAR}之间",
+            f"the year is between {MIN_YEAR} and {MAX_YEAR}",
+            "range",
+        )
+
+
+def month(value: object, *, field: str = "month") -> int:
+    """'2026-11' or 202611 → 202611."""
+    m = _MONTH.fullmatch(str(value if value is not None else "").strip())
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        raise invalid(field, "月份格式应为YYYY-MM", "a month is written YYYY-MM", "format")
+    _year_ok(int(m.group(1)), field)
+    return int(m.group(1)) * 100 + int(m.group(2))
+
+
+def date(value: object, *, field: str) -> dt.date:
+    """A day written YYYY-MM-DD, in the years people live in."""
+    m = _DATE.fullmatch(str(value if value is not None else "").strip())
+    if m is None:
+        raise invalid(field, "日期格式应为YYYY-MM-DD", "a date is written YYYY-MM-DD", "format")
+    _year_ok(int(m.group(1)), field)
+    try:
+        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        raise invalid(field, "日期不存在", "no such date", "format") from None
+
+
+def checked_date(day: dt.date, *, field: str) -> dt.date:
+    """A date already parsed (by a JSON model), in the years people live in."""
+    _year_ok(day.year, field)
+    return day
+
+
+def time(value: object, *, field: str) -> dt.datetime:
+    """A China time written ``yyyy-MM-dd HH:mm:ss`` (or a day, meaning its start)."""
+    m = _TIME.fullmatch(str(value if value is not None else "").strip())
+    if m is None:
+        raise invalid(
+            field, "时间格式应为yyyy-MM-dd HH:mm:ss", "a time is yyyy-MM-dd HH:mm:ss", "format"
+        )
+    _year_ok(int(m.group(1)), field)
+    y, mo, d, h, mi, sec = (int(p) if p is not None else 0 for p in m.groups())
+    try:
+        return dt.datetime(y, mo, d, h, mi, sec, tzinfo=CHINA)
+    except ValueError:
+        raise invalid(field, "时间不存在", "no such time", "format") from None
+
+
+def text(value: object, *, field: str, most: int, required: bool = True) -> str:
+    """A text field, trimmed, of bounded length."""
+    if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
+        raise invalid(field, "应为文本", "a text", "type")
+    out = str(value if value is not None else "").strip()
+    if required and not out:
+        raise invalid(field, f"缺少{field}", f"missing {field}", "missing")
+    if len(out) > most:
+        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    return out

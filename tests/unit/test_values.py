@@ -1,0 +1,84 @@
+"""What people and machines type, read the same way by every channel."""
+
+import datetime as dt
+
+import pytest
+
+from yibao.domain import values
+from yibao.domain.errors import DomainError
+from yibao.domain.money import yuan_to_fen
+
+
+@pytest.mark.parametrize(
+    ("given", "fen"),
+    [("12.30", 1230), ("0.1", 10), (12.3, 1230), (100, 10000), ("-5.5", -550), ("1.230", 123)],
+)
+def test_amounts_in_yuan_become_fen(given, fen):
+    assert yuan_to_fen(given) == fen
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "1e20",
+        "1e999999",
+        "１２３",
+        1e20,
+        float("inf"),
+        "12.345",
+        0.1 + 0.2,
+        "",
+        None,
+        True,
+        "9" * 13,
+        [1],
+    ],
+)
+def test_a_hostile_amount_is_refused_naming_the_field(given):
+    with pytest.raises(DomainError) as refused:
+        yuan_to_fen(given, field="input.data.medfee_sumamt")
+    assert refused.value.field == "input.data.medfee_sumamt" and refused.value.status == 422
+
+
+@pytest.mark.parametrize(
+    "given", ["2026-1²", "２０２６-11", "2026-13", "9999-01", "0001-01", "202611x"]
+)
+def test_a_month_is_ascii_digits_in_the_years_people_live_in(given):
+    with pytest.raises(DomainError):
+        values.month(given)
+
+
+def test_a_month():
+    assert values.month("2026-11") == values.month(202611) == 202611
+
+
+@pytest.mark.parametrize(
+    "given", ["9999-12-31", "0001-01-01", "2026-02-30", "2026-1-1", "２０２６-01-01"]
+)
+def test_a_date_is_refused_outside_1900_to_2100_or_impossible(given):
+    with pytest.raises(DomainError) as refused:
+        values.date(given, field="start")
+    assert refused.value.field == "start"
+
+
+def test_a_time_in_china():
+    t = values.time("2026-11-23 09:30:00", field="begntime")
+    assert t.utcoffset() == dt.timedelta(hours=8) and t.hour == 9
+    assert values.time("2026-11-23", field="begntime").hour == 0
+    for bad in ("0001-01-01 00:00:00", "9999-12-31 23:59:59", "2026-11-23 25:00:00"):
+        with pytest.raises(DomainError):
+            values.time(bad, field="begntime")
+
+
+def test_counts_are_bounded_and_ascii():
+    assert values.count("12", field="days", most=3660) == 12
+    for bad in ("100000000000", "-1", "1²", "１", True, "1.5"):
+        with pytest.raises(DomainError):
+            values.count(bad, field="days", most=3660)
+
+
+def test_digits():
+    assert values.digits(" 135790 ", field="pin", length=6) == "135790"
+    for bad in ("13579０", "12345", "12345²"):
+        with pytest.raises(DomainError):
+            values.digits(bad, field="pin", length=6)
