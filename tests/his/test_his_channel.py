@@ -67,7 +67,14 @@ def test_an_authentic_refused_request_uses_up_its_nonce_a_forged_one_does_not(
     card = {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": zhang["card_no"]}}
     refused = {
         # refused by the gateway after the signature: another institution named
-        "n-other-inst": ("1101", card, {"fixmedins_code": demo["institutions"][1]["code"]}),
+        "n-other-inst": (
+            "1101",
+            card,
+            {
+                "fixmedins_code": demo["institutions"][1]["code"],
+                "msgid": signer.msgid(demo["institutions"][1]["code"], his.clock.now()),
+            },
+        ),
         # no current sign-in
         "n-no-sign-in": ("1101", card, {"sign_no": "nope"}),
         # refused by the business use case: a total that is not the details'
