@@ -452,3 +452,40 @@ def test_a_malformed_message_is_refused_before_it_is_authenticated(
     refused(r, "input.data.mdtrt_cert_type")
     good = json.dumps(his.envelope("1101", card)).encode()
     assert his.post(good, his.headers(good, nonce="n-malformed"))["infcode"] == 0
+
+
+def test_a_body_that_is_not_json_is_refused_saying_where(his: His, demo: dict[str, Any]) -> None:
+    """An amount of 1e999999 as a JSON number is past any double: the body is
+    refused with the parser's reason and position, never the body itself."""
+    env = his.envelope("2204", {"feedetail": []})
+    body = json.dumps(env).replace('"feedetail": []', '"feedetail": 1e999999').encode()
+    r = his.post(body, his.headers(body))
+    err = refused(r, "body")
+    assert "infinity" in err and "column" in err
+
+
+def test_no_diagnoses_may_be_null(his: His, demo: dict[str, Any]) -> None:
+    zhang = demo["persons"][0]
+    psn_no, mdtrt_id = _visit(his, zhang)
+    info = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "med_type": "11"}
+    assert his.call("2203", {"mdtrtinfo": info, "diseinfo": None})["infcode"] == 0
+
+
+def test_the_clearing_type_answered_is_one_3201_takes(his: His, demo: dict[str, Any]) -> None:
+    """A visit of med_type 14 (chronic disease) clears as outpatient (11):
+    the answer's clr_type is a code of the table 3201 is sent."""
+    zhang = demo["persons"][0]
+    psn_no = his.person(zhang["card_no"])["baseinfo"]["psn_no"]
+    mdtrt_id = his.register(psn_no, zhang["card_no"], med_type="14")
+    his.fees(mdtrt_id, psn_no, [("250101001", "20.00")])
+    s = his.ok("2207", his.settle_input(mdtrt_id, psn_no, zhang["card_no"], "20.00"))["setlinfo"]
+    assert s["med_type"] == "14" and s["clr_type"] == "11"
+    totals = _statement(
+        his,
+        clr_type=s["clr_type"],
+        medfee_sumamt="20.00",
+        fund_pay_sumamt=f"{s['fund_pay_sumamt']:.2f}",
+        acct_pay=f"{s['acct_pay']:.2f}",
+        fixmedins_setl_cnt=1,
+    )
+    assert his.ok("3201", totals)["stmtinfo"]["stmt_rslt"] == "0"

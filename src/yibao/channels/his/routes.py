@@ -156,8 +156,12 @@ def answer(services: Services, env: dict[str, Any], infcode: int, output: Any, e
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         env = orjson.loads(raw)  # UTF-8 only, as the platform's interface
-    except orjson.JSONDecodeError:
-        raise invalid("body", "报文不是UTF-8 JSON", "the body is not UTF-8 JSON") from None
+    except orjson.JSONDecodeError as exc:
+        # where and why (a number past a double, a lone surrogate): orjson's
+        # reason names a line and a column, never the body's content
+        raise invalid(
+            "body", f"报文不是UTF-8 JSON({exc})", f"the body is not UTF-8 JSON: {exc}"
+        ) from None
     if not isinstance(env, dict):
         raise invalid("body", "报文应为JSON对象", "the body is a JSON object")
     return env

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic import ValidationInfo as Info
 from pydantic_core import PydanticCustomError
 
@@ -513,7 +513,12 @@ class Diagnosis(Wire):
 
 class VisitInfoInput(Wire):
     mdtrtinfo: VisitInfo
-    diseinfo: Annotated[list[Diagnosis], Field(max_length=DIAGNOSES_MAX)] = []
+    # no diagnoses: absent, null or []
+    diseinfo: Annotated[
+        list[Diagnosis],
+        BeforeValidator(lambda v: [] if v is None else v),
+        Field(max_length=DIAGNOSES_MAX),
+    ] = []
 
 
 # ---- 2204, 2205

@@ -798,7 +798,7 @@ def setlinfo(
         "medins_setl_id": "",
         "clr_optins": d.enrolment.area,
         "clr_way": "1",
-        "clr_type": d.visit.med_type,
+        "clr_type": rules.clearing_type(d.visit.med_type),
         "refund_owed": d.refund_owed,
         "setl_type": d.kind.value,
     }
