@@ -18,7 +18,7 @@ from tests.his.client import His
 from yibao.channels.his import routes
 from yibao.services.access import institution_auth
 from yibao.services.inquiry import person_info
-from yibao.services.settlement import equipment
+from yibao.services.settlement import equipment, inputs
 from yibao.services.settlement import settlement as svc
 from yibao.services.tx import UseCase
 from yibao.testing import his as signer
@@ -48,6 +48,12 @@ def test_the_channel_holds_no_transaction_and_calls_use_cases() -> None:
         equipment.list_failures,
     ]
     assert all(isinstance(fn, UseCase) for fn in services_called)
+
+
+def test_every_code_has_its_input_model_and_its_use_case() -> None:
+    """The parsing layer (services.settlement.inputs) reads every code the
+    channel answers, before its use case runs."""
+    assert set(routes.HANDLERS) == set(inputs.INPUTS) == set(inputs.INFNOS)
 
 
 def test_a_use_case_does_not_run_inside_another_transaction(services: Any) -> None:

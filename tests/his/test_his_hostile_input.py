@@ -273,7 +273,7 @@ REQ, OPT = True, False
 SETTLE = [
     ("psn_no", DIGITS, REQ, 30),
     ("mdtrt_cert_type", CODE, REQ, 0),
-    ("mdtrt_cert_no", ID, REQ, 128),
+    ("mdtrt_cert_no", ID, REQ, 100),
     ("med_type", CODE, OPT, 0),
     ("medfee_sumamt", AMOUNT, REQ, 0),
     ("psn_setlway", CODE, OPT, 0),
@@ -306,7 +306,7 @@ FIELDS: dict[str, list[Field]] = {
         _in("data"),
         *_data(
             ("mdtrt_cert_type", CODE, REQ, 0),
-            ("mdtrt_cert_no", ID, REQ, 128),
+            ("mdtrt_cert_no", ID, REQ, 100),
             ("card_sn", ID, OPT, 50),
             ("begntime", TIME, OPT, 0),
             ("psn_cert_type", CODE, OPT, 0),
@@ -322,7 +322,7 @@ FIELDS: dict[str, list[Field]] = {
             ("insutype", CODE, OPT, 0),
             ("begntime", TIME, REQ, 0),
             ("mdtrt_cert_type", CODE, REQ, 0),
-            ("mdtrt_cert_no", ID, REQ, 128),
+            ("mdtrt_cert_no", ID, REQ, 100),
             ("ipt_otp_no", TEXT, OPT, 30),
             ("atddr_no", TEXT, OPT, 30),
             ("dr_name", TEXT, OPT, 50),

@@ -151,7 +151,9 @@ def _missing() -> PydanticCustomError:
     )
 
 
-def _reader(read: Callable[[Any, str, Info], Any], *, required: bool, empty: Any) -> PlainValidator:
+def _read(
+    read: Callable[[Any, str, Info], Any], *, required: bool = False, empty: Any = ""
+) -> PlainValidator:
     """A field's one reading: absent (null or blank) is ``empty`` for an
     optional field and refused for a required one; anything else is read by
     ``read``, whose ``DomainError`` becomes the field's refusal."""
@@ -316,12 +318,6 @@ def _period_end(value: Any, name: str, info: Info) -> dt.date:
     return end
 
 
-def _read(
-    read: Callable[[Any, str, Info], Any], *, required: bool = False, empty: Any = ""
-) -> PlainValidator:
-    return _reader(read, required=required, empty=empty)
-
-
 # The field types, each one reading; "Req" is a required field.
 Text30 = Annotated[str, _read(_text(30))]
 Text50 = Annotated[str, _read(_text(50))]
@@ -333,8 +329,9 @@ Id50 = Annotated[str, _read(_ident(50))]
 ReqId30 = Annotated[str, _read(_ident(30), required=True)]
 ReqId40 = Annotated[str, _read(_ident(40), required=True)]
 ReqId50 = Annotated[str, _read(_ident(50), required=True)]
-# a certificate's number: a card's, an ID number or an electronic voucher's token
-ReqCertNo = Annotated[str, _read(_ident(128), required=True)]
+# a certificate's number: a card's, an ID number or an electronic voucher's
+# token (about 70 characters); at most what an audit entry's subject holds
+ReqCertNo = Annotated[str, _read(_ident(100), required=True)]
 CertNo = Annotated[str, _read(_ident(50))]
 # yibao's person numbers are its persons' ids
 PsnNo = Annotated[str, _read(_digits(30), required=True)]
