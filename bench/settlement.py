@@ -291,7 +291,7 @@ class Client:
         env = signer.envelope(
             infno,
             inp,
-            msgid=f"{self.inst['code']}{time.time_ns()}{self.seq}",
+            msgid=signer.msgid(self.inst["code"], dt.datetime.now(dt.UTC)),
             institution=self.inst,
             sign_no=self.sign_no,
         )

@@ -29,8 +29,7 @@ class His:
         self.ca = ("", "")
 
     def msgid(self) -> str:
-        stamp = self.clock.now().strftime("%Y%m%d%H%M%S")
-        return f"{self.code}{stamp}{next(_seq):04d}"[:30]
+        return signer.msgid(self.code, self.clock.now())
 
     def headers(
         self, body: bytes, nonce: str | None = None, ts: int | None = None

@@ -18,7 +18,7 @@ from tests.his.client import His
 from yibao.channels.his import routes
 from yibao.services.access import institution_auth
 from yibao.services.inquiry import person_info
-from yibao.services.settlement import equipment
+from yibao.services.settlement import equipment, inputs
 from yibao.services.settlement import settlement as svc
 from yibao.services.tx import UseCase
 from yibao.testing import his as signer
@@ -50,6 +50,12 @@ def test_the_channel_holds_no_transaction_and_calls_use_cases() -> None:
     assert all(isinstance(fn, UseCase) for fn in services_called)
 
 
+def test_every_code_has_its_input_model_and_its_use_case() -> None:
+    """The parsing layer (services.settlement.inputs) reads every code the
+    channel answers, before its use case runs."""
+    assert set(routes.HANDLERS) == set(inputs.INPUTS) == set(inputs.INFNOS)
+
+
 def test_a_use_case_does_not_run_inside_another_transaction(services: Any) -> None:
     with services.uow() as open_one, pytest.raises(RuntimeError):
         svc.sign_out(open_one, None, sign_no="x")  # type: ignore[arg-type]
@@ -67,7 +73,14 @@ def test_an_authentic_refused_request_uses_up_its_nonce_a_forged_one_does_not(
     card = {"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": zhang["card_no"]}}
     refused = {
         # refused by the gateway after the signature: another institution named
-        "n-other-inst": ("1101", card, {"fixmedins_code": demo["institutions"][1]["code"]}),
+        "n-other-inst": (
+            "1101",
+            card,
+            {
+                "fixmedins_code": demo["institutions"][1]["code"],
+                "msgid": signer.msgid(demo["institutions"][1]["code"], his.clock.now()),
+            },
+        ),
         # no current sign-in
         "n-no-sign-in": ("1101", card, {"sign_no": "nope"}),
         # refused by the business use case: a total that is not the details'

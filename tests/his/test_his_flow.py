@@ -254,7 +254,9 @@ def test_a_province_that_counts_the_account_in_the_fund_total(
         assert s["psn_part_amt"] == 325.00  # the total less the fund's own payment
         assert round(s["acct_pay"] + s["psn_cash_pay"], 2) == 325.00
         assert pre["fund_pay_sumamt"] == s["fund_pay_sumamt"]
-        q = his.ok("5203", {"data": {"psn_no": psn_no, "setl_id": s["setl_id"]}})["setlinfo"]
+        q = his.ok(
+            "5203", {"data": {"psn_no": psn_no, "setl_id": s["setl_id"], "mdtrt_id": mdtrt_id}}
+        )["setlinfo"]
         assert q["fund_pay_sumamt"] == s["fund_pay_sumamt"]
         day = clock.now().strftime("%Y-%m-%d")
         totals = {

@@ -82,3 +82,29 @@ def test_digits():
     for bad in ("13579０", "12345", "12345²"):
         with pytest.raises(DomainError):
             values.digits(bad, field="pin", length=6)
+
+
+# ---- issue 14, the HIS interface: quantities and identifiers
+
+
+def test_a_quantity_is_ascii_digits_with_bounded_decimals():
+    from decimal import Decimal
+
+    q = values.quantity
+    assert q("0.5", field="cnt", places=4, most_digits=12) == Decimal("0.5")
+    assert q(2, field="cnt", places=4, most_digits=12) == Decimal(2)
+    assert q(0.25, field="cnt", places=4, most_digits=12) == Decimal("0.25")
+    assert q("1.50000", field="cnt", places=4, most_digits=12) == Decimal("1.5")
+    for bad in ("１", "1²", "-1", "1e3", "1e999999", 1e20, "0.00001", "9" * 13, True, None, [1]):
+        with pytest.raises(DomainError) as refused:
+            q(bad, field="cnt", places=4, most_digits=12)
+        assert refused.value.field == "cnt"
+
+
+def test_an_identifier_is_visible_ascii_of_bounded_length():
+    assert values.identifier(" MD123 ", field="mdtrt_id", most=40) == "MD123"
+    assert values.identifier(5720001014, field="card", most=40) == "5720001014"
+    for bad in ("YB1.1.2.3.é", "MD 1", "ＭＤ１", "a\x00b", "x" * 41, 1.5, True, ["x"], {"a": 1}):
+        with pytest.raises(DomainError) as refused:
+            values.identifier(bad, field="mdtrt_id", most=40)
+        assert refused.value.field == "mdtrt_id"

@@ -132,6 +132,17 @@ def refund_owed(kind: Kind | str, split_: Split) -> int:
     return split_.acct_pay + split_.fund_pay_sumamt
 
 
+# The clearing type (clr_type) of a settlement's medical type (med_type):
+# outpatient visits clear as outpatient, a pharmacy's sale as a pharmacy's.
+CLEARING_TYPES = {"11": "11", "12": "11", "14": "11", "21": "21", "41": "41"}
+
+
+def clearing_type(med_type: str) -> str:
+    """The national dictionary's clearing type a settlement reports (and
+    3201 is sent), from its medical type."""
+    return CLEARING_TYPES.get(med_type, "11")
+
+
 def wire_fund_pay(fund_pay_sumamt: int, acct_pay: int, *, includes_acct: bool) -> int:
     """``fund_pay_sumamt`` as the province reports it: the fund's payments,
     with the account's added where the province counts it in

@@ -14,7 +14,9 @@ or hostile value is refused the same way everywhere, naming the field:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from decimal import Decimal
 
 from yibao.clock import CHINA
 from yibao.domain.errors import invalid
@@ -128,3 +130,56 @@ def text(value: object, *, field: str, most: int, required: bool = True) -> str:
     if len(out) > most:
         raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
     return out
+
+
+# ---- issue 14, the HIS interface: quantities and identifiers
+
+_QUANTITY = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_VISIBLE = re.compile(r"[!-~]+")
+
+
+def quantity(value: object, *, field: str, places: int, most_digits: int) -> Decimal:
+    """A quantity that need not be whole (a fee line's count, 0.5 of a box):
+    ASCII digits with at most ``places`` decimals and ``most_digits`` before
+    the point, or a JSON number; never negative, never an exponent."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise invalid(field, "应为数字", "a number", "number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) >= 10**most_digits:
+            raise invalid(field, "数值过大或不是数字", "too large, or not a number", "number")
+        given = format(Decimal(repr(value)), "f")
+    else:
+        given = str(value).strip()
+    m = _QUANTITY.fullmatch(given)
+    if m is None:
+        raise invalid(field, "应为不含正负号的数字(0-9)", "a number of the digits 0-9", "number")
+    whole, decimals = m.group(1), (m.group(2) or "").rstrip("0")
+    if len(whole.lstrip("0")) > most_digits:
+        raise invalid(
+            field,
+            f"整数部分最多{most_digits}位",
+            f"at most {most_digits} digits before the point",
+            "number",
+        )
+    if len(decimals) > places:
+        raise invalid(field, f"最多{places}位小数", f"at most {places} decimals", "number")
+    return Decimal(f"{whole}.{decimals or '0'}")
+
+
+def identifier(value: object, *, field: str, most: int) -> str:
+    """A code a machine issued (a visit's or a settlement's id, a card's or a
+    receipt's number, a token): visible ASCII characters, no space, at most
+    ``most`` of them. A whole number is taken as its digits."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise invalid(field, "应为文本", "a text", "type")
+    given = str(value).strip()
+    if _VISIBLE.fullmatch(given) is None:
+        raise invalid(
+            field,
+            "只能包含可见的ASCII字符(字母、数字、标点)，不含空格",
+            "only visible ASCII characters (letters, digits, punctuation), no space",
+            "characters",
+        )
+    if len(given) > most:
+        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    return given

@@ -1,10 +1,14 @@
 """``POST /fsi/api/rsfComIfsService/callService``: parse the platform's
-envelope, authenticate the institution (a use case), call the one use case
-of the ``infno``, render the platform's answer. No rule lives here, and
-nothing here opens, commits or audits a transaction.
+envelope and the transaction's input (``services.settlement.inputs``, one
+model per infno, before anything else runs), authenticate the institution
+(a use case), call the one use case of the ``infno``, render the platform's
+answer. No rule lives here, and nothing here opens, commits or audits a
+transaction.
 
-Every failure is ``infcode`` -1 with an ``err_msg`` naming the reason: never
-an HTTP 500, never a stack trace.
+Every failure is ``infcode`` -1 with an ``err_msg`` naming the reason: a bad
+value names its field by its path in the message. "Internal error" is left
+for a fault of yibao itself, and a database that fails during the request
+is the unknown-outcome answer. Never an HTTP 500, never a stack trace.
 """
 
 from __future__ import annotations
@@ -21,18 +25,19 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from yibao.clock import CHINA
+from yibao.domain import values
 from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
 from yibao.services.access import institution_auth as gateway
 from yibao.services.access.institution_auth import Caller
 from yibao.services.inquiry import person_info
+from yibao.services.settlement import inputs
 from yibao.services.settlement import settlement as svc
+from yibao.services.settlement.fast_path import INFNOS as FAST_INFNOS
 from yibao.services.settlement.fast_path import FastPath
 from yibao.store.uow import UnitOfWork
 
 log = logging.getLogger("yibao.his")
-
-ENVELOPE_REQUIRED = ("infno", "msgid", "fixmedins_code", "input")
 
 # Amount fields rendered as yuan with two decimals on the wire.
 AMOUNTS = {
@@ -77,77 +82,66 @@ def render(value: Any, key: str = "") -> Any:
     return value
 
 
-def _data(inp: dict[str, Any], name: str = "data") -> dict[str, Any]:
-    value = inp.get(name)
-    if not isinstance(value, dict):
-        raise invalid(f"input.{name}", f"缺少input.{name}", f"missing input.{name}", "missing")
-    return value
+Handler = Callable[[UnitOfWork, Caller, inputs.Request], dict[str, Any]]
 
 
-Handler = Callable[[UnitOfWork, Caller, dict[str, Any], dict[str, Any]], dict[str, Any]]
+def _msg(r: inputs.Request) -> svc.Message:
+    """The changing request's idempotency key and what it asked, as sent."""
+    return svc.Message(r.envelope.msgid, r.infno, r.sent)
 
 
-def _msg(env: dict[str, Any]) -> svc.Message:
-    """The changing request's idempotency key and what it asked."""
-    return svc.Message(str(env["msgid"]), str(env["infno"]), env["input"])
+def _h9001(u: UnitOfWork, c: Caller, r: inputs.Request) -> dict[str, Any]:
+    return svc.sign_in(u, c, opter_no=r.input.signIn.opter_no or r.envelope.opter)
 
 
-def _h9001(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    sign = _data(inp, "signIn")
-    return svc.sign_in(u, c, opter_no=str(sign.get("opter_no") or env.get("opter") or ""))
-
-
-def _h9002(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    out = _data(inp, "signOut")
-    return svc.sign_out(u, c, sign_no=svc.need(out, "sign_no", "input.signOut"))
-
-
-def _h1101(u: UnitOfWork, c: Caller, env: dict[str, Any], inp: dict[str, Any]) -> dict[str, Any]:
-    d = _data(inp)
+def _h1101(u: UnitOfWork, c: Caller, r: inputs.Request) -> dict[str, Any]:
+    d: inputs.PersonQuery = r.input.data
     return person_info.person_info(
-        u,
-        c,
-        cert_type=svc.need(d, "mdtrt_cert_type"),
-        cert_no=svc.need(d, "mdtrt_cert_no"),
-        data=d,
+        u, c, cert_type=d.mdtrt_cert_type, cert_no=d.mdtrt_cert_no, data=d.model_dump()
     )
 
 
-# infno -> the one use case it calls, with the input parsed
+# infno -> the one use case it calls, with its input as parsed
 HANDLERS: dict[str, Handler] = {
     "9001": _h9001,
-    "9002": _h9002,
+    "9002": lambda u, c, r: svc.sign_out(u, c, sign_no=r.input.signOut.sign_no),
     "1101": _h1101,
-    "2201": lambda u, c, e, i: svc.register(u, c, msg=_msg(e), data=_data(i)),
-    "2202": lambda u, c, e, i: svc.cancel_registration(u, c, msg=_msg(e), data=_data(i)),
-    "2203": lambda u, c, e, i: svc.visit_info(
-        u,
-        c,
-        msg=_msg(e),
-        mdtrtinfo=_data(i, "mdtrtinfo"),
-        diseinfo=list(i.get("diseinfo") or []),
+    "2201": lambda u, c, r: svc.register(u, c, msg=_msg(r), data=r.input.data),
+    "2202": lambda u, c, r: svc.cancel_registration(u, c, msg=_msg(r), data=r.input.data),
+    "2203": lambda u, c, r: svc.visit_info(
+        u, c, msg=_msg(r), mdtrtinfo=r.input.mdtrtinfo, diseinfo=r.input.diseinfo
     ),
-    "2204": lambda u, c, e, i: svc.upload_fees(
-        u, c, msg=_msg(e), lines=list(i.get("feedetail") or [])
+    "2204": lambda u, c, r: svc.upload_fees(u, c, msg=_msg(r), lines=r.input.feedetail),
+    "2205": lambda u, c, r: svc.cancel_fees(u, c, msg=_msg(r), data=r.input.data),
+    "2206": lambda u, c, r: svc.presettle(u, c, data=r.input.data),
+    "2207": lambda u, c, r: svc.settle(u, c, msg=_msg(r), data=r.input.data),
+    "2208": lambda u, c, r: svc.cancel_settlement(u, c, msg=_msg(r), data=r.input.data),
+    "3201": lambda u, c, r: svc.reconcile(u, c, data=r.input.data),
+    "5203": lambda u, c, r: svc.query_settlement(u, c, data=r.input.data),
+    svc.EQUIPMENT_FAILURE: lambda u, c, r: svc.declare_failure(
+        u, c, msg=_msg(r), data=r.input.data
     ),
-    "2205": lambda u, c, e, i: svc.cancel_fees(u, c, msg=_msg(e), data=_data(i)),
-    "2206": lambda u, c, e, i: svc.presettle(u, c, data=_data(i)),
-    "2207": lambda u, c, e, i: svc.settle(u, c, msg=_msg(e), data=_data(i)),
-    "2208": lambda u, c, e, i: svc.cancel_settlement(u, c, msg=_msg(e), data=_data(i)),
-    "3201": lambda u, c, e, i: svc.reconcile(u, c, data=_data(i)),
-    "5203": lambda u, c, e, i: svc.query_settlement(u, c, data=_data(i)),
-    svc.EQUIPMENT_FAILURE: lambda u, c, e, i: svc.declare_failure(u, c, msg=_msg(e), data=_data(i)),
 }
 NO_SIGN_IN = {"9001"}
+
+
+def _echo(env: dict[str, Any]) -> tuple[str, str]:
+    """The area and the msgid's tail the answer's reference repeats, when
+    they are of their form (the request may be the malformed one refused)."""
+    area, msgid = env.get("mdtrtarea_admvs"), env.get("msgid")
+    area = area if isinstance(area, str) and len(area) == 6 and values.is_digits(area) else "000000"
+    tail = msgid[-8:] if isinstance(msgid, str) and inputs.MSGID.fullmatch(msgid) else ""
+    return area, tail
 
 
 def answer(services: Services, env: dict[str, Any], infcode: int, output: Any, err: str) -> bytes:
     """The platform's answer envelope, as the JSON body."""
     now = services.clock.now().astimezone(CHINA)
     stamp = now.strftime("%Y%m%d%H%M%S")
+    area, tail = _echo(env)
     body = {
         "infcode": infcode,
-        "inf_refmsgid": f"{env.get('mdtrtarea_admvs') or '000000'}{stamp}{str(env.get('msgid') or '')[-8:]}",
+        "inf_refmsgid": f"{area}{stamp}{tail}",
         "refmsg_time": now.strftime("%Y%m%d%H%M%S%f")[:17],
         "respond_time": now.strftime("%Y%m%d%H%M%S%f")[:17],
         "err_msg": err,
@@ -159,8 +153,12 @@ def answer(services: Services, env: dict[str, Any], infcode: int, output: Any, e
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         env = orjson.loads(raw)  # UTF-8 only, as the platform's interface
-    except orjson.JSONDecodeError:
-        raise invalid("body", "报文不是UTF-8 JSON", "the body is not UTF-8 JSON") from None
+    except orjson.JSONDecodeError as exc:
+        # where and why (a number past a double, a lone surrogate): orjson's
+        # reason names a line and a column, never the body's content
+        raise invalid(
+            "body", f"报文不是UTF-8 JSON({exc})", f"the body is not UTF-8 JSON: {exc}"
+        ) from None
     if not isinstance(env, dict):
         raise invalid("body", "报文应为JSON对象", "the body is a JSON object")
     return env
@@ -172,22 +170,13 @@ def handle(
     raw: bytes,
     env: dict[str, Any],
     path_infno: str | None,
+    request: inputs.Request | None = None,
 ) -> bytes:
-    """The general path: parse, authenticate (a use case), call the
-    transaction's use case, render. Each use case commits its own work."""
-    for name in ENVELOPE_REQUIRED:
-        if env.get(name) in (None, ""):
-            raise invalid(name, f"缺少字段{name}", f"missing field {name}", "missing")
-    infno = str(env["infno"])
-    if path_infno and path_infno != infno:
-        raise invalid(
-            "infno", "路径与报文的交易编号不一致", "the path's infno differs from the body's"
-        )
-    handler = HANDLERS.get(infno)
-    if handler is None:
-        raise invalid("infno", f"不支持的交易编号{infno}", f"unknown infno {infno}", "unknown")
-    if not isinstance(env["input"], dict):
-        raise invalid("input", "input应为JSON对象", "input is a JSON object")
+    """The general path: parse (unless ``respond`` did), authenticate (a use
+    case), call the transaction's use case, render. Each use case commits
+    its own work."""
+    r = request or inputs.parse(env, path_infno)
+    e = r.envelope
     caller = gateway.authenticate(
         services.uow(),
         access_id=headers.get("x-tif-paasid"),
@@ -196,12 +185,12 @@ def handle(
         signature=headers.get("x-tif-signature"),
         body_sig=headers.get("x-yb-body-signature"),
         body=raw,
-        fixmedins_code=str(env["fixmedins_code"]),
-        sign_no=str(env.get("sign_no") or ""),
-        needs_sign_in=infno not in NO_SIGN_IN,
-        signed_with=gateway.signed_with(env),
+        fixmedins_code=e.fixmedins_code,
+        sign_no=e.sign_no,
+        needs_sign_in=r.infno not in NO_SIGN_IN,
+        signed_with=(e.cainfo, e.signtype),
     )
-    output = handler(services.uow(), caller, env, env["input"])
+    output = HANDLERS[r.infno](services.uow(), caller, r)
     return answer(services, env, 0, output, "")
 
 
@@ -217,16 +206,22 @@ async def respond(
     env: dict[str, Any] = {}
     try:
         env = _parse(raw)
-        if fast is not None:
-            output = await fast.answer(headers, raw, env, path_infno)
+        # The whole message is read first, on either path, by the same
+        # parser: a bad value is refused before the request is authenticated
+        # or changes anything. A code the fast path may answer is small and
+        # read here; any other (up to 1,000 fee lines) in the thread pool.
+        request, infno = None, env.get("infno")
+        if fast is not None and isinstance(infno, str) and infno in FAST_INFNOS:
+            request = inputs.parse(env, path_infno)
+            output = await fast.answer(headers, raw, request)
             if output is not None:
                 return answer(services, env, 0, output, "")
         # the services are synchronous (one database transaction each)
-        return await run_in_threadpool(handle, services, headers, raw, env, path_infno)
+        return await run_in_threadpool(handle, services, headers, raw, env, path_infno, request)
     except DomainError as exc:
         return answer(services, env, -1, None, exc.message)
     except Exception:
-        log.exception("HIS %s failed", env.get("infno"))
+        log.exception("HIS %r failed", str(env.get("infno"))[:8])
         return answer(
             services,
             env,

@@ -76,7 +76,8 @@ def redeem(uow: UnitOfWork, *, token: str, institution: str) -> int:
     """Read a scanned token: returns the person's id and marks it used by this
     institution. An expired, forged or already used token is refused."""
     parts = (token or "").strip().split(".")
-    if len(parts) != 5 or parts[0] != "YB1":
+    # a token is ASCII: anything else is no token (and hmac compares only ASCII text)
+    if len(parts) != 5 or parts[0] != "YB1" or not token.isascii():
         raise _bad("invalid", "电子凭证无效", "not a valid electronic voucher")
     body = ".".join(parts[1:4])
     if not hmac.compare_digest(parts[4], _sign(uow.settings.effective_secret_key, body)):

@@ -40,13 +40,13 @@ from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
 from yibao.domain.audit import CHAINS, AuditRecord, tail_around_person
 from yibao.domain.errors import DomainError, not_found, outcome_unknown
-from yibao.domain.money import yuan_to_fen
 from yibao.domain.use import CardState, PersonState, Presenter, Purpose
 from yibao.domain.use import decide as decide_use
 from yibao.services import idempotency
-from yibao.services.access.institution_auth import Caller, check_credentials, signed_with
+from yibao.services.access.institution_auth import Caller, check_credentials, check_headers
 from yibao.services.contributions.contributions import pick_current
 from yibao.services.ledger import backends
+from yibao.services.settlement import inputs
 from yibao.services.settlement import settlement as svc
 
 log = logging.getLogger("yibao.his")
@@ -138,18 +138,12 @@ class FastPath:
             await pool.close()
 
     async def answer(
-        self, headers: Any, raw: bytes, env: dict[str, Any], path_infno: str | None
+        self, headers: Any, raw: bytes, request: inputs.Request
     ) -> dict[str, Any] | None:
-        """The output of 1101 or 2207, or None: take the general path."""
-        infno = str(env.get("infno") or "")
-        inp = env.get("input")
-        if (
-            infno not in INFNOS
-            or (path_infno and path_infno != infno)
-            or not isinstance(inp, dict)
-            or not isinstance(inp.get("data"), dict)
-            or any(env.get(n) in (None, "") for n in ("msgid", "fixmedins_code"))
-        ):
+        """The output of 1101 or 2207, or None: take the general path. The
+        request was parsed by the channel (``inputs.parse``), as for the
+        general path."""
+        if request.infno not in INFNOS:
             return None
         output = None
         try:
@@ -157,10 +151,10 @@ class FastPath:
             async with pool.acquire() as conn:
                 for _ in range(RETRIES):
                     try:
-                        if infno == "1101":
-                            output = await self._person_info(conn, headers, raw, env, inp["data"])
+                        if request.infno == "1101":
+                            output = await self._person_info(conn, headers, raw, request)
                         else:
-                            output = await self._settle(conn, headers, raw, env, inp["data"])
+                            output = await self._settle(conn, headers, raw, request)
                         break
                     except Stale:
                         continue
@@ -192,19 +186,20 @@ class FastPath:
 
     @staticmethod
     def _request(
-        headers: Any, data: dict[str, Any], cert_types: tuple[str, ...]
+        headers: Any, data: inputs.PersonQuery | inputs.Settle, cert_types: tuple[str, ...]
     ) -> tuple[str, str, str, str, str, str] | None:
         """access id, timestamp, nonce, signature, certificate type and number;
         None for what only the general path answers."""
-        h = [headers.get(k) for k in ("x-tif-paasid", "x-tif-timestamp", "x-tif-nonce")]
-        signature = headers.get("x-tif-signature")
-        if not all(h) or not signature or len(str(h[2])) > 100:
-            return None
-        cert_type = str(data.get("mdtrt_cert_type") or "")
-        cert_no = str(data.get("mdtrt_cert_no") or "").strip()
-        if cert_type not in cert_types or not cert_no:
+        if data.mdtrt_cert_type not in cert_types:
             return None  # an electronic voucher (01) is redeemed on the general path
-        return str(h[0]), str(h[1]), str(h[2]), str(signature), cert_type, cert_no
+        # headers of another form: refused (a DomainError), and the general path says why
+        access_id, timestamp, nonce, signature = check_headers(
+            access_id=headers.get("x-tif-paasid"),
+            timestamp=headers.get("x-tif-timestamp"),
+            nonce=headers.get("x-tif-nonce"),
+            signature=headers.get("x-tif-signature"),
+        )
+        return access_id, timestamp, nonce, signature, data.mdtrt_cert_type, data.mdtrt_cert_no
 
     def _credentials(
         self,
@@ -212,7 +207,7 @@ class FastPath:
         req: tuple[str, str, str, str, str, str],
         headers: Any,
         raw: bytes,
-        env: dict[str, Any],
+        env: inputs.Envelope,
     ) -> Caller | None:
         """The gateway's checks (a failure raises, and the general path
         answers); None when the envelope names another institution."""
@@ -226,9 +221,9 @@ class FastPath:
             body=raw,
             now=self.clock.now(),
         )
-        if str(env["fixmedins_code"]) != inst.code:
+        if env.fixmedins_code != inst.code:
             return None
-        return Caller.of(inst, access_id, signed_in=True, signed_with=signed_with(env))
+        return Caller.of(inst, access_id, signed_in=True, signed_with=(env.cainfo, env.signtype))
 
     async def _read(
         self,
@@ -236,12 +231,13 @@ class FastPath:
         req: tuple[str, str, str, str, str, str],
         headers: Any,
         raw: bytes,
-        env: dict[str, Any],
+        env: inputs.Envelope,
         mdtrt_id: str | None,
     ) -> tuple[Caller, SimpleNamespace] | None:
         access_id, _, nonce, _, cert_type, cert_no = req
-        sign_no = str(env.get("sign_no") or "")
-        text = await conn.fetchval(READ, access_id, sign_no, nonce, cert_type, cert_no, mdtrt_id)
+        text = await conn.fetchval(
+            READ, access_id, env.sign_no, nonce, cert_type, cert_no, mdtrt_id
+        )
         if text is None:
             return None
         r = SimpleNamespace(**orjson.loads(text))
@@ -324,7 +320,7 @@ class FastPath:
     # ---------------------------------------------------------- 1101
 
     def _person_output(
-        self, r: SimpleNamespace, data: dict[str, Any], now: dt.datetime
+        self, r: SimpleNamespace, data: inputs.PersonQuery, now: dt.datetime
     ) -> dict[str, Any]:
         """1101's answer, once ``domain.use`` allows the card for an inquiry
         by an institution (as ``inquiry.summary`` decides on the general path)."""
@@ -351,13 +347,9 @@ class FastPath:
         )
 
     async def _person_info(
-        self,
-        conn: asyncpg.Connection,
-        headers: Any,
-        raw: bytes,
-        env: dict[str, Any],
-        data: dict[str, Any],
+        self, conn: asyncpg.Connection, headers: Any, raw: bytes, request: inputs.Request
     ) -> dict[str, Any] | None:
+        env, data = request.envelope, request.input.data
         # a card (03) only: the audit entry names the card, as the general
         # path's account summary does; an ID number takes the general path
         req = self._request(headers, data, ("03",))
@@ -398,8 +390,8 @@ class FastPath:
         req: tuple[str, str, str, str, str, str],
         headers: Any,
         raw: bytes,
-        env: dict[str, Any],
-        data: dict[str, Any],
+        env: inputs.Envelope,
+        data: inputs.PersonQuery,
     ) -> dict[str, Any] | None:
         """1101 in one call, with the institution as last read: the request
         is checked against it here, and ``yb_his_person`` claims the nonce,
@@ -423,7 +415,7 @@ class FastPath:
             inst.access_secret,
             bool(inst.require_body_signature),
             inst.code,
-            str(env.get("sign_no") or ""),
+            env.sign_no,
             nonce,
             cert_type,
             cert_no,
@@ -449,9 +441,7 @@ class FastPath:
 
     # ---------------------------------------------------------- 2207
 
-    def _facts(
-        self, r: SimpleNamespace, caller: Caller, data: dict[str, Any], psn_no: str, total: int
-    ) -> rules.Facts | None:
+    def _facts(self, r: SimpleNamespace, caller: Caller, data: inputs.Settle) -> rules.Facts | None:
         """What ``domain.settlement.decide`` decides from, as ``yb_his_read``
         sent it; None for what the general path decides (a cash visit, a
         person insured in another pooling area)."""
@@ -465,7 +455,7 @@ class FastPath:
         day = dt.date.fromisoformat(v["day"])
         return rules.Facts(
             institution=svc.institution(caller),
-            psn_no=psn_no,
+            psn_no=data.psn_no,
             visit=rules.Visit(
                 id=v["id"],
                 mdtrt_id=v["mdtrt_id"],
@@ -483,7 +473,7 @@ class FastPath:
             )
             if enrolment
             else None,
-            medfee_sumamt=total,
+            medfee_sumamt=data.medfee_sumamt,
             fees=[benefit.Item(int(a), c, int(bp)) for a, c, bp in r.fees],
             policies=[
                 benefit.Policy(t, a, y, d, cap, dict(rt)) for t, a, y, d, cap, rt in r.policies
@@ -497,39 +487,25 @@ class FastPath:
                 rules.Usage(),
             ),
             balance=int(r.balance or 0),
-            use_account=str(data.get("acct_used_flag") or "0") == "1",
+            use_account=data.acct_used_flag == "1",
             today=self.clock.today(),
             window_days=0,  # a cash visit took the general path above
             named=svc.named(data),
         )
 
     async def _settle(
-        self,
-        conn: asyncpg.Connection,
-        headers: Any,
-        raw: bytes,
-        env: dict[str, Any],
-        data: dict[str, Any],
+        self, conn: asyncpg.Connection, headers: Any, raw: bytes, request: inputs.Request
     ) -> dict[str, Any] | None:
-        msgid = str(env["msgid"])
-        psn_no = str(data.get("psn_no") or "").strip()
-        mdtrt_id = str(data.get("mdtrt_id") or "").strip()
-        if (
-            not psn_no
-            or not mdtrt_id
-            or data.get("medfee_sumamt") in (None, "")
-            or len(msgid) > svc.MSGID_MAX
-        ):
-            return None
+        env, data = request.envelope, request.input.data
+        msgid = env.msgid
         req = self._request(headers, data, ("02", "03"))
         if req is None:
             return None
-        found = await self._read(conn, req, headers, raw, env, mdtrt_id)
+        found = await self._read(conn, req, headers, raw, env, data.mdtrt_id)
         if found is None:
             return None
         caller, r = found
-        total = yuan_to_fen(str(data["medfee_sumamt"]), field="input.data.medfee_sumamt")
-        facts = self._facts(r, caller, data, psn_no, total)
+        facts = self._facts(r, caller, data)
         if facts is None:
             return None
         # the general path's decision; a refusal raises and the general path
@@ -556,7 +532,7 @@ class FastPath:
                 req[2],
                 svc.scope(caller),
                 msgid,
-                idempotency.fingerprint("2207", env["input"]),
+                idempotency.fingerprint("2207", request.sent),
                 json.dumps(output, ensure_ascii=False),
                 *backends.settle_args(write),
                 *[a for i, a in enumerate(audit) if i != 6],  # the person is the write's

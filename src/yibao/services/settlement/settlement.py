@@ -19,14 +19,17 @@ Where the rules are:
   SQL-function implementation chosen at start-up (``services.ledger.backends``);
 - a replayed msgid: ``services.idempotency.once``, claimed first.
 
-Amounts are integer fen; the channel turns them into yuan.
+Each use case takes its input as the HIS sent it, read by the one model
+of its transaction (``inputs``): the channel passes the model it parsed the
+message into, and a plain dict (a test, a script) is read through the same
+model. Amounts are integer fen; the channel turns them into yuan.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +42,6 @@ from yibao.domain import settlement as rules
 from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
 from yibao.domain.errors import DomainError, conflict, invalid
-from yibao.domain.money import yuan_to_fen
 from yibao.domain.use import CardState, Named, PersonState, Presenter, Purpose
 from yibao.domain.use import decide as decide_use
 from yibao.services import idempotency
@@ -48,7 +50,7 @@ from yibao.services.cards import cards, evoucher
 from yibao.services.contributions import contributions
 from yibao.services.ledger import backends, ledger, usage
 from yibao.services.registry.registry import age_on
-from yibao.services.settlement import equipment, policy
+from yibao.services.settlement import equipment, inputs, policy
 from yibao.services.tx import use_case
 from yibao.store.models import (
     Card,
@@ -78,21 +80,8 @@ def fmt_time(moment: dt.datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def parse_time(value: object, field: str) -> dt.datetime:
-    text = str(value or "").strip()
-    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(text, pattern).replace(tzinfo=CHINA)
-        except ValueError:
-            continue
-    raise invalid(field, "时间格式应为yyyy-MM-dd HH:mm:ss", "a time is yyyy-MM-dd HH:mm:ss")
-
-
-def need(data: dict[str, Any], name: str, prefix: str = "input.data") -> str:
-    value = data.get(name)
-    if value is None or str(value).strip() == "":
-        raise invalid(f"{prefix}.{name}", f"缺少字段{name}", f"missing field {name}", "missing")
-    return str(value).strip()
+# a registration's or a fee's time may be this far ahead of the server's clock
+CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
 # ------------------------------------------------------------- idempotency
@@ -225,17 +214,18 @@ def person_state(
     return contributions.person_state(person, enrolment, arrangement=arrangement)
 
 
-def named(data: dict[str, Any]) -> Named:
+def named(data: inputs.Presented | Mapping[str, Any]) -> Named:
     """Who the request says the person is, beside its certificate: psn_no,
     certno and psn_name, where the HIS sends them."""
-    psn_no = str(data.get("psn_no") or "").strip()
+    given = (
+        data if isinstance(data, inputs.Presented) else inputs.Presented.read(data, "input.data")
+    )
+    psn_no = given.psn_no
     return Named(
         # a psn_no that is no person's id can match no certificate
-        person_id=(int(psn_no) if psn_no.isdigit() and len(psn_no) < 19 else -1)
-        if psn_no
-        else None,
-        certno=str(data.get("certno") or "").strip() or None,
-        name=str(data.get("psn_name") or "").strip() or None,
+        person_id=(int(psn_no) if len(psn_no) < 19 else -1) if psn_no else None,
+        certno=given.certno or None,
+        name=given.psn_name or None,
     )
 
 
@@ -341,7 +331,11 @@ def _open(visit: Visit) -> Visit:
 
 @use_case
 def register(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    data: inputs.Registration | Mapping[str, Any],
 ) -> dict[str, Any]:
     """2201: register an outpatient visit. With ``cash_fallback`` 1 and an
     ``invono`` it records a visit paid in cash during an equipment failure,
@@ -349,13 +343,12 @@ def register(
     failure this institution declared, one receipt once, and not at a time
     the person was seen at any institution already."""
 
+    d = inputs.Registration.read(data, "input.data")
+
     def work() -> dict[str, Any]:
-        psn_no = need(data, "psn_no")
-        cert_type = need(data, "mdtrt_cert_type")
-        cert_no = need(data, "mdtrt_cert_no")
-        begntime = parse_time(need(data, "begntime"), "input.data.begntime")
-        cash = str(data.get("cash_fallback") or "0") == "1"
-        invono = str(data.get("invono") or "").strip() or None
+        psn_no, begntime = d.psn_no, d.begntime
+        cash = d.cash_fallback == "1"
+        invono = d.invono or None
         now = uow.clock.now()
         failure_id = None
         if cash:
@@ -373,11 +366,11 @@ def register(
                 "input.data.begntime",
             )
             failure_id = equipment.covering(uow, caller, begntime)
-        elif begntime > now + dt.timedelta(minutes=10):
+        elif begntime > now + CLOCK_SKEW:
             raise invalid(
                 "input.data.begntime", "就诊时间晚于当前时间", "begntime is in the future"
             )
-        who = identify(uow, caller, cert_type=cert_type, cert_no=cert_no)
+        who = identify(uow, caller, cert_type=d.mdtrt_cert_type, cert_no=d.mdtrt_cert_no)
         enrolment = (
             contributions.current_enrolment(uow.session, who.person.id) if who.person else None
         )
@@ -394,11 +387,11 @@ def register(
             if who.person
             else None,
             card=who.card_state,
-            named=named(data),
+            named=named(d),
             card_field="mdtrt_cert_no",
         ).require()
         assert who.person is not None and enrolment is not None
-        insutype = str(data.get("insutype") or enrolment.insutype)
+        insutype = d.insutype or enrolment.insutype
         if insutype != enrolment.insutype:
             raise _refuse(
                 "visit.insutype",
@@ -416,11 +409,11 @@ def register(
             person_id=who.person.id,
             institution_code=caller.code,
             insutype=insutype,
-            med_type=str(data.get("med_type") or "11"),
+            med_type=d.med_type or "11",
             begntime=begntime,
-            ipt_otp_no=str(data.get("ipt_otp_no") or ""),
-            dept_name=str(data.get("dept_name") or ""),
-            dr_name=str(data.get("dr_name") or ""),
+            ipt_otp_no=d.ipt_otp_no,
+            dept_name=d.dept_name,
+            dr_name=d.dr_name,
             cash_fallback=cash,
             invono=invono,
             equipment_failure_id=failure_id,
@@ -448,12 +441,17 @@ def register(
 
 @use_case
 def cancel_registration(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    data: inputs.CancelRegistration | Mapping[str, Any],
 ) -> dict[str, Any]:
     """2202."""
+    d = inputs.CancelRegistration.read(data, "input.data")
 
     def work() -> dict[str, Any]:
-        visit = _visit(uow, caller, need(data, "mdtrt_id"), need(data, "psn_no"))
+        visit = _visit(uow, caller, d.mdtrt_id, d.psn_no)
         if visit.status != "registered":
             raise _refuse(
                 "visit.settled",
@@ -481,34 +479,21 @@ def visit_info(
     caller: Caller,
     *,
     msg: Message,
-    mdtrtinfo: dict[str, Any],
-    diseinfo: list[Any],
+    mdtrtinfo: inputs.VisitInfo | Mapping[str, Any],
+    diseinfo: Sequence[inputs.Diagnosis | Mapping[str, Any]],
 ) -> dict[str, Any]:
     """2203: the visit's diagnoses."""
+    info = inputs.VisitInfo.read(mdtrtinfo, "input.mdtrtinfo")
+    diagnoses = [inputs.Diagnosis.read(d, f"input.diseinfo.{i}") for i, d in enumerate(diseinfo)]
 
     def work() -> dict[str, Any]:
-        visit = _open(
-            _visit(
-                uow,
-                caller,
-                need(mdtrtinfo, "mdtrt_id", "input.mdtrtinfo"),
-                need(mdtrtinfo, "psn_no", "input.mdtrtinfo"),
-            )
-        )
-        diagnoses = []
-        for i, d in enumerate(diseinfo):
-            if not isinstance(d, dict):
-                raise invalid(f"input.diseinfo.{i}", "诊断信息格式错误", "a diagnosis is an object")
-            diagnoses.append(
-                {
-                    "diag_type": str(d.get("diag_type") or ""),
-                    "diag_code": need(d, "diag_code", f"input.diseinfo.{i}"),
-                    "diag_name": str(d.get("diag_name") or ""),
-                }
-            )
-        visit.diagnoses = diagnoses
-        if mdtrtinfo.get("med_type"):
-            visit.med_type = str(mdtrtinfo["med_type"])
+        visit = _open(_visit(uow, caller, info.mdtrt_id, info.psn_no))
+        visit.diagnoses = [
+            {"diag_type": d.diag_type, "diag_code": d.diag_code, "diag_name": d.diag_name}
+            for d in diagnoses
+        ]
+        if info.med_type:
+            visit.med_type = info.med_type
         uow.audit(
             caller.record(
                 channel=Channel.HIS,
@@ -524,50 +509,45 @@ def visit_info(
 
 @use_case
 def upload_fees(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, lines: list[Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    lines: Sequence[inputs.FeeLine | Mapping[str, Any]],
 ) -> dict[str, Any]:
     """2204: fee details, each classified by the catalogue of the visit's area."""
+    fees = inputs.FeeUploadInput.read({"feedetail": list(lines)}, "input").feedetail
 
     def work() -> dict[str, Any]:
-        if not lines:
-            raise invalid("input.feedetail", "缺少费用明细", "missing feedetail", "missing")
         out = []
         visits: dict[str, Visit] = {}
         now = uow.clock.now()
-        parsed = []
-        for i, line in enumerate(lines):
-            where = f"input.feedetail.{i}"
-            if not isinstance(line, dict):
-                raise invalid(where, "费用明细格式错误", "a fee detail is an object")
-            mdtrt_id = need(line, "mdtrt_id", where)
-            if mdtrt_id not in visits:
-                visits[mdtrt_id] = _open(_visit(uow, caller, mdtrt_id, need(line, "psn_no", where)))
-            amount = yuan_to_fen(
-                need(line, "det_item_fee_sumamt", where), field=f"{where}.det_item_fee_sumamt"
-            )
-            pric = yuan_to_fen(line.get("pric") or 0, field=f"{where}.pric")
-            if amount < 0:
+        for i, line in enumerate(fees):
+            if line.fee_ocur_time is not None and line.fee_ocur_time > now + CLOCK_SKEW:
                 raise invalid(
-                    f"{where}.det_item_fee_sumamt", "金额不能为负", "an amount is not negative"
+                    f"input.feedetail.{i}.fee_ocur_time",
+                    "费用发生时间晚于当前时间",
+                    "fee_ocur_time is in the future",
                 )
-            parsed.append((line, visits[mdtrt_id], amount, pric, where))
+            if line.mdtrt_id not in visits:
+                visits[line.mdtrt_id] = _open(_visit(uow, caller, line.mdtrt_id, line.psn_no))
         items = policy.catalogue_lookup(
-            uow.session,
-            area=caller.division[:6],
-            codes=[str(p[0].get("med_list_codg") or "") for p in parsed],
+            uow.session, area=caller.division[:6], codes=[line.med_list_codg for line in fees]
         )
-        for line, visit, amount, pric, where in parsed:
-            code = need(line, "med_list_codg", where)
-            item = items.get(code)
+        for i, line in enumerate(fees):
+            where = f"input.feedetail.{i}"
+            visit, amount, pric = visits[line.mdtrt_id], line.det_item_fee_sumamt, line.pric
+            item = items.get(line.med_list_codg)
             category = item.category if item else None
             selfpay_bp = item.selfpay_bp if item else 0
             detail = FeeDetail(
                 visit_id=visit.id,
                 person_id=visit.person_id,
-                feedetl_sn=need(line, "feedetl_sn", where),
-                chrg_bchno=str(line.get("chrg_bchno") or ""),
-                list_code=code,
-                cnt=str(line.get("cnt") or "1"),
+                feedetl_sn=line.feedetl_sn,
+                chrg_bchno=line.chrg_bchno,
+                list_code=line.med_list_codg,
+                # 0.5 and 0.50 are one count: kept as written without trailing zeros
+                cnt=format(line.cnt.normalize(), "f"),
                 pric=pric,
                 amount=amount,
                 category=category,
@@ -619,13 +599,18 @@ def upload_fees(
 
 @use_case
 def cancel_fees(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    data: inputs.FeeCancel | Mapping[str, Any],
 ) -> dict[str, Any]:
     """2205: cancel one detail (feedetl_sn) or all of a visit's (feedetl_sn 0000 or empty)."""
+    d = inputs.FeeCancel.read(data, "input.data")
 
     def work() -> dict[str, Any]:
-        visit = _open(_visit(uow, caller, need(data, "mdtrt_id"), need(data, "psn_no")))
-        sn = str(data.get("feedetl_sn") or "").strip()
+        visit = _open(_visit(uow, caller, d.mdtrt_id, d.psn_no))
+        sn = d.feedetl_sn
         stmt = select(FeeDetail).where(FeeDetail.visit_id == visit.id, FeeDetail.status == "active")
         if sn and sn != "0000":
             stmt = stmt.where(FeeDetail.feedetl_sn == sn)
@@ -656,18 +641,20 @@ EQUIPMENT_FAILURE = "9901"
 
 @use_case
 def declare_failure(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    data: inputs.Failure | Mapping[str, Any],
 ) -> dict[str, Any]:
     """9901: the institution declares an equipment failure after the repair:
     cash visits inside it may be recorded (2201 with ``cash_fallback`` 1)."""
 
+    d = inputs.Failure.read(data, "input.data")
+
     def work() -> dict[str, Any]:
         failure = equipment.declare_for_his(
-            uow,
-            caller,
-            start=parse_time(need(data, "begntime"), "input.data.begntime"),
-            end=parse_time(need(data, "endtime"), "input.data.endtime"),
-            reason=need(data, "reason"),
+            uow, caller, start=d.begntime, end=d.endtime, reason=d.reason
         )
         return {
             "data": {
@@ -691,14 +678,12 @@ class Read:
     person: Person | None
 
 
-def read_facts(uow: UnitOfWork, caller: Caller, data: dict[str, Any]) -> Read:
+def read_facts(uow: UnitOfWork, caller: Caller, data: inputs.Settle | Mapping[str, Any]) -> Read:
     """What ``domain.settlement.decide`` decides from, read through the ORM
     without locks: the write checks that it still holds."""
-    psn_no = need(data, "psn_no")
-    mdtrt_id = need(data, "mdtrt_id")
-    cert_type = need(data, "mdtrt_cert_type")
-    cert_no = need(data, "mdtrt_cert_no")
-    total = yuan_to_fen(need(data, "medfee_sumamt"), field="input.data.medfee_sumamt")
+    d = inputs.Settle.read(data, "input.data")
+    psn_no, mdtrt_id = d.psn_no, d.mdtrt_id
+    cert_type, cert_no, total = d.mdtrt_cert_type, d.mdtrt_cert_no, d.medfee_sumamt
     session = uow.session
     row = session.execute(select(Visit).where(Visit.mdtrt_id == mdtrt_id)).scalar_one_or_none()
     visit = visit_facts(row) if row else None
@@ -752,11 +737,11 @@ def read_facts(uow: UnitOfWork, caller: Caller, data: dict[str, Any]) -> Read:
             policies=policies,
             usage=used,
             balance=ledger.individual_balance(session, who.person.id) if who.person else 0,
-            use_account=str(data.get("acct_used_flag") or "0") == "1",
+            use_account=d.acct_used_flag == "1",
             today=today,
             window_days=uow.settings.his_resettle_window_days,
             resettled_before=resettled,
-            named=named(data),
+            named=named(d),
         ),
         who.person,
     )
@@ -813,7 +798,7 @@ def setlinfo(
         "medins_setl_id": "",
         "clr_optins": d.enrolment.area,
         "clr_way": "1",
-        "clr_type": d.visit.med_type,
+        "clr_type": rules.clearing_type(d.visit.med_type),
         "refund_owed": d.refund_owed,
         "setl_type": d.kind.value,
     }
@@ -888,7 +873,9 @@ def settlement_write(
 
 
 @use_case
-def presettle(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[str, Any]:
+def presettle(
+    uow: UnitOfWork, caller: Caller, *, data: inputs.Settle | Mapping[str, Any]
+) -> dict[str, Any]:
     """2206: what 2207 would pay now; posts nothing."""
     read = read_facts(uow, caller, data)
     d = rules.decide(read.facts)
@@ -926,11 +913,12 @@ def _busy() -> DomainError:
 
 @use_case
 def settle(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork, caller: Caller, *, msg: Message, data: inputs.Settle | Mapping[str, Any]
 ) -> dict[str, Any]:
     """2207: settle a visit; one ledger entry, once per msgid. A cash visit
     is re-settled: the account and the fund pay what they would have paid
     then, and the institution owes the person that much back."""
+    data = inputs.Settle.read(data, "input.data")
 
     def work() -> dict[str, Any]:
         write = backends.of(uow.session).settle
@@ -966,10 +954,11 @@ def settle(
 
 
 def _settlement(
-    uow: UnitOfWork, caller: Caller, setl_id: str, psn_no: str | None, lock: bool = False
+    uow: UnitOfWork, caller: Caller, ref: inputs.SettlementRef, lock: bool = False
 ) -> Settlement:
-    """The institution's own settlement of the named person: another
-    institution's is refused, changing nothing."""
+    """The institution's own settlement of the named person and visit:
+    another institution's is refused, changing nothing."""
+    setl_id, psn_no = ref.setl_id, ref.psn_no
     stmt = select(Settlement).where(Settlement.setl_id == setl_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -986,12 +975,19 @@ def _settlement(
             field="setl_id",
             status=403,
         )
-    if psn_no is not None and str(row.person_id) != psn_no:
+    if str(row.person_id) != psn_no:
         raise _refuse(
             "settlement.person_mismatch",
             "人员编号与结算记录不符",
             "psn_no does not match the settlement",
             "psn_no",
+        )
+    if row.mdtrt_id != ref.mdtrt_id:
+        raise _refuse(
+            "settlement.visit_mismatch",
+            "就诊ID与结算记录不符",
+            "mdtrt_id does not match the settlement",
+            "mdtrt_id",
         )
     return row
 
@@ -1026,19 +1022,17 @@ def settlement_info(uow: UnitOfWork, row: Settlement, sign: int = 1) -> dict[str
 
 @use_case
 def cancel_settlement(
-    uow: UnitOfWork, caller: Caller, *, msg: Message, data: dict[str, Any]
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    msg: Message,
+    data: inputs.SettlementRef | Mapping[str, Any],
 ) -> dict[str, Any]:
     """2208: reverse a settlement exactly once."""
+    ref = inputs.SettlementRef.read(data, "input.data")
 
     def work() -> dict[str, Any]:
-        row = _settlement(uow, caller, need(data, "setl_id"), need(data, "psn_no"), lock=True)
-        if row.mdtrt_id != need(data, "mdtrt_id"):
-            raise _refuse(
-                "settlement.visit_mismatch",
-                "就诊ID与结算记录不符",
-                "mdtrt_id does not match the settlement",
-                "mdtrt_id",
-            )
+        row = _settlement(uow, caller, ref, lock=True)
         if row.status != "settled":
             raise conflict(
                 "ledger.already_reversed",
@@ -1082,9 +1076,12 @@ def cancel_settlement(
 
 
 @use_case
-def query_settlement(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[str, Any]:
-    """5203."""
-    row = _settlement(uow, caller, need(data, "setl_id"), need(data, "psn_no"))
+def query_settlement(
+    uow: UnitOfWork, caller: Caller, *, data: inputs.SettlementRef | Mapping[str, Any]
+) -> dict[str, Any]:
+    """5203: the settlement of the named person and visit (``mdtrt_id`` is
+    checked as 2208 checks it)."""
+    row = _settlement(uow, caller, inputs.SettlementRef.read(data, "input.data"))
     info = settlement_info(uow, row)
     uow.audit(
         caller.record(
@@ -1107,22 +1104,22 @@ def query_settlement(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -
 
 
 @use_case
-def reconcile(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[str, Any]:
-    """3201: the institution's totals for a period against ours."""
+def reconcile(
+    uow: UnitOfWork, caller: Caller, *, data: inputs.Statement | Mapping[str, Any]
+) -> dict[str, Any]:
+    """3201: the institution's totals for a period of days (China time)
+    against ours."""
+    d = inputs.Statement.read(data, "input.data")
     # The totals come from one statement, so they are of one snapshot even
     # under READ COMMITTED (a second statement would need REPEATABLE READ).
-    begin = parse_time(need(data, "stmt_begndate"), "input.data.stmt_begndate")
-    end = parse_time(need(data, "stmt_enddate"), "input.data.stmt_enddate") + dt.timedelta(days=1)
+    begin = dt.datetime.combine(d.stmt_begndate, dt.time(), CHINA)
+    end = dt.datetime.combine(d.stmt_enddate, dt.time(), CHINA) + dt.timedelta(days=1)
     given = {
-        name: yuan_to_fen(need(data, name), field=f"input.data.{name}")
-        for name in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+        "medfee_sumamt": d.medfee_sumamt,
+        "fund_pay_sumamt": d.fund_pay_sumamt,
+        "acct_pay": d.acct_pay,
     }
-    try:
-        given_cnt = int(need(data, "fixmedins_setl_cnt"))
-    except ValueError:
-        raise invalid(
-            "input.data.fixmedins_setl_cnt", "笔数应为整数", "a count is an integer"
-        ) from None
+    given_cnt = d.fixmedins_setl_cnt
     stmt = select(
         func.coalesce(func.sum(Settlement.medfee_sumamt), 0),
         func.coalesce(func.sum(Settlement.fund_pay_sumamt), 0),
@@ -1134,8 +1131,8 @@ def reconcile(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[
         Settlement.setl_time >= begin,
         Settlement.setl_time < end,
     )
-    if data.get("insutype"):
-        stmt = stmt.where(Settlement.insutype == str(data["insutype"]))
+    if d.insutype:
+        stmt = stmt.where(Settlement.insutype == d.insutype)
     med, fund, acct, cnt = uow.session.execute(stmt).one()
     ours = {
         "medfee_sumamt": int(med),
@@ -1151,7 +1148,7 @@ def reconcile(uow: UnitOfWork, caller: Caller, *, data: dict[str, Any]) -> dict[
         diffs.append(f"fixmedins_setl_cnt {given_cnt} != {cnt}")
     return {
         "stmtinfo": {
-            "setl_optins": str(data.get("setl_optins") or caller.division[:6]),
+            "setl_optins": d.setl_optins or caller.division[:6],
             "stmt_rslt": "1" if diffs else "0",
             "stmt_rslt_dscr": "; ".join(diffs) if diffs else "对账一致 / balanced",
         }
