@@ -10,7 +10,9 @@ which may not go below zero, is debited by a guarded update.
 
 A chunk has two implementations (``backends.Backend.credit_range``): one
 data-modifying statement on PostgreSQL, plain statements on SQLite, whose
-single writer needs no claim conflict handling.
+single writer needs no claim conflict handling. Either way the chunk's
+entry leaves its audit record in the chunk's transaction, sealed with the
+backend's audit key, as every ledger entry does.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from typing import Protocol
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, text
 
 from yibao.domain import ledger as codes
+from yibao.domain import ledger_audit
+from yibao.domain.audit import AuditKey
 from yibao.domain.errors import DomainError
+from yibao.store import auditlog
 from yibao.store.types import UTCDateTime
 
 CreditRange = Callable[..., tuple[int, list[tuple[str, int]]]]
@@ -41,6 +46,9 @@ class Writers(Protocol):
 
     @property
     def parallel_writers(self) -> bool: ...
+
+    @property
+    def audit_key(self) -> AuditKey: ...
 
 
 @dataclass
@@ -107,7 +115,14 @@ def post_month(
     def one(bounds: tuple[int, int]) -> None:
         nonlocal persons, amount, chunks
         claimed, total = _post_range(
-            engine, backend.credit_range, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp
+            engine,
+            backend.credit_range,
+            month=month,
+            lo=bounds[0],
+            hi=bounds[1],
+            stamp=stamp,
+            audit_key=backend.audit_key,
+            now=now,
         )
         if not claimed:
             return
@@ -136,18 +151,18 @@ def _post_range(
     lo: int,
     hi: int,
     stamp: BindParameter[dt.datetime],
+    audit_key: AuditKey,
+    now: dt.datetime,
 ) -> tuple[int, int]:
     """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
+    key = f"iacredit:{month}:{uuid.uuid4().hex}"
     with engine.begin() as conn:
         entry_id = conn.execute(
             text(
                 "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
                 "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
             ).bindparams(stamp),
-            {
-                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
-                "memo": f"individual account credit {_month_text(month)}",
-            },
+            {"key": key, "memo": f"individual account credit {_month_text(month)}"},
         ).scalar_one()
         params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
         claimed, totals = credit_range(conn, params=params, stamp=stamp)
@@ -155,6 +170,18 @@ def _post_range(
             conn.rollback()
             return 0, 0
         _debit_pending(conn, entry_id, totals, stamp)
+        # the entry's audit record, from its postings as written
+        postings = conn.execute(
+            text(
+                "SELECT a.code, p.amount FROM ledger_postings p "
+                "JOIN ledger_accounts a ON a.id = p.account_id WHERE p.entry_id = :e"
+            ),
+            {"e": entry_id},
+        ).all()
+        record = ledger_audit.entry_record(
+            key=key, kind="ia_credit", person_id=None, postings=[(r[0], r[1]) for r in postings]
+        )
+        auditlog.append(conn, [record], now, audit_key)
     return claimed, sum(t for _, t in totals)
 
 
