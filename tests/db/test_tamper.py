@@ -250,6 +250,13 @@ def forge_an_entry(conn: Connection, cp: Path) -> Found:
     return Found(f"(id {forged_id}): has an unkeyed hash after keyed entries", None)
 
 
+def move_an_entry_off_the_chains(conn: Connection, cp: Path) -> Found:
+    """Out of its chain to one the walk might not read."""
+    e = entry(conn, LOG.c.action == "his.register", LOG.c.seq > 1)
+    conn.execute(text("UPDATE audit_log SET chain = 99 WHERE id = :i"), {"i": e.id})
+    return Found(f"chain 99: 1 entries (the first id {e.id}) on a chain yibao never writes", None)
+
+
 def delete_a_ledger_entrys_record(conn: Connection, cp: Path) -> Found:
     record = entry(conn, LOG.c.action == "ledger.entry")
     key = record.detail["key"]
@@ -402,6 +409,7 @@ FORGERIES = [
     delete_a_chains_tail_and_move_its_head_back,
     delete_a_whole_chain,
     forge_an_entry,
+    move_an_entry_off_the_chains,
     delete_a_ledger_entrys_record,
     forge_a_balanced_ledger_entry,
     forge_a_ledger_entry_and_its_record,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from yibao.domain.audit import (
@@ -311,4 +311,14 @@ def verify(
                 problems.append(f"chain {chain}: the head hash does not match the last entry")
         elif last_seq:
             problems.append(f"chain {chain}: entries exist but the chain head is missing")
+    # the walk reads chains 0..CHAINS-1, the only ones yibao writes
+    for chain, count, first in session.execute(
+        select(AuditEntry.chain, func.count(), func.min(AuditEntry.id))
+        .where((AuditEntry.chain < 0) | (AuditEntry.chain >= CHAINS))
+        .group_by(AuditEntry.chain)
+    ):
+        problems.append(
+            f"chain {chain}: {count} entries (the first id {first}) on a chain yibao never "
+            "writes (forged, or moved from their chain)"
+        )
     return result
