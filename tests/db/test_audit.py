@@ -261,3 +261,32 @@ def test_a_checkpoint_changed_or_made_with_another_key_vouches_for_nothing(servi
     changed["chains"][0]["seq"] += 1
     problems = _problems(services, (name, json.dumps(changed)))
     assert problems == [f"checkpoint {name}: its signature does not match: the file was changed"]
+
+
+def test_the_checkpoint_and_verify_commands(env, demo, tmp_path):
+    from tests.helpers import CliRunner
+    from yibao.cli import app as cli_app
+
+    def run(*args):
+        return CliRunner().invoke(cli_app, list(args), catch_exceptions=False)
+
+    printed = run("audit", "checkpoint")
+    assert printed.exit_code == 0 and '"format": "yibao-audit-checkpoint/1"' in printed.output
+    kept = tmp_path / "kept.json"
+    for _ in range(2):  # the second run checks the log from the first on, and writes over it
+        made = run("audit", "checkpoint", "-o", str(kept))
+        assert made.exit_code == 0, made.output
+    assert "from 1 earlier one(s) on" in made.output
+    verified = run("audit", "verify", "--checkpoints", str(kept))
+    assert verified.exit_code == 0 and "16 of 16 chains" in verified.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run("audit", "verify", "--checkpoints", str(empty))
+    assert refused.exit_code == 1 and "no checkpoint" in refused.output
+    import json
+
+    body = json.loads(kept.read_text())
+    body["chains"][3]["seq"] -= 1  # as if the chain's last entry had not been there
+    kept.write_text(json.dumps(body))
+    changed = run("audit", "checkpoint", "-o", str(kept))
+    assert changed.exit_code == 1 and "its signature does not match" in changed.output

@@ -87,8 +87,9 @@ def audit_checkpoint(
         typer.Option(
             "-o",
             "--output",
-            help="a directory: a new checkpoint file in it, after checking the log against "
-            "those already there; a file: written over; default: standard output",
+            help="a directory: a new checkpoint file in it; a file: written over; either way "
+            "after checking the log against the checkpoints already there; default: standard "
+            "output",
         ),
     ] = None,
 ) -> None:
@@ -96,7 +97,7 @@ def audit_checkpoint(
     outside the database; run it on a schedule. 导出审计检查点"""
     from yibao.services.access import audit
 
-    previous = _checkpoint_files(output) if output is not None and output.is_dir() else []
+    previous = _checkpoint_files(output) if output is not None and output.exists() else []
     with services() as svc:
         done = audit.checkpoint(svc.uow(), previous=previous)
     if done.text is None:
@@ -123,7 +124,7 @@ def audit_checkpoint(
         fail(f"{target}: cannot be written 无法写入: {exc}")
     typer.echo(
         f"checkpoint of {len(done.result.last)} chains written 已导出检查点: {target} "
-        f"({done.result.entries} entries verified since the previous checkpoints)",
+        f"(after {done.result.entries} entries verified from {len(previous)} earlier one(s) on)",
         err=True,
     )
 
