@@ -35,12 +35,14 @@ from sqlalchemy import text
 from yibao.clock import CHINA
 from yibao.config import Settings
 from yibao.domain import ledger as codes
+from yibao.domain import ledger_audit
 from yibao.domain.actors import Actor
+from yibao.domain.audit import AuditKey
 from yibao.runtime import Services
 from yibao.services import security
 from yibao.services.contributions import contributions
 from yibao.services.ledger import ledger
-from yibao.store import migrate
+from yibao.store import auditlog, migrate
 from yibao.store.db import make_engine
 from yibao.testing.pgcluster import PgCluster
 
@@ -49,7 +51,7 @@ LIVE_PERSONS = 20_000  # persons with money already, who keep settling meanwhile
 LIVE_STRIDE = 50  # spread over the whole population: every 50th person
 
 
-def build(engine, persons: int) -> None:
+def build(engine, persons: int, audit_key: AuditKey) -> None:
     """Persons, enrolments and paid lines made set-based inside the server."""
     t0 = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
@@ -133,6 +135,12 @@ def build(engine, persons: int) -> None:
                 ),
                 {"e": entry, "a": acct, "amt": amount, "now": now},
             )
+        # its audit record, as every ledger entry has (ledger check compares them)
+        funding = [(codes.BANK, -total), (codes.ia_pending("330502"), total)]
+        record = ledger_audit.entry_record(
+            key="bench-funding", kind="contribution", person_id=None, postings=funding
+        )
+        auditlog.append(conn, [record], now, audit_key)
         for seq in ("persons_id_seq", "enrolments_id_seq"):
             conn.execute(text(f"SELECT setval('{seq}', :n)"), {"n": persons})
     with engine.connect() as conn:
@@ -318,7 +326,7 @@ def main() -> None:
         migrate.upgrade(url)
         services = _services(url, "posting", pool_size=4)
         engine = services.engine
-        build(engine, args.persons)
+        build(engine, args.persons, services.backend.audit_key)
         warm = contributions.post_month(
             engine, month=MONTH - 1, now=dt.datetime.now(CHINA), backend=services.backend
         )

@@ -42,7 +42,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         from yibao.services.settlement.fast_path import FastPath
 
         his_fast = FastPath(
-            engine, services.clock, acct_in_fund=settings.his_fund_pay_includes_acct
+            engine,
+            services.clock,
+            audit_key=services.backend.audit_key,
+            acct_in_fund=settings.his_fund_pay_includes_acct,
         )
 
     @asynccontextmanager

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default_factory=default_var_dir)
     database_url: str = ""
     secret_key: str = ""
+    # The key the audit chain is keyed with and its checkpoints are signed
+    # with (domain/audit.py): kept outside the database, so that someone who
+    # can write the database cannot write an entry that verifies. Unset, one
+    # is generated into var/audit_key on first run; at least 32 characters.
+    audit_key: str = ""
     # Cookies carry the Secure flag unless an operator serves plain HTTP on
     # purpose (the embedded demo on 127.0.0.1 does; browsers treat loopback as
     # a secure context, so the flag stays on there too).
@@ -64,6 +70,13 @@ class Settings(BaseSettings):
     # Hours a terminal's one-time activation code stays good after staff issue it.
     kiosk_activation_hours: int = 24
 
+    @field_validator("audit_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value.encode()) < 32:
+            raise ValueError("YIBAO_AUDIT_KEY: at least 32 characters (256 bits of a random text)")
+        return value
+
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -82,6 +95,31 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @cached_property
+    def effective_audit_key(self) -> bytes:
+        """The configured audit key, else the one generated on first run into
+        var/audit_key. Made at most once, also when several processes start
+        together: a key lost after entries were written with it would leave
+        them unverifiable, so the file is linked into place whole, and the
+        first one there wins."""
+        if self.audit_key:
+            return self.audit_key.encode()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / "audit_key"
+        if not path.exists():
+            fresh = path.with_name(f".audit_key.{os.getpid()}.{secrets.token_hex(4)}")
+            # readable by its owner alone from the start
+            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            try:
+                os.link(fresh, path)
+            except FileExistsError:
+                pass  # another process made it first: theirs is the key
+            finally:
+                fresh.unlink()
+        return path.read_text().strip().encode()
 
 
 def get_settings() -> Settings:

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yibao.clock import Clock
 from yibao.config import Settings, get_settings
+from yibao.domain.audit import AuditKey
 from yibao.services import security
 from yibao.services.ledger import backends
 from yibao.services.ledger.ledger import BACKEND_KEY
+from yibao.store import auditlog
 from yibao.store.db import make_engine, make_session_factory
 from yibao.store.uow import UnitOfWork
 
@@ -49,10 +51,13 @@ class Services:
         settings = settings or get_settings()
         security.configure(settings.argon2_profile)
         made = make_engine(settings.effective_database_url, **engine)
-        backend = backends.for_dialect(made.dialect.name, settle=settle)
+        # the audit log's key, read (or made) once: it never goes to the database
+        audit_key = AuditKey(settings.effective_audit_key)
+        backend = backends.for_dialect(made.dialect.name, settle=settle, audit_key=audit_key)
         factory = make_session_factory(made)
-        # every session carries the choice, for a service handed a session alone
-        factory.configure(info={BACKEND_KEY: backend})
+        # every session carries the choice and the audit key, for a service
+        # handed a session alone
+        factory.configure(info={BACKEND_KEY: backend, auditlog.KEY: audit_key})
         return cls(settings, made, factory, clock or Clock(), backend)
 
     def uow(self) -> UnitOfWork:

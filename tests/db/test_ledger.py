@@ -8,7 +8,7 @@ from tests.helpers import SYSTEM, add_person
 from yibao.domain import ledger as codes
 from yibao.domain.errors import DomainError
 from yibao.services.ledger import ledger
-from yibao.store.models import LedgerAccount, LedgerEntry, Person, Posting
+from yibao.store.models import AuditEntry, LedgerAccount, LedgerEntry, Person, Posting
 
 
 def fund_person(uow, person_id, amount, key):
@@ -312,3 +312,198 @@ def test_the_monthly_credit_never_takes_the_pending_account_below_zero(uow, serv
 def test_the_ledger_check_is_a_use_case_on_one_snapshot(services, demo):
     result = ledger.verify(services.uow())
     assert result.ok and result.accounts > 0 and result.entries > 0
+
+
+# ------------------------------------------------- forgery (issue 14)
+
+
+def _problems(services):
+    return ledger.verify(services.uow()).problems
+
+
+def test_ledger_entries_and_postings_refuse_update_and_delete(uow, demo):
+    from sqlalchemy.exc import DBAPIError
+
+    for sql in (
+        "UPDATE ledger_entries SET memo = 'x'",
+        "DELETE FROM ledger_entries",
+        "UPDATE ledger_postings SET amount = amount",
+        "DELETE FROM ledger_postings",
+    ):
+        with uow, pytest.raises(DBAPIError, match="append-only"):
+            uow.session.execute(text(sql))
+    with uow:
+        assert uow.session.execute(select(func.count()).select_from(Posting)).scalar_one() > 0
+
+
+def _forge_payment(conn, person_id, amount):
+    """1,000 yuan from the fund to a person, balanced, balances adjusted:
+    every sum still holds."""
+    fund_id = conn.execute(
+        text("SELECT id FROM ledger_accounts WHERE code LIKE 'FUND:%' ORDER BY id LIMIT 1")
+    ).scalar_one()
+    ia_id = conn.execute(
+        text("SELECT id FROM ledger_accounts WHERE code = :c"), {"c": codes.individual(person_id)}
+    ).scalar_one()
+    entry_id = conn.execute(
+        text(
+            "INSERT INTO ledger_entries (idem_key, kind, person_id, memo, at, result) "
+            "VALUES ('forged-1', 'settlement', :p, '', :at, '{}') RETURNING id"
+        ),
+        {"p": person_id, "at": "2026-11-23 02:00:00"},
+    ).scalar_one()
+    for account, amt in ((fund_id, -amount), (ia_id, amount)):
+        conn.execute(
+            text(
+                "INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
+                "VALUES (:e, :a, NULL, :amt, :at)"
+            ),
+            {"e": entry_id, "a": account, "amt": amt, "at": "2026-11-23 02:00:00"},
+        )
+        conn.execute(
+            text("UPDATE ledger_accounts SET balance = balance + :amt WHERE id = :a"),
+            {"amt": amt, "a": account},
+        )
+    return entry_id
+
+
+def test_a_balanced_forged_entry_with_its_balances_adjusted_is_found(services, demo, backend):
+    from tests.db.tampering import behind_the_back
+
+    person = demo["persons"][0]
+    with services.uow() as u:
+        pid = u.session.execute(
+            select(Person.id).where(Person.certno == person["certno"])
+        ).scalar_one()
+    with behind_the_back(services.engine, backend) as conn:
+        forged = _forge_payment(conn, pid, 1_000_00)
+    assert _problems(services) == [
+        f"ledger entry id {forged} (forged-1): has no audit record: "
+        "written behind the application's back"
+    ]
+
+
+def test_a_posting_changed_with_the_balances_adjusted_is_found(services, demo, backend):
+    from tests.db.tampering import behind_the_back
+
+    with behind_the_back(services.engine, backend) as conn:
+        entry_id, key = conn.execute(
+            text(
+                "SELECT e.id, e.idem_key FROM ledger_entries e WHERE e.kind = 'contribution' "
+                "ORDER BY e.id LIMIT 1"
+            )
+        ).one()
+        # the bank clearing account's posting first: it may go below zero
+        postings = conn.execute(
+            text(
+                "SELECT p.id, p.account_id FROM ledger_postings p "
+                "JOIN ledger_accounts a ON a.id = p.account_id WHERE p.entry_id = :e "
+                "ORDER BY a.allow_negative DESC, p.id"
+            ),
+            {"e": entry_id},
+        ).all()
+        # a yuan less on the bank's posting, a yuan more on another: still balanced
+        for (posting_id, account_id), amt in ((postings[0], -100), (postings[-1], 100)):
+            conn.execute(
+                text("UPDATE ledger_postings SET amount = amount + :amt WHERE id = :id"),
+                {"amt": amt, "id": posting_id},
+            )
+            conn.execute(
+                text("UPDATE ledger_accounts SET balance = balance + :amt WHERE id = :a"),
+                {"amt": amt, "a": account_id},
+            )
+    problems = _problems(services)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"ledger entry id {entry_id} ({key}): its postings, kind or ")
+
+
+def test_an_account_renamed_under_its_postings_is_found(services, demo, backend):
+    """Two persons' individual accounts swapped: every balance still equals
+    its postings' sum, but the postings are no longer on the accounts their
+    entries' records name."""
+    from tests.db.tampering import behind_the_back
+
+    with behind_the_back(services.engine, backend) as conn:
+        a, b = conn.execute(
+            text(
+                "SELECT id, code FROM ledger_accounts WHERE kind = 'individual' ORDER BY id LIMIT 2"
+            )
+        ).all()
+        for account, code in ((a.id, "swap"), (b.id, a.code), (a.id, b.code)):
+            conn.execute(
+                text("UPDATE ledger_accounts SET code = :c WHERE id = :id"),
+                {"c": code, "id": account},
+            )
+    problems = _problems(services)
+    assert problems and all("differ from its audit record" in p for p in problems)
+
+
+def test_orphan_postings_and_entries_without_postings_are_named(services, demo, backend):
+    from tests.db.tampering import behind_the_back
+
+    with behind_the_back(services.engine, backend) as conn:
+        gone, key = conn.execute(
+            text("SELECT id, idem_key FROM ledger_entries ORDER BY id DESC LIMIT 1")
+        ).one()
+        orphans = (
+            conn.execute(
+                text("SELECT id FROM ledger_postings WHERE entry_id = :e ORDER BY id"), {"e": gone}
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(text("DELETE FROM ledger_entries WHERE id = :e"), {"e": gone})
+        bare, bare_key = conn.execute(
+            text("SELECT id, idem_key FROM ledger_entries ORDER BY id LIMIT 1")
+        ).one()
+        bare_postings = conn.execute(
+            text("SELECT account_id, amount FROM ledger_postings WHERE entry_id = :e"), {"e": bare}
+        ).all()
+        conn.execute(text("DELETE FROM ledger_postings WHERE entry_id = :e"), {"e": bare})
+        for account, amount in bare_postings:
+            conn.execute(
+                text("UPDATE ledger_accounts SET balance = balance - :amt WHERE id = :a"),
+                {"amt": amount, "a": account},
+            )
+    with services.uow() as u:
+        (record,) = [
+            e.id
+            for e in u.session.execute(
+                select(AuditEntry).where(AuditEntry.action == "ledger.entry")
+            ).scalars()
+            if e.detail["key"] == key
+        ]
+    problems = _problems(services)
+    for posting in orphans:
+        assert f"posting id {posting}: its ledger entry id {gone} is missing" in problems
+    assert f"ledger entry id {bare} ({bare_key}): has no postings" in problems
+    assert (
+        f"audit entry id {record} records ledger entry {key}, which is missing (removed)"
+        in problems
+    )
+    assert any(p.startswith(f"ledger entry id {bare} ({bare_key}): its postings") for p in problems)
+
+
+def test_every_ledger_entry_leaves_one_audit_record(services, demo):
+    """The demo city's entries, written by ledger.post and the monthly
+    credit, each have their record; ledger check compares them."""
+    with services.uow() as u:
+        entries = u.session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
+        records = u.session.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'ledger.entry'")
+        ).scalar_one()
+    assert entries == records > 0
+    assert _problems(services) == []
+
+
+def test_an_account_allowed_below_zero_against_its_kind_is_named(services, demo):
+    with services.engine.begin() as conn:
+        code = conn.execute(
+            text("SELECT code FROM ledger_accounts WHERE kind = 'individual' ORDER BY id LIMIT 1")
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE ledger_accounts SET allow_negative = true WHERE code = :c"), {"c": code}
+        )
+    assert _problems(services) == [
+        f"account {code}: may go below zero, but a individual account may not"
+    ]

@@ -156,3 +156,101 @@ def test_the_request_keys_carry_the_answers_kept_before(db_url, demo, services, 
                 work=lambda: {},
             )
         assert refused.value.code == "idempotency.key_reused" and key in refused.value.en
+
+
+def test_a_database_of_before_0015_keeps_working_and_its_old_ledger_is_anchored(
+    db_url, services, backend
+):
+    """Audit entries written before the key keep their plain hash and
+    verify; ledger entries written before 0015 have no audit record, so the
+    upgrade records them as one digest, which ledger check compares them
+    with; and the ledger tables are append-only from then on."""
+    import datetime as dt
+
+    from sqlalchemy.exc import DBAPIError
+
+    from tests.db.tampering import behind_the_back
+    from tests.helpers import SYSTEM
+    from yibao.domain import ledger as codes
+    from yibao.services.access import audit
+    from yibao.services.ledger import ledger
+    from yibao.store import auditlog
+
+    cfg = migrate.alembic_config(db_url)
+    command.downgrade(cfg, "0013")
+    at = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.UTC)
+    with services.engine.begin() as conn:
+        for n in range(3):  # written by the code of before: plain hashes
+            old = SYSTEM.record(channel="cli", action="old.entry", subject=str(n))
+            auditlog.append_unkeyed(conn, old, at)
+        conn.execute(
+            text(
+                "INSERT INTO ledger_accounts (code, kind, area, balance, allow_negative, "
+                "created_at) VALUES ('BANK:CLEARING', 'bank', '', -500, true, :at), "
+                "('FUND:330502:0', 'fund', '330502', 500, true, :at)"
+            ),
+            {"at": at},
+        )
+        for key in ("old-1", "old-2"):
+            entry = conn.execute(
+                text(
+                    "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
+                    "VALUES (:k, 'contribution', '', :at, '{}') RETURNING id"
+                ),
+                {"k": key, "at": at},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_postings (entry_id, account_id, amount, at) "
+                    "SELECT :e, id, CASE WHEN kind = 'bank' THEN -250 ELSE 250 END, :at "
+                    "FROM ledger_accounts"
+                ),
+                {"e": entry, "at": at},
+            )
+    command.upgrade(cfg, "head")
+    verified = audit.verify(services.uow())
+    assert verified.ok, verified.problems
+    assert verified.result.plain == 4  # three old entries and the upgrade's record of the ledger
+    assert ledger.verify(services.uow()).ok
+    # new work is keyed and audited entry by entry
+    with services.uow() as u:
+        ledger.post(
+            u,
+            key="new-1",
+            kind="contribution",
+            legs=[ledger.Leg(codes.BANK, -100, "bank"), ledger.Leg("FUND:330502:0", 100, "fund")],
+        )
+        u.commit()
+    assert audit.verify(services.uow()).ok and ledger.verify(services.uow()).ok
+    with services.uow() as u, pytest.raises(DBAPIError, match="append-only"):
+        u.session.execute(text("UPDATE ledger_postings SET amount = amount"))
+    # an old posting moved between the two accounts, balances adjusted: found
+    with behind_the_back(services.engine, backend) as conn:
+        conn.execute(
+            text(
+                "UPDATE ledger_postings SET amount = amount + 50 WHERE entry_id = "
+                "(SELECT id FROM ledger_entries WHERE idem_key = 'old-1') AND amount > 0"
+            )
+        )
+        conn.execute(text("UPDATE ledger_accounts SET balance = balance + 50 WHERE kind = 'fund'"))
+        conn.execute(
+            text(
+                "UPDATE ledger_postings SET amount = amount - 50 WHERE entry_id = "
+                "(SELECT id FROM ledger_entries WHERE idem_key = 'old-1') AND amount < 0"
+            )
+        )
+        conn.execute(text("UPDATE ledger_accounts SET balance = balance - 50 WHERE kind = 'bank'"))
+    problems = ledger.verify(services.uow()).problems
+    assert len(problems) == 1 and problems[0].startswith(
+        "the 2 ledger entries written before they were audited (ids up to 2"
+    )
+    # down and up again: nothing recorded twice
+    command.downgrade(cfg, "0013")
+    command.upgrade(cfg, "head")
+    with services.uow() as u:
+        assert (
+            u.session.execute(
+                text("SELECT count(*) FROM audit_log WHERE action = 'ledger.audited_from'")
+            ).scalar_one()
+            == 1
+        )

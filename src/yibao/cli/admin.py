@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,22 +22,111 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(staff_app, name="staff")
 
 
+def _checkpoint_files(path: Path) -> list[tuple[str, str]]:
+    """The checkpoints in a directory (its ``*.json`` files), or one file."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    read = []
+    for file in files:
+        try:
+            read.append((str(file), file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{file}: cannot be read 无法读取: {exc}")
+    return read
+
+
+CHECKPOINTS_HELP = (
+    "a checkpoint file, or a directory of them (yibao audit checkpoint -o DIR): also prove "
+    "that nothing before the newest checkpoint of each chain changed or vanished"
+)
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chains; exit 1 on an edited or removed entry."""
+def audit_verify(
+    checkpoints: Annotated[
+        Path | None, typer.Option("--checkpoints", help=CHECKPOINTS_HELP)
+    ] = None,
+) -> None:
+    """Check the audit log's keyed hash chains (and its checkpoints); exit 1
+    on an entry edited, removed or forged."""
     from yibao.services.access import audit
 
+    files = _checkpoint_files(checkpoints) if checkpoints is not None else []
+    if checkpoints is not None and not files:
+        fail(f"no checkpoint in 没有检查点: {checkpoints}")
     with services() as svc:
-        result = audit.verify(svc.uow())
-        if result.ok:
-            typer.echo(f"audit log intact 审计日志完整: {result.entries} entries verified")
-            return
+        done = audit.verify(svc.uow(), checkpoints=files)
+    result = done.result
+    if not result.ok:
         for problem in result.problems:
             typer.secho(problem, fg=typer.colors.RED, err=True)
         fail(
             f"audit log has been tampered with 审计日志被篡改: {len(result.problems)} problem(s) "
             f"in {result.entries} entries"
         )
+    typer.echo(
+        f"audit log intact 审计日志完整: {result.entries} entries verified "
+        f"({result.keyed} keyed, {result.plain} written before the audit key)"
+    )
+    if files:
+        typer.echo(
+            f"{result.anchored} of {len(result.last)} chains as their newest checkpoint saw "
+            f"them, from {done.checkpoints} checkpoint(s)"
+        )
+    else:
+        typer.secho(
+            "without --checkpoints, the removal of a chain's last entries or of a whole chain "
+            "cannot be seen 未核对检查点",
+            fg=typer.colors.YELLOW,
+        )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="a directory: a new checkpoint file in it; a file: written over; either way "
+            "after checking the log against the checkpoints already there; default: standard "
+            "output",
+        ),
+    ] = None,
+) -> None:
+    """Sign each chain's last entry (id, seq, hash) into a checkpoint to keep
+    outside the database; run it on a schedule. 导出审计检查点"""
+    from yibao.services.access import audit
+
+    previous = _checkpoint_files(output) if output is not None and output.exists() else []
+    with services() as svc:
+        done = audit.checkpoint(svc.uow(), previous=previous)
+    if done.text is None:
+        for problem in done.result.problems:
+            typer.secho(problem, fg=typer.colors.RED, err=True)
+        fail(
+            "no checkpoint made 未导出检查点: the audit log does not verify "
+            f"({len(done.result.problems)} problem(s))"
+        )
+    if output is None:
+        typer.echo(done.text, nl=False)
+        return
+    target = output
+    if output.is_dir():
+        target = (
+            output / f"audit-checkpoint-{done.made_at.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}.json"
+        )
+    try:
+        # written whole, then moved into place: a reader never sees half a checkpoint
+        part = target.with_name(f".{target.name}.part")
+        part.write_text(done.text, encoding="utf-8")
+        part.replace(target)
+    except OSError as exc:
+        fail(f"{target}: cannot be written 无法写入: {exc}")
+    typer.echo(
+        f"checkpoint of {len(done.result.last)} chains written 已导出检查点: {target} "
+        f"(after {done.result.entries} entries verified from {len(previous)} earlier one(s) on)",
+        err=True,
+    )
 
 
 @calendar_app.command("show")

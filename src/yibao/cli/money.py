@@ -22,14 +22,16 @@ app.add_typer(money_app, name="contributions")
 
 @ledger_app.command("check")
 def ledger_check() -> None:
-    """Prove that every balance equals the sum of its postings; exit 1 if not."""
+    """Prove that every balance equals the sum of its postings and every
+    entry is the one its audit record describes; exit 1 if not."""
     from yibao.services.ledger import ledger
 
     with services() as svc:
         result = ledger.verify(svc.uow())
     if result.ok:
         typer.echo(
-            f"ledger balanced 账务平衡: {result.accounts} accounts, {result.entries} entries"
+            f"ledger balanced 账务平衡: {result.accounts} accounts, {result.entries} entries, "
+            "each as its audit record describes it"
         )
         return
     for problem in result.problems[:200]:

@@ -5,7 +5,10 @@
 - the monthly credit of a range of contribution lines (``monthly_credit``):
   plain statements, or one data-modifying statement on PostgreSQL;
 - whether several connections may write at once, and how to read several
-  rows from one snapshot.
+  rows from one snapshot;
+- the audit key, for the ledger's writes outside a unit of work (the
+  monthly credit's chunks, the HIS fast path), whose audit records are
+  sealed with it as a unit of work's are (``domain/audit.py``).
 
 ``for_dialect`` is the one place that looks at the database's dialect;
 ``runtime.Services`` calls it and hangs the result on every session
@@ -20,10 +23,12 @@ from typing import Literal, cast
 
 from sqlalchemy.orm import Session
 
+from yibao.domain.audit import AuditKey
 from yibao.domain.settlement import SettlementWrite
 from yibao.services.ledger import monthly_credit, writes
 from yibao.services.ledger.ledger import BACKEND_KEY
 from yibao.services.ledger.writes import Stale as Stale
+from yibao.services.ledger.writes import his_settle_audit as his_settle_audit
 from yibao.services.ledger.writes import settle_args as settle_args
 from yibao.store.uow import UnitOfWork
 
@@ -44,6 +49,9 @@ class Backend:
     # the isolation level that reads several rows from one snapshot, when the
     # default one does not (PostgreSQL's READ COMMITTED); SQLite's one writer does
     snapshot_isolation: str | None
+    # what the audit records of writes outside a unit of work are sealed with
+    # (a unit of work's session carries it too: store.auditlog.KEY)
+    audit_key: AuditKey
     # the server-side functions of store/sql exist: the HIS's fast path may run
     server_functions: bool = False
 
@@ -53,7 +61,12 @@ class Backend:
             session.connection(execution_options={"isolation_level": self.snapshot_isolation})
 
 
-def for_dialect(dialect: str, *, settle: Literal["orm", "sql"] | None = None) -> Backend:
+def for_dialect(
+    dialect: str,
+    *,
+    settle: Literal["orm", "sql"] | None = None,
+    audit_key: AuditKey,
+) -> Backend:
     """The implementations for this database: the one place the dialect is
     looked at. ``settle`` picks the settlement's write on PostgreSQL (the
     tests run both)."""
@@ -65,6 +78,7 @@ def for_dialect(dialect: str, *, settle: Literal["orm", "sql"] | None = None) ->
             parallel_writers=True,
             snapshot_isolation="REPEATABLE READ",
             server_functions=True,
+            audit_key=audit_key,
         )
     if settle == "sql":
         raise ValueError(f"{dialect} has no yb_settle")
@@ -74,6 +88,7 @@ def for_dialect(dialect: str, *, settle: Literal["orm", "sql"] | None = None) ->
         credit_range=monthly_credit.credit_range_statements,
         parallel_writers=False,
         snapshot_isolation=None,
+        audit_key=audit_key,
     )
 
 

@@ -5,6 +5,10 @@ idempotency key: a retried request finds its entry and gets the first answer
 back. Balances are changed by guarded updates (``balance + :amt >= 0`` unless
 the account may go negative), in ascending account order so that concurrent
 entries queue instead of deadlocking.
+
+Entries and postings are append-only (the database refuses UPDATE and
+DELETE, migration 0015), and every entry leaves an audit record in its
+transaction (``domain/ledger_audit.py``), which ``check`` compares it with.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yibao.domain import ledger as codes
+from yibao.domain import ledger_audit
+from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import conflict
 from yibao.domain.ledger import Leg as Leg  # the posting rule's leg, re-exported
+from yibao.services.ledger import audited
 from yibao.services.tx import use_case
 from yibao.store.models import LedgerAccount, LedgerEntry, Posting
 from yibao.store.uow import UnitOfWork
@@ -83,9 +90,14 @@ def post(
     memo: str = "",
     result: dict[str, Any] | None = None,
     reverses: LedgerEntry | None = None,
+    audit: bool = True,
 ) -> Posted:
     """Post one entry, once per key. Raises ``account.insufficient_balance``
-    (and posts nothing) when a non-negative account would go below zero."""
+    (and posts nothing) when a non-negative account would go below zero.
+
+    The entry's audit record goes with the unit of work's; a caller that
+    posts inside a savepoint it may still roll back passes ``audit=False``
+    and audits the entry once the savepoint stands (``writes.settle_orm``)."""
     session = uow.session
     codes.check_balanced([(leg.code, leg.amount) for leg in legs])
     existing = find_entry(session, key)
@@ -154,7 +166,16 @@ def post(
     )
     for acct in accounts.values():
         session.expire(acct, ["balance"])
+    if audit:
+        uow.audit(entry_record(key=key, kind=kind, person_id=person_id, legs=legs))
     return Posted(entry, replay=False)
+
+
+def entry_record(*, key: str, kind: str, person_id: int | None, legs: Sequence[Leg]) -> AuditRecord:
+    """The audit record of an entry posted with these legs."""
+    return ledger_audit.entry_record(
+        key=key, kind=kind, person_id=person_id, postings=[(leg.code, leg.amount) for leg in legs]
+    )
 
 
 def reverse(uow: UnitOfWork, *, entry: LedgerEntry, key: str, memo: str = "") -> Posted:
@@ -265,7 +286,13 @@ class CheckResult:
 
 def check(session: Session) -> CheckResult:
     """Every balance equals the sum of its postings; every entry sums to zero;
-    no non-negative account is below zero."""
+    no non-negative account is below zero or allowed to go there; and the
+    entries and postings are those their audit records describe, none
+    missing, none added (``audited.cross_check``).
+
+    A balance is the one column of the ledger updated by design: a forged
+    balance differs from its postings' sum, and forged postings from their
+    entry's audit record."""
     # REPEATABLE READ on PostgreSQL (set by the caller's connection) keeps
     # the sums and balances of one snapshot.
     problems: list[str] = []
@@ -295,6 +322,14 @@ def check(session: Session) -> CheckResult:
     ).all()
     for code, bal in negative:
         problems.append(f"account {code}: balance {bal} is below zero")
+    loosened = session.execute(
+        select(LedgerAccount.code, LedgerAccount.kind).where(
+            LedgerAccount.allow_negative.is_(True), LedgerAccount.kind.in_(sorted(NON_NEGATIVE))
+        )
+    ).all()
+    for code, kind in loosened:
+        problems.append(f"account {code}: may go below zero, but a {kind} account may not")
+    audited.cross_check(session, problems)
     n_accounts = session.execute(select(func.count()).select_from(LedgerAccount)).scalar_one()
     n_entries = session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
     return CheckResult(int(n_accounts), int(n_entries), problems)

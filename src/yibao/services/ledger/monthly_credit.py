@@ -10,7 +10,9 @@ which may not go below zero, is debited by a guarded update.
 
 A chunk has two implementations (``backends.Backend.credit_range``): one
 data-modifying statement on PostgreSQL, plain statements on SQLite, whose
-single writer needs no claim conflict handling.
+single writer needs no claim conflict handling. Either way the chunk's
+entry leaves its audit record in the chunk's transaction, sealed with the
+backend's audit key, as every ledger entry does.
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ from typing import Protocol
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, text
 
 from yibao.domain import ledger as codes
+from yibao.domain import ledger_audit
+from yibao.domain.audit import AuditKey
 from yibao.domain.errors import DomainError
+from yibao.store import auditlog
 from yibao.store.types import UTCDateTime
 
-CreditRange = Callable[..., tuple[int, list[tuple[str, int]]]]
+# a chunk's credit: the lines claimed, the amount per area, and the
+# postings written to the individual accounts (account code, amount)
+Credited = tuple[int, list[tuple[str, int]], list[tuple[str, int]]]
+CreditRange = Callable[..., Credited]
 
 
 class Writers(Protocol):
@@ -41,6 +49,9 @@ class Writers(Protocol):
 
     @property
     def parallel_writers(self) -> bool: ...
+
+    @property
+    def audit_key(self) -> AuditKey: ...
 
 
 @dataclass
@@ -107,7 +118,14 @@ def post_month(
     def one(bounds: tuple[int, int]) -> None:
         nonlocal persons, amount, chunks
         claimed, total = _post_range(
-            engine, backend.credit_range, month=month, lo=bounds[0], hi=bounds[1], stamp=stamp
+            engine,
+            backend.credit_range,
+            month=month,
+            lo=bounds[0],
+            hi=bounds[1],
+            stamp=stamp,
+            audit_key=backend.audit_key,
+            now=now,
         )
         if not claimed:
             return
@@ -136,25 +154,32 @@ def _post_range(
     lo: int,
     hi: int,
     stamp: BindParameter[dt.datetime],
+    audit_key: AuditKey,
+    now: dt.datetime,
 ) -> tuple[int, int]:
     """Credit the paid, unclaimed lines with ids in [lo, hi]; one transaction, one entry."""
+    key = f"iacredit:{month}:{uuid.uuid4().hex}"
     with engine.begin() as conn:
         entry_id = conn.execute(
             text(
                 "INSERT INTO ledger_entries (idem_key, kind, memo, at, result) "
                 "VALUES (:key, 'ia_credit', :memo, :now, '{}') RETURNING id"
             ).bindparams(stamp),
-            {
-                "key": f"iacredit:{month}:{uuid.uuid4().hex}",
-                "memo": f"individual account credit {_month_text(month)}",
-            },
+            {"key": key, "memo": f"individual account credit {_month_text(month)}"},
         ).scalar_one()
         params = {"e": entry_id, "lo": lo, "hi": hi, "m": month}
-        claimed, totals = credit_range(conn, params=params, stamp=stamp)
+        claimed, totals, credited = credit_range(conn, params=params, stamp=stamp)
         if not claimed:  # nothing to credit here, or another run took these lines
             conn.rollback()
             return 0, 0
         _debit_pending(conn, entry_id, totals, stamp)
+        # the entry's audit record, of its postings as written: the persons'
+        # and each area's pending account's
+        debited = [(codes.ia_pending(area), -total) for area, total in totals]
+        record = ledger_audit.entry_record(
+            key=key, kind="ia_credit", person_id=None, postings=credited + debited
+        )
+        auditlog.append(conn, [record], now, audit_key)
     return claimed, sum(t for _, t in totals)
 
 
@@ -166,7 +191,7 @@ _CLAIM = (
 
 def credit_range_one_statement(
     conn: Connection, *, params: dict[str, int], stamp: BindParameter[dt.datetime]
-) -> tuple[int, list[tuple[str, int]]]:
+) -> Credited:
     """PostgreSQL: claim the lines (a concurrent run's claims win the
     conflict and are skipped), write the postings and credit the accounts,
     in one round trip and then one short update."""
@@ -183,17 +208,22 @@ def credit_range_one_statement(
             f"WITH claimed AS ({_CLAIM} ON CONFLICT (line_id) DO NOTHING RETURNING line_id), "  # noqa: S608 - constant SQL
             "lines AS (SELECT l.person_id, l.area, l.account_credit FROM claimed c "
             "JOIN contribution_lines l ON l.id = c.line_id), "
-            "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id "
-            "FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
-            "AND a.kind = 'individual' GROUP BY x.person_id, a.id), "
+            "per_person AS (SELECT x.person_id, SUM(x.account_credit) AS total, a.id AS account_id, "
+            "a.code FROM lines x JOIN ledger_accounts a ON a.person_id = x.person_id "
+            "AND a.kind = 'individual' GROUP BY x.person_id, a.id, a.code), "
             "posted AS (INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at) "
             "SELECT :e, account_id, person_id, total, :now FROM per_person RETURNING 1) "
-            "SELECT area, SUM(account_credit), COUNT(*), (SELECT COUNT(*) FROM posted) "
-            "FROM lines GROUP BY area ORDER BY area"
+            # each area's total, and each posting for the entry's audit record (as
+            # written: no second reading of the postings and their accounts)
+            "SELECT 'area', area, SUM(account_credit), COUNT(*), (SELECT COUNT(*) FROM posted) "
+            "FROM lines GROUP BY area "
+            "UNION ALL SELECT 'posting', code, total, 0, 0 FROM per_person"
         ).bindparams(stamp),
         params,
     ).all()
-    claimed = sum(int(r[2]) for r in rows)
+    areas = sorted((str(r[1]), int(r[2]), int(r[3])) for r in rows if r[0] == "area")
+    credited = [(str(r[1]), int(r[2])) for r in rows if r[0] == "posting"]
+    claimed = sum(n for _, _, n in areas)
     if claimed:
         # The balances last, in their own short statement: a live settlement
         # on one of these accounts waits only from here to the commit, not
@@ -206,12 +236,12 @@ def credit_range_one_statement(
             ),
             params,
         )
-    return claimed, [(str(r[0]), int(r[1])) for r in rows]
+    return claimed, [(area, total) for area, total, _ in areas], credited
 
 
 def credit_range_statements(
     conn: Connection, *, params: dict[str, int], stamp: BindParameter[dt.datetime]
-) -> tuple[int, list[tuple[str, int]]]:
+) -> Credited:
     """Every database, in plain statements: SQLite has one writer at a
     time, so that nothing can claim in between."""
     claimed = conn.execute(
@@ -249,7 +279,17 @@ def credit_range_statements(
             params,
         ).all()
     ]
-    return int(claimed or 0), totals
+    credited = [
+        (str(r[0]), int(r[1]))
+        for r in conn.execute(
+            text(
+                "SELECT a.code, p.amount FROM ledger_postings p "
+                "JOIN ledger_accounts a ON a.id = p.account_id WHERE p.entry_id = :e"
+            ),
+            params,
+        ).all()
+    ]
+    return int(claimed or 0), totals, credited
 
 
 def _debit_pending(

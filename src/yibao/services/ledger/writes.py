@@ -11,6 +11,9 @@ key) and the same rows written:
 Both write only if what the decision was made from still holds (the visit
 open, the year's usage and the balance as read), else raise ``Stale`` having
 written nothing, and the caller decides again. ``backends`` chooses one.
+Both leave the entry's audit record with the unit of work once the entry
+stands (``ledger.entry_record``); the HIS fast path sends it along to
+``yb_his_settle`` (``his_settle_audit``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from yibao.domain import ledger as codes
+from yibao.domain.audit import AuditKey, AuditRecord
 from yibao.domain.errors import DomainError, conflict
 from yibao.domain.settlement import SettlementWrite
 from yibao.services.ledger import ledger, usage
@@ -85,6 +89,7 @@ def settle_orm(uow: UnitOfWork, w: SettlementWrite) -> int:
                 legs=w.legs,
                 person_id=w.person_id,
                 memo=w.memo,
+                audit=False,  # below, once the savepoint stands
             )
         except DomainError as exc:
             if exc.code == "account.insufficient_balance":
@@ -97,7 +102,12 @@ def settle_orm(uow: UnitOfWork, w: SettlementWrite) -> int:
             raise Stale("the balance moved")
         session.add(Settlement(**w.settlement, entry_id=posted.entry.id))
         session.flush()
+    uow.audit(_record(w))
     return posted.entry.id
+
+
+def _record(w: SettlementWrite) -> AuditRecord:
+    return ledger.entry_record(key=w.key, kind=w.kind, person_id=w.person_id, legs=w.legs)
 
 
 # ------------------------------------------------------------- yb_settle
@@ -148,4 +158,25 @@ def settle_sql(uow: UnitOfWork, w: SettlementWrite) -> int:
         raise
     if entry is None:
         raise _replayed()
+    uow.audit(_record(w))
     return int(entry)
+
+
+def his_settle_audit(key: AuditKey, w: SettlementWrite) -> list[Any]:
+    """The entry's audit record as ``yb_his_settle`` appends it after
+    ``yb_settle``'s write (its ``p_l_*`` arguments, in order): the record,
+    and HMAC's inner and outer keys of its secret (``AuditKey.pads``); the
+    chain, the person and the time are the settlement's."""
+    record = _record(w)
+    ikey, okey = key.pads(record, w.at)
+    return [
+        record.actor_kind,
+        record.actor_id,
+        record.actor_division,
+        record.channel,
+        record.action,
+        record.subject,
+        json.dumps(record.detail, ensure_ascii=False),
+        ikey,
+        okey,
+    ]

@@ -38,7 +38,7 @@ from yibao.domain import benefit
 from yibao.domain import settlement as rules
 from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
-from yibao.domain.audit import CHAINS, AuditRecord, tail_around_person
+from yibao.domain.audit import CHAINS, AuditKey, AuditRecord
 from yibao.domain.errors import DomainError, not_found, outcome_unknown
 from yibao.domain.use import CardState, PersonState, Presenter, Purpose
 from yibao.domain.use import decide as decide_use
@@ -59,10 +59,10 @@ PERSON = (
     "SELECT yb_his_person($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
     "$16, $17, $18, $19)"
 )
-TOUCH = "SELECT yb_his_touch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+TOUCH = "SELECT yb_his_touch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 SETTLE = (
     "SELECT yb_his_settle("
-    + ", ".join(f"${i}::json" if i in (6, 23) else f"${i}" for i in range(1, 33))
+    + ", ".join(f"${i}::json" if i in (6, 23) else f"${i}" for i in range(1, 43))
     + ")"
 )
 
@@ -100,10 +100,18 @@ class FastPath:
     server; a test client runs its own loop), opened on first use."""
 
     def __init__(
-        self, engine: Engine, clock: Clock, *, acct_in_fund: bool = False, max_size: int = 10
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        audit_key: AuditKey,
+        acct_in_fund: bool = False,
+        max_size: int = 10,
     ) -> None:
         self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.clock = clock
+        # the audit entries' secrets are made here; the database never holds the key
+        self.audit_key = audit_key
         self.acct_in_fund = acct_in_fund  # Settings.his_fund_pay_includes_acct
         self.max_size = max_size
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -302,8 +310,7 @@ class FastPath:
             card,
         )
 
-    @staticmethod
-    def _audit_args(record: AuditRecord, at: dt.datetime) -> list[Any]:
+    def _audit_args(self, record: AuditRecord, at: dt.datetime) -> list[Any]:
         return [
             record.chain,
             record.actor_kind,
@@ -314,7 +321,7 @@ class FastPath:
             record.person_id,
             record.subject,
             json.dumps(record.detail, ensure_ascii=False),
-            record.tail(at),
+            *self.audit_key.pads(record, at),
         ]
 
     # ---------------------------------------------------------- 1101
@@ -407,7 +414,8 @@ class FastPath:
         access_id, _, nonce, _, cert_type, cert_no = req
         now = self.clock.now()
         record = caller.record(channel=Channel.HIS, action="his.person_info", subject=cert_no)
-        head, rest = tail_around_person(record, now)
+        # the entry's secret covers all but the person, whom yb_his_person finds
+        ikey, okey = self.audit_key.pads(record, now)
         text = await self._write(
             conn,
             PERSON,
@@ -428,8 +436,8 @@ class FastPath:
             record.action,
             record.subject,
             json.dumps(record.detail, ensure_ascii=False),
-            head,
-            rest,
+            ikey,
+            okey,
         )
         if text is None:
             return None
@@ -536,6 +544,7 @@ class FastPath:
                 json.dumps(output, ensure_ascii=False),
                 *backends.settle_args(write),
                 *[a for i, a in enumerate(audit) if i != 6],  # the person is the write's
+                *backends.his_settle_audit(self.audit_key, write),  # the ledger entry's record
             )
         except asyncpg.RaiseError as exc:
             if "yb:stale" in str(exc):

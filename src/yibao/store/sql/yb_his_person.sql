@@ -3,8 +3,9 @@
 -- the institution as it last read it; NULL, having written nothing, unless
 -- that institution (secret, body signature rule, status, code) and its
 -- sign-in are still so and the nonce is new. Then the nonce is claimed, the
--- read audited about the person the card names (the hashed payload is
--- completed around the person id, ``domain.audit.tail_around_person``) and
+-- read audited about the person the card names (the entry's secret covers
+-- all but the person, ``domain.audit.AuditKey.entry_secret``, and its link
+-- binds the person found here) and
 -- what yb_his_read would send for 1101 is the answer. Whether the card may
 -- be used (domain.use) is the caller's decision, on what this answers.
 -- The person's part repeats yb_his_read's: a shared function measured 12 %
@@ -15,7 +16,7 @@ CREATE FUNCTION yb_his_person(
     p_access text, p_secret text, p_body_sig boolean, p_code text, p_sign_no text,
     p_nonce text, p_cert_type text, p_cert_no text, p_at timestamptz, p_chains int,
     p_actor_kind text, p_actor_id text, p_actor_division text, p_channel text, p_action text,
-    p_subject text, p_detail text, p_tail_head text, p_tail_rest text
+    p_subject text, p_detail text, p_ikey bytea, p_okey bytea
 ) RETURNS json LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_claim bigint;
@@ -48,7 +49,7 @@ BEGIN
     IF v_pid IS NOT NULL THEN
         PERFORM yb_audit_append((v_pid % p_chains)::int, p_at, p_actor_kind, p_actor_id,
                                 p_actor_division, p_channel, p_action, v_pid, p_subject,
-                                p_detail, p_tail_head || v_pid || p_tail_rest);
+                                p_detail, p_ikey, p_okey);
     END IF;
     RETURN json_build_object(
         'card', v_card,

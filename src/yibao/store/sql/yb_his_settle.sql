@@ -2,7 +2,9 @@
 -- the nonce claimed, the request's key claimed with its answer (as
 -- services/idempotency.py claims it on the general path), the settlement
 -- written by yb_settle with every check of what the decision was made from,
--- and the audit entry. Any outcome but a written settlement raises, so that
+-- the ledger entry's audit record (``p_l_*``, services/ledger/writes.py
+-- ``his_settle_audit``; the general path's unit of work appends the same)
+-- and the settlement's. Any outcome but a written settlement raises, so that
 -- nothing of it stays: 'yb:replay_nonce', 'yb:replay' (the request's key or
 -- the ledger's was used: the general path answers it), or yb_settle's
 -- 'yb:stale'. A concurrent send of the same msgid waits on the request key's
@@ -15,7 +17,9 @@ CREATE FUNCTION yb_his_settle(
     p_visit bigint, p_insutype text, p_year int, p_ded_seen bigint, p_fund_seen bigint,
     p_balance_seen bigint, p_setl json,
     p_chain int, p_actor_kind text, p_actor_id text, p_actor_division text,
-    p_channel text, p_action text, p_subject text, p_detail text, p_tail text
+    p_channel text, p_action text, p_subject text, p_detail text, p_ikey bytea, p_okey bytea,
+    p_l_actor_kind text, p_l_actor_id text, p_l_actor_division text, p_l_channel text,
+    p_l_action text, p_l_subject text, p_l_detail text, p_l_ikey bytea, p_l_okey bytea
 ) RETURNS bigint LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_claim bigint;
@@ -38,8 +42,13 @@ BEGIN
     IF v_entry IS NULL THEN
         RAISE EXCEPTION 'yb:replay';
     END IF;
+    -- both about the person, on the person's chain: the ledger entry's first,
+    -- in the order the general path appends them
+    PERFORM yb_audit_append(p_chain, p_at, p_l_actor_kind, p_l_actor_id, p_l_actor_division,
+                            p_l_channel, p_l_action, p_person, p_l_subject, p_l_detail,
+                            p_l_ikey, p_l_okey);
     PERFORM yb_audit_append(p_chain, p_at, p_actor_kind, p_actor_id, p_actor_division,
-                            p_channel, p_action, p_person, p_subject, p_detail, p_tail);
+                            p_channel, p_action, p_person, p_subject, p_detail, p_ikey, p_okey);
     RETURN v_entry;
 END;
 $$;

@@ -5,7 +5,8 @@
 CREATE FUNCTION yb_his_touch(
     p_access text, p_nonce text, p_at timestamptz,
     p_chain int, p_actor_kind text, p_actor_id text, p_actor_division text,
-    p_channel text, p_action text, p_person bigint, p_subject text, p_detail text, p_tail text
+    p_channel text, p_action text, p_person bigint, p_subject text, p_detail text,
+    p_ikey bytea, p_okey bytea
 ) RETURNS boolean LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_claim bigint;
@@ -16,7 +17,7 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM yb_audit_append(p_chain, p_at, p_actor_kind, p_actor_id, p_actor_division,
-                            p_channel, p_action, p_person, p_subject, p_detail, p_tail);
+                            p_channel, p_action, p_person, p_subject, p_detail, p_ikey, p_okey);
     RETURN true;
 END;
 $$;
