@@ -139,9 +139,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def line(
-    value: object, *, field: str, most: int, required: bool = False, trim: bool = True
-) -> str:
+def line(value: object, *, field: str, most: int, required: bool = False, trim: bool = True) -> str:
     """One line a person types into a form: a number, a name, a reason, a
     password (``trim=False``: a password's spaces are its own). Text of at
     most ``most`` characters and no control characters; empty is "" unless
