@@ -459,3 +459,31 @@ def test_garbage_session_cookies_get_the_log_in_page(app, demo, value):
         assert is_page(r) and str(r.url).endswith("/counter/login")
         r = c.post("/counter/visit", data={"csrf": "x"}, headers={"cookie": b"yb_counter=" + raw})
         assert is_page(r) and str(r.url).endswith("/counter/login")
+
+
+def test_a_fault_of_yibao_under_a_page_is_a_page_without_a_trace(caplog):
+    """Should a route still fail in a way nobody foresaw, the person gets a
+    page with the pages' headers (not JSON, not a trace); operators get the
+    trace in the log."""
+    from fastapi import APIRouter, FastAPI
+
+    from yibao.channels.web.common import SecurityHeaders, channel_route
+
+    def on_error(request, exc, page, fields):  # a fault is no refusal: never called
+        raise AssertionError(exc)
+
+    router = APIRouter(route_class=channel_route(on_error))
+
+    @router.get("/portal/broken")
+    def broken() -> None:
+        raise ZeroDivisionError("a bug")
+
+    app = FastAPI()
+    app.include_router(router)
+    app.add_middleware(SecurityHeaders)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/portal/broken")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "系统内部错误" in r.text and "ZeroDivisionError" not in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert "ZeroDivisionError" in caplog.text

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
 from yibao.services.access.web_sessions import TOKEN_LENGTH
 from yibao.services.documents import yuan
+
+log = logging.getLogger("yibao")
 
 HERE = Path(__file__).parent
 LOCALES = ("zh", "en")
@@ -283,6 +286,14 @@ def _malformed(exc: RequestValidationError) -> DomainError:
     return invalid(".".join(names) or "form", "格式错误", "malformed", "format")
 
 
+FAULT = DomainError(
+    code="internal",
+    zh="系统内部错误，请稍后再试",
+    en="internal error; please try again later",
+    status=500,
+)
+
+
 def _last_resort(request: Request, exc: DomainError) -> Response:
     """The channel's handler itself failed (the database went away while it
     drew the page): the message on the bare page, never a stack trace."""
@@ -324,6 +335,13 @@ def channel_route(on_error: OnError) -> type[APIRoute]:
                         return go.response(request)
                     except DomainError as again:
                         return await run_in_threadpool(_last_resort, request, again)
+                except HTTPException:
+                    raise  # starlette's own answers (a 404 of its router, ...)
+                except Exception:
+                    # A fault of yibao's: logged with its trace for operators; the
+                    # person gets a page (with the pages' headers), not JSON
+                    log.exception("unhandled error on %s %s", request.method, request.url.path)
+                    return await run_in_threadpool(_last_resort, request, FAULT)
 
             return route
 
