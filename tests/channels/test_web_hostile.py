@@ -303,6 +303,25 @@ def test_every_counter_field_hostile_gets_a_page_naming_the_field(client, demo):
     assert bad == []
 
 
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"login_id=%FF%FE&password=\xff\xfe&csrf=x", "application/x-www-form-urlencoded"),
+        (b'{"login_id": 1, "csrf": "x"}', "application/json"),
+        (b"\x00\x01\x02", "multipart/form-data"),  # no boundary
+        (
+            b"--b\r\nContent-Disposition: form-data; name=csrf\r\n\r\n\xff\r\n--b--",
+            "multipart/form-data; boundary=b",
+        ),
+        (b"a=" + b"x" * 3_000_000, "application/x-www-form-urlencoded"),  # past starlette's limit
+    ],
+)
+def test_a_body_that_is_no_form_of_ours_gets_a_page(client, demo, body, kind):
+    for url in ("/portal/login", "/kiosk/activate", "/counter/login"):
+        r = client.post(url, content=body, headers={"content-type": kind})
+        assert is_page(r) and r.status_code in (403, 422), (url, r.status_code, r.text[:200])
+
+
 def test_every_terminal_registration_field_hostile_gets_a_page_naming_the_field(client, demo):
     token = counter_login(client, "wuxing_admin")
     bad = try_every_field(

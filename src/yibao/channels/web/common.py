@@ -324,7 +324,10 @@ def channel_route(on_error: OnError) -> type[APIRoute]:
                     if request.method == "POST":
                         try:  # starlette keeps the form it parsed for the route
                             data = await request.form()
-                        except HTTPException:  # one that could not be parsed at all
+                        except Exception:
+                            # a form that could not be read (malformed, too
+                            # large) is not read again: the refusal says so,
+                            # and no field is shown again
                             data = FormData()
                         fields.update((k, v) for k, v in data.items() if isinstance(v, str))
                     # the handler may read the database (which terminal this
