@@ -3,7 +3,15 @@ Playwright against a real uvicorn server on a free port, with the demo city
 in a SQLite database (the services under these pages are tested on both
 databases in tests/db and tests/channels). Every page is checked with
 axe-core: no serious or critical violations. Screenshots of the main pages
-go to docs/screenshots/ with ``YIBAO_SCREENSHOTS=1`` (``make screenshots``)."""
+go to docs/screenshots/ with ``YIBAO_SCREENSHOTS=1`` (``make screenshots``).
+
+The pages send a Content-Security-Policy that allows scripts and styles
+from yibao's own static files only. Every browser context here reports what
+the policy blocked (a ``securitypolicyviolation`` event, a console message):
+any blocked script or style fails the test, so that an inline script or
+style added to a page is found here, not by a user whose page half works.
+axe-core is loaded as an init script (which the policy does not govern),
+not as a script tag (which it would block)."""
 
 from __future__ import annotations
 
@@ -120,18 +128,59 @@ def demo_code(live: tuple[str, Any]) -> Any:
     return issue
 
 
+# Run in every document before its own scripts: what the policy blocks is kept.
+CSP_WATCH = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.effectiveDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+class Contexts:
+    """Makes browser contexts with axe-core loaded and the policy's refusals
+    watched, in every page: ``refused`` keeps what the console said."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.made: list[Any] = []
+        self.refused: list[str] = []
+
+    def _watch(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(message.text)
+
+    def __call__(self, **options: Any) -> Any:
+        context = self.browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        context.add_init_script(path=str(AXE))
+        context.add_init_script(script=CSP_WATCH)
+        context.on("console", self._watch)
+        self.made.append(context)
+        return context
+
+
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", accept_downloads=True)
-    context.set_default_timeout(10_000)
-    pg = context.new_page()
-    yield pg
-    context.close()
+def new_context(browser: Any) -> Iterator[Contexts]:
+    """Browser contexts; at the end, the policy may have refused nothing in
+    any of their pages."""
+    contexts = Contexts(browser)
+    yield contexts
+    for context in contexts.made:
+        context.close()
+    assert contexts.refused == [], contexts.refused
+
+
+@pytest.fixture
+def page(new_context: Contexts) -> Any:
+    context = new_context(viewport=PHONE, locale="zh-CN", accept_downloads=True)
+    return context.new_page()
 
 
 def check(page: Any, name: str | None = None) -> None:
-    """axe-core on the page as it is: no serious or critical violations; and a screenshot."""
-    page.add_script_tag(path=str(AXE))
+    """axe-core on the page as it is: no serious or critical violations, and
+    nothing blocked by the Content-Security-Policy; and a screenshot."""
+    assert page.evaluate("() => window.__csp") == []
     result = page.evaluate("async () => await axe.run(document)")
     bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, json.dumps(
@@ -243,9 +292,9 @@ def kiosk_sign_in(page: Any, base: str, card_no: str, pin: str) -> None:
 
 
 def test_kiosk_card_reader_pin_balance_and_idle_timeout(
-    server: str, browser: Any, demo: dict[str, Any], demo_code: Any
+    server: str, new_context: Any, demo: dict[str, Any], demo_code: Any
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context = new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     p = demo["persons"][0]
     terminal = demo["terminals"][0]["code"]
@@ -299,7 +348,7 @@ def test_kiosk_card_reader_pin_balance_and_idle_timeout(
     page.click("#logoutform button")
     page.wait_for_selector("#card_no")
     # another browser with the same code: refused, and no terminal
-    other = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    other = new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     second = other.new_page()
     second.goto(f"{server}/kiosk/activate?terminal={terminal}&code={code}")
     second.click("[data-testid=activate-form] button[type=submit]")
@@ -310,9 +359,9 @@ def test_kiosk_card_reader_pin_balance_and_idle_timeout(
 
 
 def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
-    server: str, browser: Any, demo: dict[str, Any], demo_code: Any
+    server: str, new_context: Any, demo: dict[str, Any], demo_code: Any
 ) -> None:
-    context = browser.new_context(viewport=DESK, locale="zh-CN")
+    context = new_context(viewport=DESK, locale="zh-CN")
     page = context.new_page()
     inside, outside = demo["persons"][0], demo["persons"][2]
     page.goto(f"{server}/counter/login")
@@ -343,14 +392,14 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
         check(page, "counter-batch" if path == "batch" else None)
     context.close()
     # the person sees it on the portal ...
-    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    context = new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()
     portal_login(page, server, inside["certno"], inside["password"])
     page.wait_for_url(f"{server}/portal/")
     assert page.get_by_test_id("card-status").inner_text() == "已挂失"
     context.close()
     # ... and the terminal opens nothing with it: it says why, in both languages
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context = new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     kiosk_activate(page, server, demo["terminals"][0]["code"], demo_code())
     kiosk_sign_in(page, server, inside["card_no"], inside["pin"])
@@ -368,9 +417,9 @@ def test_counter_scope_loss_report_seen_by_portal_and_kiosk(
 
 
 def test_counter_issues_a_terminal_code_and_the_terminal_activates_with_it(
-    server: str, browser: Any, demo: dict[str, Any]
+    server: str, new_context: Any, demo: dict[str, Any]
 ) -> None:
-    context = browser.new_context(viewport=DESK, locale="zh-CN")
+    context = new_context(viewport=DESK, locale="zh-CN")
     page = context.new_page()
     page.goto(f"{server}/counter/login")
     page.fill("#username", "wuxing_admin")
@@ -386,7 +435,7 @@ def test_counter_issues_a_terminal_code_and_the_terminal_activates_with_it(
     code = page.get_by_test_id("activation-code").inner_text()
     assert len(code) == 8
     check(page)
-    kiosk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    kiosk = new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     machine = kiosk.new_page()
     kiosk_activate(machine, server, "T-HZZX-01", code)
     assert "T-HZZX-01" in machine.locator("footer").inner_text()
@@ -402,13 +451,13 @@ def test_counter_issues_a_terminal_code_and_the_terminal_activates_with_it(
 
 
 def test_a_suspended_person_sees_the_balance_and_the_suspension(
-    server: str, browser: Any, live: tuple[str, Any], demo: dict[str, Any], demo_code: Any
+    server: str, new_context: Any, live: tuple[str, Any], demo: dict[str, Any], demo_code: Any
 ) -> None:
     from tests.channels.states import suspend
 
     p = demo["persons"][0]
     suspend(live[1], p["certno"])
-    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    context = new_context(viewport=PHONE, locale="zh-CN")
     page = context.new_page()
     portal_login(page, server, p["certno"], p["password"])
     page.wait_for_url(f"{server}/portal/")
@@ -419,7 +468,7 @@ def test_a_suspended_person_sees_the_balance_and_the_suspension(
     assert "suspended for unpaid contributions" in page.get_by_test_id("suspended").inner_text()
     check(page)
     context.close()
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context = new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page = context.new_page()
     kiosk_activate(page, server, demo["terminals"][0]["code"], demo_code())
     kiosk_sign_in(page, server, p["card_no"], p["pin"])
@@ -448,3 +497,37 @@ def test_a_person_whose_insurance_ended_is_told_so_on_the_portal(
     page.goto(f"{server}/portal/postings?lang=en")
     assert "insurance relation has ended" in page.locator("[role=alert]").inner_text()
     check(page)
+
+
+def test_the_pages_run_no_script_but_yibaos_own(
+    server: str, page: Any, new_context: Contexts
+) -> None:
+    """Markup an attacker got into a page runs nothing: an inline script and
+    an inline style are refused by the Content-Security-Policy (and the watch
+    the other tests rely on sees it), while htmx from /web-static/ runs."""
+    page.goto(f"{server}/portal/login")
+    assert page.evaluate("() => typeof htmx") == "object"
+    page.evaluate(
+        """() => {
+        const s = document.createElement("script");
+        s.textContent = "window.injected = true";
+        document.head.appendChild(s);
+        const p = document.createElement("p");
+        p.setAttribute("style", "color: rgb(255, 0, 0)");
+        p.id = "styled";
+        document.body.appendChild(p);
+    }"""
+    )
+    page.wait_for_function("() => window.__csp.length >= 2")
+    assert page.evaluate("() => window.injected") is None
+    color = page.evaluate("() => getComputedStyle(document.getElementById('styled')).color")
+    assert color != "rgb(255, 0, 0)"
+    blocked = page.evaluate("() => window.__csp")
+    assert any(b.startswith("script-src") for b in blocked), blocked
+    assert any(b.startswith("style-src") for b in blocked), blocked
+    deadline = time.monotonic() + 10  # the console's copies come after the events
+    while len(new_context.refused) < 2:
+        assert time.monotonic() < deadline, new_context.refused
+        page.wait_for_timeout(20)
+    new_context.refused.clear()  # expected here, and only here
+    page.evaluate("() => { window.__csp = []; }")

@@ -13,7 +13,7 @@ from yibao.domain.errors import DomainError
 from yibao.services.access import person_login as portal
 from yibao.services.access import terminals as kiosk
 from yibao.services.cards.cards import report_lost
-from yibao.store.models import Person, PortalAccount
+from yibao.store.models import Person
 
 
 def _person(uow, certno):
@@ -28,7 +28,10 @@ def test_login_by_id_number_and_by_account_number(services, demo):
         done = portal.login(
             services.uow(), login_id=login_id, password=p["password"], channel=Channel.PORTAL
         )
-        assert done.person.account_no == p["account_no"] and done.epoch == 0
+        assert done.person.account_no == p["account_no"]
+        live = portal.session_of(services.uow(), token=done.opened.token)
+        assert live is not None and live.person.account_no == p["account_no"]
+        assert live.csrf == done.opened.csrf
 
 
 def test_five_wrong_passwords_lock_for_fifteen_minutes(services, demo, clock):
@@ -86,16 +89,23 @@ def test_activation_code_sets_the_first_password_once(services, demo):
     done = portal.login(
         services.uow(), login_id=a["account_no"], password="Zhaomin@2026", channel="portal"
     )
-    assert done.epoch == 1
+    assert done.person.account_no == a["account_no"]
     with pytest.raises(DomainError) as exc:  # the code works once
         activate("Another@2026")
     assert exc.value.code == "portal.bad_activation"
 
 
-def test_change_password_ends_other_sessions(services, demo):
+def test_change_password_ends_every_session_of_the_person(services, demo):
     p = demo["persons"][0]
-    with services.uow() as uow:
-        person_id = _person(uow, p["certno"]).id
+
+    def login():
+        done = portal.login(
+            services.uow(), login_id=p["certno"], password=p["password"], channel="portal"
+        )
+        return done.opened.token
+
+    here, there = login(), login()
+    person_id = portal.session_of(services.uow(), token=here).person.id
 
     def change(old, new, new2=None):
         return portal.change_password(
@@ -113,12 +123,13 @@ def test_change_password_ends_other_sessions(services, demo):
     with pytest.raises(DomainError) as exc:
         change(p["password"], "Newpass@2026", "Newpass@2027")
     assert exc.value.field == "new_password2"
-    epoch = change(p["password"], "Newpass@2026")
-    assert portal.session_person(services.uow(), person_id=person_id, epoch=0) is None
-    me = portal.session_person(services.uow(), person_id=person_id, epoch=epoch)
-    assert me is not None and me.account_no == p["account_no"]
-    with services.uow() as uow:
-        assert uow.session.get(PortalAccount, person_id).session_epoch == epoch
+    assert portal.session_of(services.uow(), token=here) is not None  # refused: nothing ended
+    opened = change(p["password"], "Newpass@2026")
+    assert portal.session_of(services.uow(), token=here) is None
+    assert portal.session_of(services.uow(), token=there) is None
+    me = portal.session_of(services.uow(), token=opened.token)
+    assert me is not None and me.person.account_no == p["account_no"]
+    assert opened.token not in (here, there)
 
 
 def test_month_end_balances_from_postings():
@@ -161,9 +172,9 @@ def test_kiosk_three_wrong_pins_block_the_card_on_that_terminal_for_the_day(serv
         lambda: kiosk.read_card(services.uow(), terminal_code=here, card_no=p["card_no"])
     )
     assert read.code == "kiosk.blocked"
-    person_id = sign_in(there, p["pin"])  # another terminal still takes it
+    person_id = sign_in(there, p["pin"]).person_id  # another terminal still takes it
     clock.advance(dt.timedelta(days=1))
-    assert sign_in(here, p["pin"]) == person_id
+    assert sign_in(here, p["pin"]).person_id == person_id
     with services.uow() as uow:
         actor = kiosk.terminal_actor(kiosk.get_terminal(uow, here))
     account_summary(

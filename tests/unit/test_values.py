@@ -108,3 +108,34 @@ def test_an_identifier_is_visible_ascii_of_bounded_length():
         with pytest.raises(DomainError) as refused:
             values.identifier(bad, field="mdtrt_id", most=40)
         assert refused.value.field == "mdtrt_id"
+
+
+# ---------------------------------------------------------------- lines and tokens (issue 14, web)
+
+
+def test_a_line_is_bounded_text_without_control_characters():
+    assert values.line("  张伟 ", field="name", most=50) == "张伟"
+    assert values.line(None, field="name", most=50) == ""
+    assert values.line(" pass word ", field="password", most=20, trim=False) == " pass word "
+    for bad, code in (
+        ("a\x00b", "validation.format"),  # PostgreSQL cannot store a NUL
+        ("a\nb", "validation.format"),
+        ("a\x85b", "validation.format"),
+        ("x" * 51, "validation.length"),
+        (["a"], "validation.type"),
+        (12, "validation.type"),
+    ):
+        with pytest.raises(DomainError) as exc:
+            values.line(bad, field="name", most=50)
+        assert exc.value.code == code and exc.value.field == "name"
+    with pytest.raises(DomainError) as exc:
+        values.line(" ", field="name", most=50, required=True)
+    assert exc.value.code == "validation.missing"
+
+
+def test_a_token_is_ascii_letters_digits_dash_and_underscore():
+    assert values.token("aZ0-_", field="csrf", most=64) == "aZ0-_"
+    for bad in ("", "é", "a.b", "a b", "x" * 65, None, 5, "ab\x00"):
+        with pytest.raises(DomainError) as exc:
+            values.token(bad, field="csrf", most=64)
+        assert exc.value.field == "csrf"

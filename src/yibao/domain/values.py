@@ -183,3 +183,39 @@ def identifier(value: object, *, field: str, most: int) -> str:
     if len(given) > most:
         raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
     return given
+
+
+# ---------------------------------------------------------------- lines and tokens (issue 14, web)
+
+# C0 and C1 control characters, NUL among them: PostgreSQL cannot store a NUL
+# at all (the query fails), and a line break or an escape in a name, a
+# number or a password is an attack or a paste gone wrong, never the value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def line(value: object, *, field: str, most: int, required: bool = False, trim: bool = True) -> str:
+    """One line a person types into a form: a number, a name, a reason, a
+    password (``trim=False``: a password's spaces are its own). Text of at
+    most ``most`` characters and no control characters; empty is "" unless
+    ``required``."""
+    if value is not None and not isinstance(value, str):
+        raise invalid(field, "应为文本", "a text", "type")
+    out = value or ""
+    if trim:
+        out = out.strip()
+    if _CONTROL.search(out):
+        raise invalid(field, "含有不允许的控制字符", "contains a control character", "format")
+    if len(out) > most:
+        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    if required and not out:
+        raise invalid(field, f"缺少{field}", f"missing {field}", "missing")
+    return out
+
+
+def token(value: object, *, field: str, most: int) -> str:
+    """A random token a machine handed out (a session id, a CSRF token): ASCII
+    letters, digits, '-' and '_', at most ``most`` of them."""
+    if not isinstance(value, str) or _TOKEN.fullmatch(value) is None or len(value) > most:
+        raise invalid(field, "令牌格式错误", "a malformed token", "format")
+    return value

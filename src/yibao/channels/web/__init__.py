@@ -13,6 +13,7 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     from yibao.channels.web import counter, kiosk, portal
+    from yibao.channels.web.common import SecurityHeaders
 
     app.mount("/web-static", StaticFiles(directory=STATIC), name="web-static")
     root = APIRouter(include_in_schema=False)
@@ -20,3 +21,5 @@ def mount(app: FastAPI) -> None:
     root.include_router(kiosk.router, prefix="/kiosk")
     root.include_router(counter.router, prefix="/counter")
     app.include_router(root)
+    # the pages' security headers, on every answer under their paths only
+    app.add_middleware(SecurityHeaders)

@@ -1,6 +1,8 @@
 """What the three web channels share: templates with Babel message catalogues,
-signed session cookies (their expiry read on the injected clock), CSRF
-tokens, and the plumbing that lets a route be ten lines: dependencies raise
+the security headers of every page, the cookies (a server session's id; the
+signed state of the pages before anyone signs in, its expiry read on the
+injected clock), CSRF tokens, and the plumbing that lets a route be ten
+lines: dependencies (the parsing layer of ``forms`` among them) raise
 ``Redirect`` or a ``DomainError``, and one handler per channel
 (``channel_route``) turns a ``DomainError`` into that channel's page with
 its message."""
@@ -14,6 +16,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -25,14 +28,22 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yibao.clock import CHINA
-from yibao.domain.errors import DomainError
+from yibao.domain import values
+from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
+from yibao.services.access.web_sessions import TOKEN_LENGTH
 from yibao.services.documents import yuan
+
+log = logging.getLogger("yibao")
 
 HERE = Path(__file__).parent
 LOCALES = ("zh", "en")
@@ -110,11 +121,17 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     )
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LOCALES:
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
-    # pages show personal data: never cache them, never frame them
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
+        # Secure like the session cookies (settings.cookie_secure): a cookie
+        # set over HTTPS is never sent over plain HTTP, where it could be
+        # read or replaced on the way
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+            secure=services_of(request).settings.cookie_secure,
+        )
     return response
 
 
@@ -127,6 +144,64 @@ def now_ts(request: Request) -> float:
     """The injected clock's now, as seconds: what session expiries and the
     terminal's idle time are measured on, so that a test can move time."""
     return services_of(request).clock.now().timestamp()
+
+
+# ---------------------------------------------------------------- headers of every page
+
+# Scripts and styles only from yibao's own /web-static/ files: no inline
+# script, no inline style, no eval, nothing from another site; the pages are
+# never framed and never post anywhere else. A page that an attacker manages
+# to inject markup into still runs none of the attacker's script.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/web-static")
+
+
+def _is_web(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in WEB_PREFIXES)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every answer under the web channels' paths (a page, a
+    refusal, a redirect, a PDF, a static file, a 404) carries the security
+    headers; every one but a static file is never cached, as pages show
+    personal data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_web(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/web-static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 # ---------------------------------------------------------------- one error handler per channel
@@ -178,48 +253,105 @@ def refusals_on(
     """Declare the page a route's ``DomainError`` is shown on (the channel's
     handler reads it); without it, the channel's message page."""
 
+    return on_refusal(ErrorPage(template, keep, key, fragment, input_only))
+
+
+def on_refusal(page: object) -> Callable[[F], F]:
+    """Declare what the channel's handler shows a route's refusals with."""
+
     def mark(endpoint: F) -> F:
-        page = ErrorPage(template, keep, key, fragment, input_only)
         endpoint.error_page = page  # type: ignore[attr-defined]
         return endpoint
 
     return mark
 
 
-OnError = Callable[[Request, DomainError, ErrorPage | None, dict[str, str]], Response]
+# A channel's one handler of refusals: the request, the refusal, what the
+# route declared (an ``ErrorPage`` for the portal and the terminal, a handler
+# for the counter) and the request's path, query and form fields.
+OnError = Callable[[Request, DomainError, Any, dict[str, str]], Response]
+
+
+def no_such_page() -> DomainError:
+    """Any other path under a channel's prefix: a page that says so, not JSON."""
+    return DomainError(
+        code="web.not_found", zh="没有这个页面", en="there is no such page", status=404
+    )
+
+
+def _malformed(exc: RequestValidationError) -> DomainError:
+    """FastAPI's own validation, should a value reach it: named like ours."""
+    loc = exc.errors()[0].get("loc", ()) if exc.errors() else ()
+    names = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return invalid(".".join(names) or "form", "格式错误", "malformed", "format")
+
+
+FAULT = DomainError(
+    code="internal",
+    zh="系统内部错误，请稍后再试",
+    en="internal error; please try again later",
+    status=500,
+)
+
+
+def _last_resort(request: Request, exc: DomainError) -> Response:
+    """The channel's handler itself failed (the database went away while it
+    drew the page): the message on the bare page, never a stack trace."""
+    return render(request, "base.html", exc.status, error=error_text(request, exc))
 
 
 def channel_route(on_error: OnError) -> type[APIRoute]:
-    """A route class whose routes hand a ``DomainError`` (from the route or a
-    dependency) to the channel's ``on_error``, with the route's declared
-    page and the form's fields, and follow a ``Redirect``."""
+    """A route class whose routes hand a ``DomainError`` (from the route, a
+    dependency or the parsing layer) to the channel's ``on_error``, with the
+    route's declared page and the request's fields, and follow a ``Redirect``."""
 
     class ChannelRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
-            page: ErrorPage | None = getattr(self.endpoint, "error_page", None)
+            page: Any = getattr(self.endpoint, "error_page", None)
 
             async def route(request: Request) -> Response:
                 try:
-                    return await handle(request)
+                    try:
+                        return await handle(request)
+                    except RequestValidationError as bad:
+                        raise _malformed(bad) from None
                 except Redirect as go:
                     return go.response(request)
                 except DomainError as exc:
-                    form = dict(request.query_params)
+                    fields = {k: v for k, v in request.path_params.items() if isinstance(v, str)}
+                    fields.update(request.query_params)
                     if request.method == "POST":
-                        # starlette keeps the form it parsed for the route
-                        data = await request.form()
-                        form.update((k, v) for k, v in data.items() if isinstance(v, str))
+                        try:  # starlette keeps the form it parsed for the route
+                            data = await request.form()
+                        except Exception:
+                            # a form that could not be read (malformed, too
+                            # large) is not read again: the refusal says so,
+                            # and no field is shown again
+                            data = FormData()
+                        fields.update((k, v) for k, v in data.items() if isinstance(v, str))
                     # the handler may read the database (which terminal this
                     # is): off the event loop, like a route
-                    return await run_in_threadpool(on_error, request, exc, page, form)
+                    try:
+                        return await run_in_threadpool(on_error, request, exc, page, fields)
+                    except Redirect as go:
+                        return go.response(request)
+                    except DomainError as again:
+                        return await run_in_threadpool(_last_resort, request, again)
+                except HTTPException:
+                    raise  # starlette's own answers (a 404 of its router, ...)
+                except Exception:
+                    # A fault of yibao's: logged with its trace for operators; the
+                    # person gets a page (with the pages' headers), not JSON
+                    log.exception("unhandled error on %s %s", request.method, request.url.path)
+                    return await run_in_threadpool(_last_resort, request, FAULT)
 
             return route
 
     return ChannelRoute
 
 
-# ---------------------------------------------------------------- signed cookies
+# ---------------------------------------------------------------- cookies
 
 
 def _key(request: Request, purpose: str) -> bytes:
@@ -235,6 +367,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# A cookie of ours is a few hundred characters; a longer one is no cookie of ours.
+COOKIE_MOST = 4096
+
+
 def sign(request: Request, purpose: str, data: dict[str, Any]) -> str:
     body = _b64(json.dumps(data, separators=(",", ":")).encode())
     mac = _b64(hmac.new(_key(request, purpose), body.encode(), hashlib.sha256).digest())
@@ -242,24 +378,27 @@ def sign(request: Request, purpose: str, data: dict[str, Any]) -> str:
 
 
 def unsign(request: Request, purpose: str, value: str | None) -> dict[str, Any] | None:
-    if not value or "." not in value:
+    """The data of a cookie we signed; None for anything else, whatever the
+    client sent (non-ASCII bytes, garbage, a forged or truncated value)."""
+    if not value or len(value) > COOKIE_MOST or not value.isascii() or "." not in value:
         return None
     body, mac = value.rsplit(".", 1)
     good = _b64(hmac.new(_key(request, purpose), body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(mac, good):
+    if not hmac.compare_digest(mac.encode(), good.encode()):
         return None
     try:
         data = json.loads(_unb64(body))
-    except ValueError:
+    except ValueError:  # binascii.Error and UnicodeDecodeError among them
         return None
     return data if isinstance(data, dict) else None
 
 
 def set_strict_cookie(
-    request: Request, response: Response, name: str, value: str, max_age: int, path: str
+    request: Request, response: Response, name: str, value: str, max_age: int | None, path: str
 ) -> None:
     """A cookie only this site's own pages send: HttpOnly, SameSite=Strict,
-    Secure unless configured off."""
+    Secure unless configured off. Without ``max_age`` it ends with the
+    browser (the server ends the session long before, in any case)."""
     response.set_cookie(
         name,
         value,
@@ -271,9 +410,11 @@ def set_strict_cookie(
     )
 
 
-class WebSession:
-    """A signed cookie holding a channel's session: who is in, the CSRF token
-    and when it ends. HttpOnly, SameSite=Strict, Secure unless configured off."""
+class SignedCookie:
+    """A signed cookie holding a channel's state before anyone signs in (the
+    log-in form's CSRF token; at a terminal, the card read before its PIN)
+    and when it ends. Nothing in it opens anything: who is signed in is the
+    server's ``SessionCookie``."""
 
     def __init__(self, name: str, path: str, max_age: int) -> None:
         self.name = name
@@ -282,13 +423,15 @@ class WebSession:
 
     def load(self, request: Request) -> dict[str, Any]:
         data = unsign(request, self.name, request.cookies.get(self.name))
-        if data is None or float(data.get("exp", 0)) < now_ts(request):
+        exp = data.get("exp") if data else None
+        if data is None or not isinstance(exp, int | float) or exp < now_ts(request):
             return {}
+        data.pop("exp")
         return data
 
     def save(self, request: Request, response: Response, data: dict[str, Any]) -> None:
         data = dict(data)
-        data.setdefault("csrf", secrets.token_urlsafe(24))
+        data.setdefault("csrf", new_csrf())
         data["exp"] = now_ts(request) + self.max_age
         set_strict_cookie(
             request, response, self.name, sign(request, self.name, data), self.max_age, self.path
@@ -298,13 +441,46 @@ class WebSession:
         response.delete_cookie(self.name, path=self.path)
 
 
-def csrf_ok(session: dict[str, Any], given: str | None) -> bool:
-    token = session.get("csrf")
-    return bool(token) and bool(given) and hmac.compare_digest(str(token), str(given))
+class SessionCookie:
+    """The cookie of a session kept on the server: only the session's random
+    id, which the server keeps as its SHA-256 (services/access/web_sessions).
+
+    It is not signed: the id is 256 random bits, so a signature would add no
+    secrecy, and the server's row, not the cookie, says whether the session
+    is live. A value of another shape is no session and costs no query."""
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+
+    def token(self, request: Request) -> str | None:
+        value = request.cookies.get(self.name)
+        try:
+            token = values.token(value, field=self.name, most=TOKEN_LENGTH)
+        except DomainError:
+            return None
+        return token if len(token) == TOKEN_LENGTH else None
+
+    def set(self, request: Request, response: Response, token: str) -> None:
+        set_strict_cookie(request, response, self.name, token, None, self.path)
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(self.name, path=self.path)
 
 
-def require_csrf(session: dict[str, Any], given: str | None) -> None:
-    if not csrf_ok(session, given):
+def new_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    if not expected or not given:
+        return False
+    # bytes: compare_digest refuses a str with non-ASCII characters (a 500)
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def require_csrf(expected: str | None, given: str | None) -> None:
+    if not csrf_ok(expected, given):
         raise dataclasses.replace(CSRF_REFUSED)
 
 
@@ -312,5 +488,6 @@ CSRF_REFUSED = DomainError(
     code="web.csrf",
     zh="页面已过期，请刷新后重试",
     en="the page has expired; reload it and try again",
+    field="csrf",
     status=403,
 )

@@ -1,35 +1,44 @@
 """The staff counter console under /counter/: find a person in the clerk's
 area, record the document checked, then show and do the visit's business.
 
-Each route parses the form, finds the clerk behind the session cookie, calls
-one use case with a fresh unit of work and renders. The rules (which
-document opens a person's file, whose card an action may touch) are the
-services'; a refusal (``DomainError``) is shown on the page it came from by
-``_counter_page``.
+Each route parses its form, query and path (``forms``), finds the clerk
+behind the session cookie, calls one use case with a fresh unit of work and
+renders. The rules (which document opens a person's file, whose card an
+action may touch) are the services'; a refusal (``DomainError``) is shown on
+the page it came from by the handler the route declares (``on_refusal``).
+
+The clerk's session is a staff credential on the server
+(``staff_credentials``): the signed ``yb_counter`` cookie carries its token,
+its CSRF token and the visit in progress, and log-out revokes the credential,
+so that a copy of the cookie stops working with it.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import secrets
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
 
+from yibao.channels.web import forms
 from yibao.channels.web.common import (
     CSRF_REFUSED,
-    WebSession,
+    Redirect,
+    SignedCookie,
+    channel_route,
     error_text,
+    new_csrf,
+    no_such_page,
+    on_refusal,
     render,
+    require_csrf,
     services_of,
 )
 from yibao.domain.actors import Actor, Channel
-from yibao.domain.cards import CardKind, Path
+from yibao.domain.cards import Path
 from yibao.domain.errors import DomainError, invalid
 from yibao.domain.visits import DOCUMENTS, Visit, require_visit
 from yibao.services.access import person_login
@@ -42,16 +51,12 @@ from yibao.services.inquiry import person_file, records
 from yibao.services.registry import registry, visits
 from yibao.store.uow import UnitOfWork
 
-router = APIRouter()
-SESSION = WebSession("yb_counter", "/counter", 8 * 3600)
+SESSION = SignedCookie("yb_counter", "/counter", 8 * 3600)
+LOGIN = "/counter/login"
 
 
 def _go(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-class NotLoggedIn(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -62,20 +67,21 @@ class Clerk:
 
 
 def _clerk(request: Request, *, csrf: str | None = None) -> Clerk:
-    """The clerk behind the session cookie; for a form, also its CSRF token."""
+    """The clerk behind the session cookie, or to the log-in page; for a
+    form, also its CSRF token."""
     data = SESSION.load(request)
-    if "token" not in data:
-        raise NotLoggedIn
+    token = data.get("token")
+    if not isinstance(token, str):
+        raise Redirect(LOGIN)
     try:
         who = access_service.authenticate_request(
-            services_of(request).uow(),
-            token=str(data["token"]),
-            csrf=csrf,
-            change=csrf is not None,
+            services_of(request).uow(), token=token, csrf=csrf, change=csrf is not None
         )
     except DomainError as exc:
-        if exc.code == "auth.required":
-            raise NotLoggedIn from None
+        if exc.code == "auth.required":  # logged out, expired or revoked
+            raise Redirect(LOGIN) from None
+        if exc.code == "auth.csrf":  # said for a page, not for an API client's header
+            raise dataclasses.replace(CSRF_REFUSED) from None
         raise
     return Clerk(who.actor, who.credential_id, data)
 
@@ -94,7 +100,7 @@ def _visit(data: dict[str, Any]) -> Visit | None:
 def _page(
     request: Request, data: dict[str, Any], template: str, status: int = 200, **context: Any
 ) -> Response:
-    data.setdefault("csrf", secrets.token_urlsafe(24))
+    data.setdefault("csrf", new_csrf())
     return render(request, template, status, csrf=data["csrf"], **context)
 
 
@@ -143,55 +149,44 @@ def _person_page(
     )
 
 
-# One error handler for the console: a refusal is shown on the page it came
-# from; no session sends the clerk to log in.
-OnError = Callable[[Request, DomainError, dict[str, Any]], Response]
+# One error handler for the console: each route declares the page its
+# refusals are shown on (``on_refusal``); without one, the visit's person
+# page or the search page. No session sends the clerk to log in.
+CounterRefusal = Callable[[Request, DomainError, dict[str, str]], Response]
 
 
-def _default_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
-    account_no = kwargs.get("account_no")
+def _default_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    account_no = fields.get("account_no")
     if account_no:
         try:
             clerk = _clerk(request)
             return _person_page(
                 request, clerk, account_no, exc.status, error=error_text(request, exc)
             )
-        except (NotLoggedIn, DomainError):
+        except (Redirect, DomainError):
             pass  # no visit for this person (or no clerk): the search page says why
     return _search_page(request, exc.status, error=error_text(request, exc))
 
 
-def _counter_page(
-    on_error: OnError = _default_error,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def wrap(route: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.iscoroutinefunction(route):
+def _refused(
+    request: Request, exc: DomainError, page: CounterRefusal | None, fields: dict[str, str]
+) -> Response:
+    return (page or _default_error)(request, exc, fields)
 
-            @functools.wraps(route)
-            async def run_async(request: Request, **kwargs: Any) -> Response:
-                try:
-                    response: Response = await route(request, **kwargs)
-                except NotLoggedIn:
-                    return _go("/counter/login")
-                except DomainError as exc:
-                    return on_error(request, exc, kwargs)
-                return response
 
-            return run_async
+router = APIRouter(route_class=channel_route(_refused))
 
-        @functools.wraps(route)
-        def run(request: Request, **kwargs: Any) -> Response:
-            try:
-                response: Response = route(request, **kwargs)
-            except NotLoggedIn:
-                return _go("/counter/login")
-            except DomainError as exc:
-                return on_error(request, exc, kwargs)
-            return response
-
-        return run
-
-    return wrap
+GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
+LoginForm = Annotated[forms.CounterLogin, Depends(forms.posted(forms.CounterLogin))]
+SearchQuery = Annotated[forms.Search, Depends(forms.queried(forms.Search))]
+VisitForm = Annotated[forms.VisitForm, Depends(forms.posted(forms.VisitForm))]
+PersonRef = Annotated[forms.PersonRef, Depends(forms.routed(forms.PersonRef))]
+ActionRef = Annotated[forms.ActionRef, Depends(forms.routed(forms.ActionRef))]
+ActionForm = Annotated[forms.CardAction, Depends(forms.posted(forms.CardAction))]
+ApplicationsQuery = Annotated[forms.Applications, Depends(forms.queried(forms.Applications))]
+BatchForm = Annotated[forms.BatchUpload, Depends(forms.posted(forms.BatchUpload))]
+TerminalForm = Annotated[forms.TerminalForm, Depends(forms.posted(forms.TerminalForm))]
+TerminalRef = Annotated[forms.TerminalRef, Depends(forms.routed(forms.TerminalRef))]
 
 
 # ---------------------------------------------------------------- log in and out
@@ -205,51 +200,48 @@ def login_form(request: Request) -> Response:
     return response
 
 
-@router.post("/login")
-def login(
-    request: Request,
-    username: str = Form(""),
-    password: str = Form(""),
-    csrf: str = Form(""),
-) -> Response:
+def _login_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
     data = SESSION.load(request)
-    if not data.get("csrf") or data.get("csrf") != csrf:
-        response = _page(
-            request, data, "counter/login.html", 403, error=error_text(request, CSRF_REFUSED)
-        )
-        SESSION.save(request, response, data)
-        return response
+    response = _page(
+        request,
+        data,
+        "counter/login.html",
+        exc.status,
+        error=error_text(request, exc),
+        username=fields.get("username", "") if exc.code != "web.csrf" else "",
+    )
+    SESSION.save(request, response, data)
+    return response
+
+
+@router.post("/login")
+@on_refusal(_login_error)
+def login(request: Request, given: GivenCsrf, form: LoginForm) -> Response:
+    token = SESSION.load(request).get("csrf")
+    require_csrf(token if isinstance(token, str) else None, given)
     svc = services_of(request)
-    try:
-        done = access_service.login(
-            svc.uow(),
-            username=username,
-            password=password,
-            channel=Channel.COUNTER,
-            session_hours=svc.settings.session_hours,
-            max_failures=svc.settings.staff_login_max_failures,
-            lock_minutes=svc.settings.staff_login_lock_minutes,
-        )
-    except DomainError as exc:
-        return _page(
-            request,
-            data,
-            "counter/login.html",
-            exc.status,
-            error=error_text(request, exc),
-            username=username,
-        )
+    done = access_service.login(
+        svc.uow(),
+        username=form.username,
+        password=form.password,
+        channel=Channel.COUNTER,
+        session_hours=svc.settings.session_hours,
+        max_failures=svc.settings.staff_login_max_failures,
+        lock_minutes=svc.settings.staff_login_lock_minutes,
+    )
     response = _go("/counter/")
     SESSION.save(request, response, {"token": done.token, "csrf": done.csrf_token})
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> Response:
-    response = _go("/counter/login")
+def logout(request: Request, given: GivenCsrf) -> Response:
+    """Revoke the clerk's credential on the server: a copy of the cookie
+    stops working too. A forged log-out does nothing."""
+    response = _go(LOGIN)
     try:
-        clerk = _clerk(request, csrf=csrf)
-    except (NotLoggedIn, DomainError):
+        clerk = _clerk(request, csrf=given)
+    except (Redirect, DomainError):
         return response
     access_service.log_out(_uow(request), credential_id=clerk.credential_id)
     SESSION.clear(response)
@@ -260,14 +252,13 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 
 
 @router.get("/")
-@_counter_page()
 def start(request: Request) -> Response:
     clerk = _clerk(request)
     return _page(request, clerk.data, "counter/search.html", actor=clerk.actor, documents=DOCUMENTS)
 
 
-def _search_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
-    q = {k: kwargs.get(k, "") for k in ("certno", "card_no", "name")}
+def _search_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    q = {k: fields.get(k, "") for k in ("certno", "card_no", "name")}
     template = (
         "counter/_results.html" if request.headers.get("hx-request") else "counter/search.html"
     )
@@ -285,8 +276,8 @@ def _search_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) ->
 
 
 @router.get("/search")
-@_counter_page(_search_error)
-def search(request: Request, certno: str = "", card_no: str = "", name: str = "") -> Response:
+@on_refusal(_search_error)
+def search(request: Request, q: SearchQuery) -> Response:
     clerk = _clerk(request)
     template = (
         "counter/_results.html" if request.headers.get("hx-request") else "counter/search.html"
@@ -296,7 +287,7 @@ def search(request: Request, certno: str = "", card_no: str = "", name: str = ""
         actor=clerk.actor,
         channel=Channel.COUNTER,
         query=registry.PersonQuery(
-            certno=certno or None, card_no=card_no or None, name=name or None
+            certno=q.certno or None, card_no=q.card_no or None, name=q.name or None
         ),
     )
     return _page(
@@ -307,27 +298,25 @@ def search(request: Request, certno: str = "", card_no: str = "", name: str = ""
         persons=persons,
         searched=True,
         documents=DOCUMENTS,
-        q={"certno": certno, "card_no": card_no, "name": name},
+        q={"certno": q.certno, "card_no": q.card_no, "name": q.name},
     )
 
 
-def _visit_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
+def _visit_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
     return _search_page(request, exc.status, error=error_text(request, exc))
 
 
 @router.post("/visit")
-@_counter_page(_visit_error)
-def visit(
-    request: Request, account_no: str = Form(""), document: str = Form(""), csrf: str = Form("")
-) -> Response:
+@on_refusal(_visit_error)
+def visit(request: Request, given: GivenCsrf, form: VisitForm) -> Response:
     """Record which document was checked; only then is the person shown."""
-    clerk = _clerk(request, csrf=csrf)
+    clerk = _clerk(request, csrf=given)
     done = visits.record_visit(
         _uow(request),
         actor=clerk.actor,
         channel=Channel.COUNTER,
-        account_no=account_no,
-        document=document,
+        account_no=form.account_no,
+        document=form.document,
     )
     response = _go(f"/counter/person/{done.account_no}")
     data = dict(clerk.data)
@@ -341,9 +330,9 @@ def visit(
 
 
 @router.get("/person/{account_no}")
-@_counter_page(_visit_error)
-def person(request: Request, account_no: str) -> Response:
-    return _person_page(request, _clerk(request), account_no)
+@on_refusal(_visit_error)
+def person(request: Request, ref: PersonRef) -> Response:
+    return _person_page(request, _clerk(request), ref.account_no)
 
 
 # ---------------------------------------------------------------- the visit's business
@@ -358,19 +347,7 @@ def person(request: Request, account_no: str) -> Response:
 class Act:
     actor: Actor
     visit: Visit
-    form: FormData
-
-    def val(self, name: str) -> str:
-        v = self.form.get(name)
-        return v.strip() if isinstance(v, str) else ""
-
-    @property
-    def materials(self) -> list[str]:
-        return [str(m) for m in self.form.getlist("materials")]
-
-
-def _card_no(a: Act) -> str:
-    return a.val("card_no")
+    form: forms.CardAction
 
 
 def _apply(uow: UnitOfWork, a: Act) -> dict[str, Any]:
@@ -378,13 +355,13 @@ def _apply(uow: UnitOfWork, a: Act) -> dict[str, Any]:
         uow,
         actor=a.actor,
         channel=Channel.COUNTER,
-        path=Path(a.val("path") or "county_center"),
+        path=a.form.path,
         person_id=a.visit.person_id,
-        materials=a.materials,
-        kind=CardKind(a.val("kind") or "social_security"),
-        pin=a.val("pin") or None,
-        delegate_certno=a.val("delegate_certno") or None,
-        delegate_name=a.val("delegate_name") or None,
+        materials=a.form.materials,
+        kind=a.form.kind,
+        pin=a.form.pin or None,
+        delegate_certno=a.form.delegate_certno or None,
+        delegate_name=a.form.delegate_name or None,
     )
     return {
         "card_no": res.card.card_no,
@@ -399,10 +376,10 @@ def _collect(uow: UnitOfWork, a: Act) -> dict[str, Any]:
         actor=a.actor,
         channel=Channel.COUNTER,
         person_id=a.visit.person_id,
-        card_no=_card_no(a),
+        card_no=a.form.card_no,
         # without a collector named, the person collects it themselves
-        collector_certno=a.val("collector_certno") or None,
-        pin=a.val("pin") or None,
+        collector_certno=a.form.collector_certno or None,
+        pin=a.form.pin or None,
     )
     return {"card_no": res.card.card_no, "pin": res.pin}
 
@@ -413,10 +390,10 @@ def _reissue(uow: UnitOfWork, a: Act) -> dict[str, Any]:
         actor=a.actor,
         channel=Channel.COUNTER,
         person_id=a.visit.person_id,
-        card_no=_card_no(a),
-        materials=a.materials,
-        reason=a.val("reason"),
-        pin=a.val("pin") or None,
+        card_no=a.form.card_no,
+        materials=a.form.materials,
+        reason=a.form.reason,
+        pin=a.form.pin or None,
     )
     return {"card_no": res.card.card_no, "pin": res.pin}
 
@@ -427,8 +404,8 @@ def _pin(uow: UnitOfWork, a: Act) -> dict[str, Any]:
         actor=a.actor,
         channel=Channel.COUNTER,
         person_id=a.visit.person_id,
-        card_no=_card_no(a),
-        pin=a.val("pin") or None,
+        card_no=a.form.card_no,
+        pin=a.form.pin or None,
     )
     return {"card_no": res.card.card_no, "pin": res.pin}
 
@@ -449,8 +426,8 @@ def _reason_move(move: Any) -> Callable[[UnitOfWork, Act], dict[str, Any]]:
             actor=a.actor,
             channel=Channel.COUNTER,
             person_id=a.visit.person_id,
-            card_no=_card_no(a),
-            reason=a.val("reason"),
+            card_no=a.form.card_no,
+            reason=a.form.reason,
         )
         return {"card_no": card.card_no}
 
@@ -470,23 +447,20 @@ ACTIONS: dict[str, Callable[[UnitOfWork, Act], dict[str, Any]]] = {
 
 
 @router.post("/person/{account_no}/{action}")
-@_counter_page()
-async def act(request: Request, account_no: str, action: str) -> Response:
-    form = await request.form()
-    csrf = form.get("csrf")
-    clerk = _clerk(request, csrf=csrf if isinstance(csrf, str) else "")
-    do = ACTIONS.get(action)
+def act(request: Request, ref: ActionRef, given: GivenCsrf, form: ActionForm) -> Response:
+    clerk = _clerk(request, csrf=given)
+    do = ACTIONS.get(ref.action)
     if do is None:
-        return _person_page(request, clerk, account_no, 404)
-    here = require_visit(_visit(clerk.data), account_no)
+        return _person_page(request, clerk, ref.account_no, 404)
+    here = require_visit(_visit(clerk.data), ref.account_no)
     result = do(_uow(request), Act(clerk.actor, here, form))
-    return _person_page(request, clerk, account_no, result={"done": action, **result})
+    return _person_page(request, clerk, ref.account_no, result={"done": ref.action, **result})
 
 
 # ---------------------------------------------------------------- lists and batches
 
 
-def _applications_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
+def _applications_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
     clerk = _clerk(request)
     return _page(
         request,
@@ -495,77 +469,64 @@ def _applications_error(request: Request, exc: DomainError, kwargs: dict[str, An
         exc.status,
         actor=clerk.actor,
         rows=[],
-        view=kwargs.get("view", "due"),
+        view=fields.get("view", "due"),
         error=error_text(request, exc),
     )
 
 
 @router.get("/applications")
-@_counter_page(_applications_error)
-def applications(request: Request, view: str = "due") -> Response:
+@on_refusal(_applications_error)
+def applications(request: Request, q: ApplicationsQuery) -> Response:
     clerk = _clerk(request)
     rows = card_service.list_applications(
-        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, view=view
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, view=q.view
     )
     return _page(
-        request, clerk.data, "counter/applications.html", actor=clerk.actor, rows=rows, view=view
+        request, clerk.data, "counter/applications.html", actor=clerk.actor, rows=rows, view=q.view
     )
 
 
 @router.get("/batch")
-@_counter_page()
 def batch_form(request: Request) -> Response:
     clerk = _clerk(request)
     return _page(request, clerk.data, "counter/batch.html", actor=clerk.actor)
 
 
-def _batch_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
-    form = {
-        k: kwargs.get(k, "")
-        for k in ("employer_uscc", "letter_ref", "handler_certno", "handler_name")
-    }
-    try:
-        clerk: Clerk | None = _clerk(request)
-    except (NotLoggedIn, DomainError):
-        clerk = None
+BATCH_FIELDS = ("employer_uscc", "letter_ref", "handler_certno", "handler_name")
+
+
+def _batch_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    clerk = _clerk(request)
     return _page(
         request,
-        clerk.data if clerk else SESSION.load(request),
+        clerk.data,
         "counter/batch.html",
         exc.status,
-        actor=clerk.actor if clerk else None,
-        form=form,
+        actor=clerk.actor,
+        form={k: fields.get(k, "") for k in BATCH_FIELDS},
         error=error_text(request, exc),
     )
 
 
 @router.post("/batch")
-@_counter_page(_batch_error)
-async def batch_upload(
-    request: Request,
-    employer_uscc: str = Form(""),
-    letter_ref: str = Form(""),
-    handler_certno: str = Form(""),
-    handler_name: str = Form(""),
-    csrf: str = Form(""),
-    materials: list[str] = Form([]),
-    file: UploadFile = File(...),
-) -> Response:
+@on_refusal(_batch_error)
+def batch_upload(request: Request, given: GivenCsrf, form: BatchForm) -> Response:
+    clerk = _clerk(request, csrf=given)
     limit = services_of(request).settings.upload_max_bytes
-    content = await file.read(limit + 1)
-    clerk = _clerk(request, csrf=csrf)
+    # read here, off the event loop: the form keeps the file spooled
+    content = form.upload.file.read(limit + 1)
     if len(content) > limit:
         raise invalid("file", "文件过大", "the file is too large", "size")
     res = batches.upload_batch(
         _uow(request),
         actor=clerk.actor,
         channel=Channel.COUNTER,
-        employer_uscc=employer_uscc,
-        letter_ref=letter_ref,
-        handler_certno=handler_certno,
-        handler_name=handler_name,
-        materials=materials,
-        filename=file.filename or "upload.csv",
+        employer_uscc=form.employer_uscc,
+        letter_ref=form.letter_ref,
+        handler_certno=form.handler_certno,
+        handler_name=form.handler_name,
+        materials=form.materials,
+        filename=(form.upload.filename or "upload.csv")[:200],
         content=content,
     )
     return _page(
@@ -573,12 +534,7 @@ async def batch_upload(
         clerk.data,
         "counter/batch.html",
         actor=clerk.actor,
-        form={
-            "employer_uscc": employer_uscc,
-            "letter_ref": letter_ref,
-            "handler_certno": handler_certno,
-            "handler_name": handler_name,
-        },
+        form={k: getattr(form, k) for k in BATCH_FIELDS},
         batch=res.batch,
         rows=res.batch.results,
     )
@@ -590,7 +546,6 @@ async def batch_upload(
 def _terminals_page(request: Request, clerk: Clerk, status: int = 200, **context: Any) -> Response:
     """The terminals in the staff member's area, and the forms that manage them."""
     try:
-        # TODO(merge): terminals.list_terminals is a use case on branch web
         terminals = kiosk_service.list_terminals(_uow(request), actor=clerk.actor)
     except DomainError as exc:  # a role that does not manage terminals
         return _page(
@@ -616,48 +571,32 @@ def _terminals_page(request: Request, clerk: Clerk, status: int = 200, **context
     )
 
 
-def _terminals_error(request: Request, exc: DomainError, kwargs: dict[str, Any]) -> Response:
-    try:
-        clerk = _clerk(request)
-    except (NotLoggedIn, DomainError):
-        return _page(
-            request,
-            SESSION.load(request),
-            "counter/terminals.html",
-            exc.status,
-            terminals=[],
-            error=error_text(request, exc),
-        )
-    form = {k: kwargs[k] for k in ("code", "location", "division_code") if k in kwargs}
+def _terminals_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    clerk = _clerk(request)
+    form = {k: fields[k] for k in ("code", "location", "division_code") if k in fields}
     return _terminals_page(
         request, clerk, exc.status, form=form or None, error=error_text(request, exc)
     )
 
 
 @router.get("/terminals")
-@_counter_page(_terminals_error)
+@on_refusal(_terminals_error)
 def terminals(request: Request) -> Response:
     return _terminals_page(request, _clerk(request))
 
 
 @router.post("/terminals")
-@_counter_page(_terminals_error)
-def register_terminal(
-    request: Request,
-    code: str = Form(""),
-    location: str = Form(""),
-    division_code: str = Form(""),
-    csrf: str = Form(""),
-) -> Response:
+@on_refusal(_terminals_error)
+def register_terminal(request: Request, given: GivenCsrf, form: TerminalForm) -> Response:
     """Register a terminal; its first activation code is shown once."""
-    clerk = _clerk(request, csrf=csrf)
+    clerk = _clerk(request, csrf=given)
     issued = kiosk_service.register_terminal(
         _uow(request),
         actor=clerk.actor,
         channel=Channel.COUNTER,
-        code=code,
-        location=location,
-        division_code=division_code,
+        code=form.code,
+        location=form.location,
+        division_code=form.division_code,
     )
     return _terminals_page(request, clerk, issued=issued)
 
@@ -683,11 +622,17 @@ TERMINAL_ACTIONS: dict[str, Callable[[Request, Clerk, str], Response]] = {
 
 
 @router.post("/terminals/{code}/{action}")
-@_counter_page(_terminals_error)
-def terminal_action(request: Request, code: str, action: str, csrf: str = Form("")) -> Response:
+@on_refusal(_terminals_error)
+def terminal_action(request: Request, ref: TerminalRef, given: GivenCsrf) -> Response:
     """A new activation code for a terminal (shown once), or its deactivation."""
-    clerk = _clerk(request, csrf=csrf)
-    do = TERMINAL_ACTIONS.get(action)
+    clerk = _clerk(request, csrf=given)
+    do = TERMINAL_ACTIONS.get(ref.action)
     if do is None:
         return _terminals_page(request, clerk, 404)
-    return do(request, clerk, code)
+    return do(request, clerk, ref.code)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def nowhere(request: Request) -> Response:
+    _clerk(request)  # anyone else is sent to log in
+    raise no_such_page()

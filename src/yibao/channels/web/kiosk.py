@@ -6,6 +6,13 @@ A browser is a terminal only once it has activated itself with a one-time code
 from staff: it then holds a device cookie, and each request finds its
 terminal by that cookie's token alone (the ``terminal`` dependency).
 
+A right PIN opens a session on the server (``terminals.sign_in``), bound to
+this terminal and the card: the ``yb_kiosk_session`` cookie carries only its
+id. Taking the card out, the start page, a refusal and the idle time end it,
+so that a copy of the cookie opens nothing afterwards. The forms that change
+anything (activation, card, PIN) come before the PIN, with the CSRF token of
+the signed ``yb_kiosk`` cookie.
+
 What the terminal shows is the account summary of the card presented
 (``services.inquiry``): a lost, frozen, cancelled or replaced card, or a
 person whose insurance has ended, opens nothing, and the refusal says why.
@@ -14,18 +21,22 @@ PIN page, or back at the start with the person forgotten."""
 
 from __future__ import annotations
 
-import secrets
+import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from yibao.channels.web import forms
 from yibao.channels.web.common import (
     ErrorPage,
     Redirect,
-    WebSession,
+    SessionCookie,
+    SignedCookie,
     channel_route,
     error_text,
+    new_csrf,
+    no_such_page,
     now_ts,
     refusals_on,
     render,
@@ -37,12 +48,18 @@ from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
 from yibao.domain.use import Named, Presenter
 from yibao.services.access import terminals
-from yibao.services.access.terminals import TerminalView, terminal_actor
+from yibao.services.access.terminals import KioskSession, TerminalView, terminal_actor
 from yibao.services.inquiry import records
 from yibao.services.inquiry.summary import account_summary
 
-SESSION = WebSession("yb_kiosk", "/kiosk", 24 * 3600)
-PERSON_KEYS = ("pid", "card", "seen")
+# The person signed in with the card's PIN: a session on the server, of which
+# this cookie carries only the id.
+SESSION = SessionCookie("yb_kiosk_session", "/kiosk")
+# Before the PIN: the forms' CSRF token, the card read and when (forgotten
+# once idle). Signed, and nothing in it opens anything.
+ANONYMOUS = SignedCookie("yb_kiosk", "/kiosk", 24 * 3600)
+STATE_KEYS = ("csrf", "card", "seen")
+CARD_KEYS = ("card", "seen")
 DEVICE_COOKIE = "yb_kiosk_device"
 # Browsers keep a cookie at most 400 days; each visit to the start page renews it.
 DEVICE_MAX_AGE = 400 * 86400
@@ -63,23 +80,25 @@ def _idle(request: Request) -> int:
 
 
 def _state(request: Request) -> dict[str, Any]:
-    """The terminal's session; the person in it is forgotten once idle too long."""
-    data = SESSION.load(request)
-    data.pop("term", None)  # where sessions named their terminal: no longer believed
-    if "seen" in data and now_ts(request) - float(data["seen"]) > _idle(request):
+    """The terminal's state before the PIN; the card read is forgotten once
+    idle too long. Anything else an old cookie held (a person, a terminal)
+    is no longer believed."""
+    data = {k: v for k, v in ANONYMOUS.load(request).items() if k in STATE_KEYS}
+    seen = data.get("seen")
+    if not isinstance(seen, int | float) or now_ts(request) - float(seen) > _idle(request):
         _forget(data)
     return data
 
 
 def _forget(data: dict[str, Any]) -> None:
-    for key in PERSON_KEYS:
+    for key in CARD_KEYS:
         data.pop(key, None)
 
 
 def _page(
     request: Request, data: dict[str, Any], template: str, status: int = 200, **context: Any
 ) -> Response:
-    data.setdefault("csrf", secrets.token_urlsafe(24))
+    data.setdefault("csrf", new_csrf())
     response = render(
         request,
         template,
@@ -89,8 +108,17 @@ def _page(
         body_class="kiosk",
         **context,
     )
-    SESSION.save(request, response, data)
+    ANONYMOUS.save(request, response, data)
     return response
+
+
+def _sign_out(request: Request, response: Response) -> None:
+    """The person signed in here is forgotten: the session ends on the server."""
+    token = SESSION.token(request)
+    if token is not None:
+        terminals.sign_out(services_of(request).uow(), token=token)
+    if request.cookies.get(SESSION.name) is not None:
+        SESSION.clear(response)
 
 
 def _set_device(request: Request, response: Response, token: str) -> None:
@@ -100,6 +128,7 @@ def _set_device(request: Request, response: Response, token: str) -> None:
 def _this_terminal(request: Request) -> TerminalView | None:
     """The terminal this machine activated itself as; nothing the request names."""
     if not hasattr(request.state, "terminal"):
+        request.state.terminal = None  # should the lookup fail, it is not tried again
         request.state.terminal = terminals.terminal_of_device(
             services_of(request).uow(), request.cookies.get(DEVICE_COOKIE)
         )
@@ -139,6 +168,8 @@ def _setup(
     )
     if revoked:
         response.delete_cookie(DEVICE_COOKIE, path="/kiosk")
+    if request.cookies.get(SESSION.name) is not None:
+        SESSION.clear(response)  # its session ended with the machine's credential
     return response
 
 
@@ -162,7 +193,11 @@ def _refused(
         data["seen"] = now_ts(request)
         return _page(request, data, PIN, exc.status, terminal=term, error=text)
     _forget(data)
-    return _page(request, data, "kiosk/start.html", exc.status, terminal=term, error=text)
+    response = _page(request, data, "kiosk/start.html", exc.status, terminal=term, error=text)
+    # should the refusal be the database's, the idle time ends the session
+    with contextlib.suppress(DomainError):
+        _sign_out(request, response)
+    return response
 
 
 router = APIRouter(route_class=channel_route(_refused))
@@ -176,12 +211,18 @@ def terminal(request: Request) -> TerminalView:
     return term
 
 
-def checked(request: Request, csrf: str = Form("")) -> None:
-    require_csrf(_state(request), csrf)
+def checked(request: Request, given: Annotated[str, Depends(forms.csrf_given)]) -> None:
+    token = _state(request).get("csrf")
+    require_csrf(token if isinstance(token, str) else None, given)
 
 
 Terminal = Annotated[TerminalView, Depends(terminal)]
 Checked = Annotated[None, Depends(checked)]
+GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
+ActivateLink = Annotated[forms.KioskActivateLink, Depends(forms.queried(forms.KioskActivateLink))]
+ActivateForm = Annotated[forms.KioskActivate, Depends(forms.posted(forms.KioskActivate))]
+CardForm = Annotated[forms.KioskCard, Depends(forms.posted(forms.KioskCard))]
+PinForm = Annotated[forms.KioskPin, Depends(forms.posted(forms.KioskPin))]
 
 
 def _go(url: str) -> RedirectResponse:
@@ -197,45 +238,41 @@ def start(request: Request) -> Response:
         return _setup(request, data)
     response = _page(request, data, "kiosk/start.html", terminal=term)
     _set_device(request, response, str(request.cookies.get(DEVICE_COOKIE)))
+    _sign_out(request, response)  # the start page is for the next card
     return response
 
 
 @router.get("/activate")
-def activate_form(request: Request, terminal: str = "", code: str = "") -> Response:
+def activate_form(request: Request, link: ActivateLink) -> Response:
     """The set-up form, filled in from a link staff were given (``yibao demo``
     prints one); activating is the form's POST."""
-    return _setup(request, _state(request), terminal_code=terminal, activation_code=code)
+    return _setup(request, _state(request), terminal_code=link.terminal, activation_code=link.code)
 
 
 @router.post("/activate")
 @refusals_on(SETUP)
-def activate(
-    request: Request,
-    _: Checked,
-    terminal: str = Form(""),
-    activation_code: str = Form(""),
-) -> Response:
+def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
     __, token = terminals.activate(
         services_of(request).uow(),
-        terminal_code=terminal,
-        activation_code=activation_code,
+        terminal_code=form.terminal,
+        activation_code=form.activation_code,
         channel=Channel.KIOSK,
         source=request.client.host if request.client else "",
     )
     data = _state(request)
     _forget(data)
-    data["csrf"] = secrets.token_urlsafe(24)  # a new page, a new token
+    data["csrf"] = new_csrf()  # a new page, a new token
     response = _go("/kiosk/")
-    SESSION.save(request, response, data)
+    ANONYMOUS.save(request, response, data)
     _set_device(request, response, token)
     return response
 
 
 @router.post("/card")
-def card(request: Request, term: Terminal, _: Checked, card_no: str = Form("")) -> Response:
+def card(request: Request, term: Terminal, _: Checked, form: CardForm) -> Response:
     data = _state(request)
     data["card"] = terminals.read_card(
-        services_of(request).uow(), terminal_code=term.code, card_no=card_no
+        services_of(request).uow(), terminal_code=term.code, card_no=form.card_no
     )
     data["seen"] = now_ts(request)
     return _page(request, data, PIN, terminal=term)
@@ -243,65 +280,79 @@ def card(request: Request, term: Terminal, _: Checked, card_no: str = Form("")) 
 
 @router.post("/pin")
 @refusals_on(PIN)
-def pin(request: Request, term: Terminal, pin: str = Form(""), csrf: str = Form("")) -> Response:
+def pin(request: Request, term: Terminal, given: GivenCsrf, form: PinForm) -> Response:
     data = _state(request)
     if "card" not in data:
         raise Redirect("/kiosk/")
-    require_csrf(data, csrf)
-    data["pid"] = terminals.sign_in(
-        services_of(request).uow(), terminal_code=term.code, card_no=str(data["card"]), pin=pin
+    token = data.get("csrf")
+    require_csrf(token if isinstance(token, str) else None, given)
+    done = terminals.sign_in(
+        services_of(request).uow(),
+        terminal_code=term.code,
+        card_no=str(data["card"]),
+        pin=form.pin,
+        replacing=SESSION.token(request),
     )
-    data["seen"] = now_ts(request)
+    _forget(data)  # the card is the session's now
     response = _go("/kiosk/home")
-    SESSION.save(request, response, data)
+    ANONYMOUS.save(request, response, data)
+    SESSION.set(request, response, done.opened.token)
     return response
 
 
-def signed_in(request: Request, term: Terminal) -> dict[str, Any]:
-    """The session of a card whose PIN was right on this terminal, or to the start."""
-    data = _state(request)
-    if "pid" not in data or "card" not in data:
+def signed_in(request: Request, term: Terminal) -> KioskSession:
+    """The live session of a card whose PIN was right on this terminal, or to the start."""
+    token = SESSION.token(request)
+    live = (
+        terminals.session_of(services_of(request).uow(), token=token, terminal_code=term.code)
+        if token is not None
+        else None
+    )
+    if live is None:
         raise Redirect("/kiosk/")
-    return data
+    return live
 
 
-Session = Annotated[dict[str, Any], Depends(signed_in)]
+Session = Annotated[KioskSession, Depends(signed_in)]
 
 
-def _holder(data: dict[str, Any]) -> Named:
+def _holder(live: KioskSession) -> Named:
     """The card's holder, as signed in: the card is for their sole use."""
-    return Named(person_id=int(data["pid"]))
+    return Named(person_id=live.person_id)
 
 
 @router.get("/home")
-def home(request: Request, term: Terminal, data: Session) -> Response:
+def home(request: Request, term: Terminal, live: Session) -> Response:
     summary = account_summary(
         services_of(request).uow(),
         actor=terminal_actor(term),
         channel=Channel.KIOSK,
         presenter=Presenter.HOLDER,
-        card_no=str(data["card"]),
-        named=_holder(data),
+        card_no=live.card_no,
+        named=_holder(live),
         recent=10,
     )
-    data["seen"] = now_ts(request)
     return _page(
-        request, data, "kiosk/home.html", terminal=term, summary=summary, cause=records.cause
+        request,
+        _state(request),
+        "kiosk/home.html",
+        terminal=term,
+        summary=summary,
+        cause=records.cause,
     )
 
 
 @router.get("/receipt.pdf")
-def receipt(request: Request, term: Terminal, data: Session) -> Response:
+def receipt(request: Request, term: Terminal, live: Session) -> Response:
     pdf = records.receipt(
         services_of(request).uow(),
         actor=terminal_actor(term),
         channel=Channel.KIOSK,
-        card_no=str(data["card"]),
-        named=_holder(data),
+        card_no=live.card_no,
+        named=_holder(live),
         place=term.location,
     )
-    data["seen"] = now_ts(request)
-    response = Response(
+    return Response(
         pdf,
         media_type="application/pdf",
         headers={
@@ -309,8 +360,6 @@ def receipt(request: Request, term: Terminal, data: Session) -> Response:
             "Cache-Control": "no-store",
         },
     )
-    SESSION.save(request, response, data)
-    return response
 
 
 @router.post("/logout")
@@ -319,5 +368,11 @@ def logout(request: Request) -> Response:
     data = _state(request)
     _forget(data)
     response = _go("/kiosk/")
-    SESSION.save(request, response, data)
+    ANONYMOUS.save(request, response, data)
+    _sign_out(request, response)
     return response
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def nowhere(request: Request) -> Response:
+    raise no_such_page()

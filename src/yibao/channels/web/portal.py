@@ -1,57 +1,101 @@
 """The insured person's web portal under /portal/.
 
-Each route parses its form, calls one use case and renders the page; the
-signed-in person is a dependency (``Me``), a form's CSRF token another
-(``Checked``), and a refusal (``DomainError``) is shown by ``_refused`` on the
-page the route declares with ``refusals_on`` (else the message page)."""
+Each route parses its form (``forms``), calls one use case and renders the
+page; the signed-in person is a dependency (``Me``), a form's CSRF token
+another (``Checked``), and a refusal (``DomainError``) is shown by
+``_refused`` on the page the route declares with ``refusals_on`` (else the
+message page).
+
+A signed-in session is kept on the server (``person_login.session_of``):
+the ``yb_portal_session`` cookie carries only its id, so that log-out and a
+password change end it, copies of the cookie included. Before log-in, the
+signed ``yb_portal`` cookie holds the log-in form's CSRF token, and nothing
+that opens anything."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import secrets
 from typing import Annotated, Any
 
 import qrcode
 import qrcode.image.svg
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from yibao.channels.web import forms
 from yibao.channels.web.common import (
     ErrorPage,
     Redirect,
-    WebSession,
+    SessionCookie,
+    SignedCookie,
     channel_route,
     csrf_ok,
     error_text,
+    new_csrf,
+    no_such_page,
     refusals_on,
     render,
     require_csrf,
     services_of,
 )
 from yibao.domain.actors import Channel
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.errors import DomainError
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
 from yibao.domain.use import Presenter
 from yibao.services.access import person_login
-from yibao.services.access.person_login import PersonView, person_actor
+from yibao.services.access.person_login import PersonView, PortalSession, person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
 from yibao.services.contributions import contributions
 from yibao.services.inquiry import records
 from yibao.services.inquiry.summary import account_summary
 
-SESSION = WebSession("yb_portal", "/portal", 30 * 60)
+SESSION = SessionCookie("yb_portal_session", "/portal")
+# the pages before log-in: their CSRF token, for two hours
+ANONYMOUS = SignedCookie("yb_portal", "/portal", 2 * 3600)
+
+
+def _live(request: Request) -> PortalSession | None:
+    """This browser's live session, looked up once per request. If the
+    lookup fails (the database went away), the first caller gets the
+    refusal and the error page is drawn without a session."""
+    if hasattr(request.state, "portal"):
+        live: PortalSession | None = request.state.portal
+        return live
+    request.state.portal = None
+    token = SESSION.token(request)
+    if token is not None:
+        request.state.portal = person_login.session_of(services_of(request).uow(), token=token)
+        request.state.portal_ended = request.state.portal is None
+    return _live(request)
+
+
+def _expected_csrf(request: Request) -> str | None:
+    """The token this browser's forms carry: its session's, else the log-in form's."""
+    live = _live(request)
+    if live is not None:
+        return live.csrf
+    token = ANONYMOUS.load(request).get("csrf")
+    return token if isinstance(token, str) else None
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """Render with the session's CSRF token, creating an anonymous session if needed."""
-    data = SESSION.load(request)
-    if "csrf" in data:
-        return render(request, template, status, csrf=data["csrf"], **context)
-    data = {"csrf": secrets.token_urlsafe(24)}
-    response = render(request, template, status, csrf=data["csrf"], **context)
-    SESSION.save(request, response, data)
+    """Render with the CSRF token of this browser's forms, giving an
+    anonymous browser one; a cookie of a session that ended is dropped."""
+    try:
+        live = _live(request)
+    except DomainError:  # the database went away: the page says so, with no session
+        live = None
+    if live is not None:
+        return render(request, template, status, csrf=live.csrf, **context)
+    token = ANONYMOUS.load(request).get("csrf")
+    fresh = not isinstance(token, str)
+    csrf = new_csrf() if fresh else str(token)
+    response = render(request, template, status, csrf=csrf, **context)
+    if fresh:
+        ANONYMOUS.save(request, response, {"csrf": csrf})
+    if getattr(request.state, "portal_ended", False):
+        SESSION.clear(response)
     return response
 
 
@@ -76,40 +120,32 @@ router = APIRouter(route_class=channel_route(_refused))
 
 
 def signed_in(request: Request) -> PersonView:
-    """The person of this portal session, or to the log-in page."""
-    data = SESSION.load(request)
-    if "pid" not in data:
+    """The person of this browser's live session, or to the log-in page."""
+    live = _live(request)
+    if live is None:
         raise Redirect("/portal/login")
-    me = person_login.session_person(
-        services_of(request).uow(), person_id=int(data["pid"]), epoch=int(data.get("epoch", 0))
-    )
-    if me is None:
-        raise Redirect("/portal/login")
-    request.state.person = me  # for the error handler's menu
-    return me
+    request.state.person = live.person  # for the error handler's menu
+    return live.person
 
 
-def checked(request: Request, csrf: str = Form("")) -> None:
-    """A form of this portal's own pages: its session's CSRF token."""
-    require_csrf(SESSION.load(request), csrf)
+def checked(request: Request, given: Annotated[str, Depends(forms.csrf_given)]) -> None:
+    """A form of this portal's own pages: the CSRF token of this browser's forms."""
+    require_csrf(_expected_csrf(request), given)
 
 
 Me = Annotated[PersonView, Depends(signed_in)]
 Checked = Annotated[None, Depends(checked)]
+LoginForm = Annotated[forms.PortalLogin, Depends(forms.posted(forms.PortalLogin))]
+ActivateForm = Annotated[forms.PortalActivate, Depends(forms.posted(forms.PortalActivate))]
+PeriodQuery = Annotated[forms.Period, Depends(forms.queried(forms.Period))]
+PasswordForm = Annotated[forms.PasswordChange, Depends(forms.posted(forms.PasswordChange))]
+PhonePinForm = Annotated[forms.PhonePin, Depends(forms.posted(forms.PhonePin))]
+CardForm = Annotated[forms.OwnCard, Depends(forms.posted(forms.OwnCard))]
+GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
 
 
 def _go(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def _day(value: str, field: str) -> dt.date | None:
-    """A date from a form field (YYYY-MM-DD), or None when left empty."""
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise invalid(field, "日期格式错误", "dates are YYYY-MM-DD", "format") from None
 
 
 # ---------------------------------------------------------------- log in and out
@@ -122,25 +158,29 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 @refusals_on("portal/login.html", keep=("login_id",))
-def login(
-    request: Request,
-    _: Checked,
-    login_id: str = Form(""),
-    password: str = Form(""),
-) -> Response:
+def login(request: Request, _: Checked, form: LoginForm) -> Response:
     done = person_login.login(
-        services_of(request).uow(), login_id=login_id, password=password, channel=Channel.PORTAL
+        services_of(request).uow(),
+        login_id=form.login_id,
+        password=form.password,
+        channel=Channel.PORTAL,
+        replacing=SESSION.token(request),
     )
     response = _go("/portal/")
-    # a new session, with a new CSRF token
-    SESSION.save(request, response, {"pid": done.person.id, "epoch": done.epoch})
+    # a new session on the server, with a new CSRF token; the log-in form's is done
+    SESSION.set(request, response, done.opened.token)
+    ANONYMOUS.clear(response)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> Response:
+def logout(request: Request, given: GivenCsrf) -> Response:
     response = _go("/portal/login")
-    if csrf_ok(SESSION.load(request), csrf):  # a forged log-out does nothing
+    live = _live(request)
+    if live is not None and csrf_ok(live.csrf, given):  # a forged log-out does nothing
+        person_login.log_out(
+            services_of(request).uow(), token=SESSION.token(request), channel=Channel.PORTAL
+        )
         SESSION.clear(response)
     return response
 
@@ -152,23 +192,16 @@ def activate_form(request: Request) -> Response:
 
 @router.post("/activate")
 @refusals_on("portal/activate.html", keep=("login_id",))
-def activate(
-    request: Request,
-    _: Checked,
-    login_id: str = Form(""),
-    code: str = Form(""),
-    password: str = Form(""),
-    password2: str = Form(""),
-) -> Response:
+def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
     person_login.activate(
         services_of(request).uow(),
-        login_id=login_id,
-        code=code,
-        password=password,
-        password2=password2,
+        login_id=form.login_id,
+        code=form.code,
+        password=form.password,
+        password2=form.password2,
         channel=Channel.PORTAL,
     )
-    return _page(request, "portal/login.html", activated=True, login_id=login_id)
+    return _page(request, "portal/login.html", activated=True, login_id=form.login_id)
 
 
 # ---------------------------------------------------------------- pages
@@ -202,14 +235,14 @@ def home(request: Request, me: Me) -> Response:
     fragment="portal/_postings.html",
     input_only=True,
 )
-def postings(request: Request, me: Me, start: str = "", end: str = "") -> Response:
+def postings(request: Request, me: Me, period: PeriodQuery) -> Response:
     found = records.postings(
         services_of(request).uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
         person_id=me.id,
-        start=_day(start, "start"),
-        end=_day(end, "end"),
+        start=period.start,
+        end=period.end,
     )
     partial = bool(request.headers.get("hx-request"))
     return _page(
@@ -262,14 +295,14 @@ def statement_form(request: Request, me: Me) -> Response:
 
 @router.get("/statement.pdf")
 @refusals_on("portal/statement.html", keep=("start", "end"), input_only=True)
-def statement_pdf(request: Request, me: Me, start: str = "", end: str = "") -> Response:
+def statement_pdf(request: Request, me: Me, period: PeriodQuery) -> Response:
     lo, hi, pdf = records.statement(
         services_of(request).uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
         person_id=me.id,
-        start=_day(start, "start"),
-        end=_day(end, "end"),
+        start=period.start,
+        end=period.end,
     )
     return Response(
         pdf,
@@ -288,60 +321,47 @@ def password_form(request: Request, me: Me) -> Response:
 
 @router.post("/password")
 @refusals_on("portal/password.html")
-def change_password(
-    request: Request,
-    me: Me,
-    _: Checked,
-    old_password: str = Form(""),
-    new_password: str = Form(""),
-    new_password2: str = Form(""),
-) -> Response:
-    epoch = person_login.change_password(
+def change_password(request: Request, me: Me, _: Checked, form: PasswordForm) -> Response:
+    opened = person_login.change_password(
         services_of(request).uow(),
         person_id=me.id,
         channel=Channel.PORTAL,
-        old=old_password,
-        new=new_password,
-        new2=new_password2,
+        old=form.old_password,
+        new=form.new_password,
+        new2=form.new_password2,
     )
+    # every session of the person ended, this browser's too: it goes on in
+    # the new one, with its new CSRF token
+    request.state.portal = PortalSession(me, opened.csrf)
     response = _page(request, "portal/password.html", person=me, changed=True)
-    # other sessions end; this one goes on under the new epoch, same CSRF token
-    data = SESSION.load(request)
-    SESSION.save(request, response, {"pid": me.id, "epoch": epoch, "csrf": data["csrf"]})
+    SESSION.set(request, response, opened.token)
     return response
 
 
 @router.post("/phone-pin")
 @refusals_on("portal/password.html", key="pin_error")
-def set_phone_pin(
-    request: Request,
-    me: Me,
-    _: Checked,
-    phone_password: str = Form(""),
-    phone_pin: str = Form(""),
-    phone_pin2: str = Form(""),
-) -> Response:
+def set_phone_pin(request: Request, me: Me, _: Checked, form: PhonePinForm) -> Response:
     """Set the 6-digit PIN the telephone line asks for."""
     person_login.set_phone_pin(
         services_of(request).uow(),
         person_id=me.id,
         channel=Channel.PORTAL,
-        password=phone_password,
-        pin=phone_pin,
-        pin2=phone_pin2,
+        password=form.phone_password,
+        pin=form.phone_pin,
+        pin2=form.phone_pin2,
     )
     return _page(request, "portal/password.html", person=me, pin_set=True)
 
 
 @router.post("/lost")
-def report_lost(request: Request, me: Me, _: Checked, card_no: str = Form("")) -> Response:
+def report_lost(request: Request, me: Me, _: Checked, form: CardForm) -> Response:
     """The person reports their own card lost; it is blocked at once."""
     card_service.report_lost(
         services_of(request).uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
         person_id=me.id,
-        card_no=card_no,
+        card_no=form.card_no,
         reason="reported lost on the portal",
     )
     return _go("/portal/")
@@ -366,3 +386,8 @@ def voucher_code(request: Request, me: Me, _: Checked) -> Response:
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
     return _page(request, "portal/_voucher.html", person=me, svg=qr_svg(token), expires=expires)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def nowhere(request: Request) -> Response:
+    raise no_such_page()

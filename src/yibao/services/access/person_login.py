@@ -1,6 +1,13 @@
 """A person signing in on the web portal: log-in by ID number or account
-number, activation codes handed out at the counter, lockout, password changes
-and the telephone PIN set from the portal.
+number, the session kept on the server (``web_sessions``), activation codes
+handed out at the counter, lockout, password changes and the telephone PIN
+set from the portal.
+
+Every place that takes the portal password (the log-in, the password page's
+current password, the telephone PIN's confirmation) counts a wrong one
+towards the same lock: five in a row lock the account for fifteen minutes,
+and the lock refuses all three. Otherwise the pages would be a way round
+the lock to guess a password.
 
 Each function a channel calls is a use case: it opens the unit of work,
 decides, writes, audits and commits once. A refusal that must still count
@@ -20,7 +27,8 @@ from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, invalid, not_found, unauthorized
 from yibao.services import security
-from yibao.services.access import phone_pin
+from yibao.services.access import phone_pin, web_sessions
+from yibao.services.access.web_sessions import Opened
 from yibao.services.tx import use_case
 from yibao.store.models import Person, PortalAccount
 from yibao.store.uow import UnitOfWork
@@ -29,6 +37,8 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = 8
 ACTIVATION_DAYS = 30
+# A portal session ends after this long without a page.
+SESSION_IDLE = dt.timedelta(minutes=30)
 _BAD = ("证件号码/医保账号或密码错误", "wrong ID or account number, or wrong password")
 
 
@@ -58,7 +68,15 @@ class PersonView:
 @dataclass(frozen=True)
 class SignedIn:
     person: PersonView
-    epoch: int  # the session epoch: a password change ends older sessions
+    opened: Opened  # the new session: its id goes into the cookie
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A live portal session: whose it is and the token its forms carry."""
+
+    person: PersonView
+    csrf: str
 
 
 def person_actor(person: _Someone) -> Actor:
@@ -122,9 +140,46 @@ def check_password(password: str, *, field: str = "password") -> str:
     return password
 
 
+def _failed(
+    uow: UnitOfWork,
+    person: Person,
+    acct: PortalAccount,
+    now: dt.datetime,
+    *,
+    channel: str,
+    action: str,
+) -> DomainError | None:
+    """A wrong password, wherever it was given: counted, audited and committed
+    before the refusal is raised. The fifth in a row locks the account; the
+    lock's refusal is returned then."""
+    acct.failed_logins += 1
+    acct.updated_at = now
+    lock = acct.failed_logins >= MAX_FAILURES
+    if lock:
+        acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+        acct.failed_logins = 0
+    uow.audit(
+        person_actor(person).record(
+            channel=channel, action=action, person_id=person.id, subject=person.account_no
+        )
+    )
+    uow.commit()
+    return _locked(acct, now) if lock else None
+
+
+def _right(acct: PortalAccount, now: dt.datetime) -> None:
+    """The right password: the count of wrong ones starts again."""
+    acct.failed_logins = 0
+    acct.locked_until = None
+    acct.updated_at = now
+
+
 @use_case
-def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> SignedIn:
-    """Check a person's password; returns the person and the session epoch.
+def login(
+    uow: UnitOfWork, *, login_id: str, password: str, channel: str, replacing: str | None = None
+) -> SignedIn:
+    """Check a person's password and open a session on the server; the
+    session the browser held until now (``replacing``) ends.
 
     Five wrong passwords in a row lock the log-in for fifteen minutes; a
     wrong password is committed here, before the refusal is raised."""
@@ -137,47 +192,51 @@ def login(uow: UnitOfWork, *, login_id: str, password: str, channel: str) -> Sig
     locked = _locked(acct, now)
     if locked is not None:
         raise locked
-    actor = person_actor(person)
     if not security.verify_secret(person.portal_password_hash, password):
-        acct.failed_logins += 1
-        acct.updated_at = now
-        lock = acct.failed_logins >= MAX_FAILURES
-        if lock:
-            acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            acct.failed_logins = 0
-        uow.audit(
-            actor.record(
-                channel=channel,
-                action="portal.login_failed",
-                person_id=person.id,
-                subject=person.account_no,
-            )
-        )
-        uow.commit()
-        if lock:
-            raise _locked(acct, now) or unauthorized("portal.bad_credentials", *_BAD)
-        raise unauthorized("portal.bad_credentials", *_BAD)
-    acct.failed_logins = 0
-    acct.locked_until = None
-    acct.updated_at = now
+        lock = _failed(uow, person, acct, now, channel=channel, action="portal.login_failed")
+        raise lock or unauthorized("portal.bad_credentials", *_BAD)
+    _right(acct, now)
+    opened = web_sessions.open_session(
+        uow,
+        channel=web_sessions.PORTAL,
+        person_id=person.id,
+        idle=SESSION_IDLE,
+        replacing=replacing,
+    )
     uow.audit(
-        actor.record(
+        person_actor(person).record(
             channel=channel, action="portal.login", person_id=person.id, subject=person.account_no
         )
     )
-    return SignedIn(PersonView.of(person), acct.session_epoch)
+    return SignedIn(PersonView.of(person), opened)
 
 
 @use_case
-def session_person(uow: UnitOfWork, *, person_id: int, epoch: int) -> PersonView | None:
-    """The person behind a portal session, if the session is still good."""
-    person = uow.session.get(Person, person_id)
+def session_of(uow: UnitOfWork, *, token: str | None) -> PortalSession | None:
+    """The person behind a portal session cookie, if the session is live
+    (not ended, not idle too long, the person still has a password)."""
+    row = web_sessions.find(uow, channel=web_sessions.PORTAL, token=token)
+    if row is None:
+        return None
+    person = uow.session.get(Person, row.person_id)
     if person is None or person.portal_password_hash is None:
         return None
-    acct = uow.session.get(PortalAccount, person_id)
-    if (acct.session_epoch if acct else 0) != epoch:
-        return None
-    return PersonView.of(person)
+    return PortalSession(PersonView.of(person), row.csrf)
+
+
+@use_case
+def log_out(uow: UnitOfWork, *, token: str | None, channel: str) -> None:
+    """End the portal session behind a cookie; a copy of the cookie stops
+    working with it."""
+    row = web_sessions.end(uow, channel=web_sessions.PORTAL, token=token)
+    if row is None:
+        return
+    person = _person(uow, row.person_id)
+    uow.audit(
+        person_actor(person).record(
+            channel=channel, action="portal.logout", person_id=person.id, subject=person.account_no
+        )
+    )
 
 
 @use_case
@@ -259,6 +318,8 @@ def activate(
     acct.locked_until = None
     acct.session_epoch += 1
     acct.updated_at = now
+    # a forgotten password set anew: whoever held a session holds it no more
+    web_sessions.end_person(uow, person.id)
     uow.audit(
         person_actor(person).record(
             channel=channel,
@@ -270,22 +331,49 @@ def activate(
     return PersonView.of(person)
 
 
+def _current_password(
+    uow: UnitOfWork,
+    person: Person,
+    password: str,
+    *,
+    field: str,
+    channel: str,
+    wrong: tuple[str, str] = ("原密码错误", "the current password is wrong"),
+) -> PortalAccount:
+    """The portal password given again on a signed-in page, checked like a
+    log-in: refused while locked, a wrong one counted towards the lock."""
+    now = uow.clock.now()
+    acct = _account(uow, person)
+    locked = _locked(acct, now)
+    if locked is not None:
+        raise locked
+    if not security.verify_secret(person.portal_password_hash, password):
+        lock = _failed(uow, person, acct, now, channel=channel, action="portal.password_failed")
+        raise lock or invalid(field, *wrong, "wrong")
+    _right(acct, now)
+    return acct
+
+
 @use_case
 def change_password(
     uow: UnitOfWork, *, person_id: int, channel: str, old: str, new: str, new2: str
-) -> int:
-    """Change the password; returns the new session epoch (other sessions end)."""
+) -> Opened:
+    """Change the password. Every session of the person ends, copies of this
+    browser's cookie among them; this browser goes on in a new session,
+    which is returned."""
     person = _person(uow, person_id)
-    if not security.verify_secret(person.portal_password_hash, old):
-        raise invalid("old_password", "原密码错误", "the current password is wrong", "wrong")
+    acct = _current_password(uow, person, old, field="old_password", channel=channel)
     confirm(new, new2, field="new_password2")
     check_password(new, field="new_password")
     now = uow.clock.now()
-    acct = _account(uow, person)
     person.portal_password_hash = security.hash_secret(new)
     person.updated_at = now
     acct.session_epoch += 1
     acct.updated_at = now
+    web_sessions.end_person(uow, person.id)
+    opened = web_sessions.open_session(
+        uow, channel=web_sessions.PORTAL, person_id=person.id, idle=SESSION_IDLE
+    )
     uow.audit(
         person_actor(person).record(
             channel=channel,
@@ -294,7 +382,7 @@ def change_password(
             subject=person.account_no,
         )
     )
-    return acct.session_epoch
+    return opened
 
 
 @use_case
@@ -302,10 +390,19 @@ def set_phone_pin(
     uow: UnitOfWork, *, person_id: int, channel: str, password: str, pin: str, pin2: str
 ) -> None:
     """The person sets the telephone-inquiry PIN (issue 6) from the portal,
-    confirming it with the portal password and typing it twice."""
+    confirming it with the portal password (counted like a log-in) and
+    typing it twice."""
     person = _person(uow, person_id)
-    if not security.verify_secret(person.portal_password_hash, password):
-        raise invalid("phone_password", "登录密码错误", "the portal password is wrong", "wrong")
+    _current_password(
+        uow,
+        person,
+        password,
+        field="phone_password",
+        channel=channel,
+        wrong=("登录密码错误", "the portal password is wrong"),
+    )
+    if not pin:  # a PIN the person never saw would be no PIN of theirs
+        raise invalid("phone_pin", "请输入6位数字密码", "give a PIN of 6 digits", "required")
     confirm(pin, pin2, field="phone_pin2", en="the two PINs differ")
     phone_pin.set_phone_pin.step(
         uow, actor=person_actor(person), channel=channel, person_id=person.id, pin=pin

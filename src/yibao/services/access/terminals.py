@@ -7,6 +7,11 @@ The PIN tries are counted per terminal, so a terminal must be the machine it
 claims to be: a browser is a terminal only through the device token it got
 by activating itself, never by naming the terminal.
 
+A right PIN opens a session on the server (``web_sessions``): the
+terminal, the card and its holder, ended by the card taken out (sign-out),
+by the terminal's idle time on the injected clock, or by the terminal's
+machine being revoked.
+
 What the terminal then shows (the balance, the last transactions, the
 receipt) is the account summary (``services.inquiry``), which decides whether
 the card presented may be used for an inquiry at all."""
@@ -34,6 +39,8 @@ from yibao.domain.errors import (
     unauthorized,
 )
 from yibao.services import security
+from yibao.services.access import web_sessions
+from yibao.services.access.web_sessions import Opened
 from yibao.services.registry.registry import in_scope, require_division
 from yibao.services.tx import use_case
 from yibao.store.models import Card, KioskPinTry, KioskTerminal
@@ -67,6 +74,24 @@ class TerminalView:
     @classmethod
     def of(cls, terminal: KioskTerminal) -> TerminalView:
         return cls(terminal.code, terminal.location, terminal.division_code)
+
+
+@dataclass(frozen=True)
+class KioskSignIn:
+    """A right PIN: the card holder and the session opened for them."""
+
+    person_id: int
+    opened: Opened
+
+
+@dataclass(frozen=True)
+class KioskSession:
+    """A live session at a terminal: the card presented, its holder, and the
+    token its forms carry."""
+
+    person_id: int
+    card_no: str
+    csrf: str
 
 
 class _Terminal(Protocol):
@@ -160,6 +185,7 @@ def _issue(uow: UnitOfWork, *, actor: Actor, channel: str, terminal: KioskTermin
     revoked = terminal.device_hash is not None
     terminal.device_hash = None
     terminal.activated_at = None
+    web_sessions.end_terminal(uow, terminal.code)
     terminal.activation_hash = _code_digest(terminal.code, code)
     terminal.activation_expires = expires
     terminal.activation_failures = 0
@@ -222,6 +248,7 @@ def deactivate_terminal(uow: UnitOfWork, *, actor: Actor, channel: str, code: st
     revoked = terminal.device_hash is not None
     terminal.active = False
     _bind(terminal, None, None)
+    web_sessions.end_terminal(uow, terminal.code)
     uow.session.flush()
     uow.audit(
         actor.record(
@@ -423,12 +450,19 @@ def read_card(uow: UnitOfWork, *, terminal_code: str, card_no: str) -> str:
     return _read(uow, get_terminal(uow, terminal_code), card_no).card_no
 
 
+def _idle(uow: UnitOfWork) -> dt.timedelta:
+    return dt.timedelta(seconds=uow.settings.kiosk_idle_seconds)
+
+
 @use_case
-def sign_in(uow: UnitOfWork, *, terminal_code: str, card_no: str, pin: str) -> int:
-    """Check the card's PIN at the terminal; returns the card holder's id. The
-    third wrong PIN blocks the card here until tomorrow. Every attempt is
-    audited with the terminal's id; a wrong one is committed before the
-    refusal is raised."""
+def sign_in(
+    uow: UnitOfWork, *, terminal_code: str, card_no: str, pin: str, replacing: str | None = None
+) -> KioskSignIn:
+    """Check the card's PIN at the terminal; returns the card holder and the
+    session opened for them (the one the terminal held until now,
+    ``replacing``, ends). The third wrong PIN blocks the card here until
+    tomorrow. Every attempt is audited with the terminal's id; a wrong one
+    is committed before the refusal is raised."""
     terminal = get_terminal(uow, terminal_code)
     card = _read(uow, terminal, card_no)
     actor = terminal_actor(terminal)
@@ -452,9 +486,45 @@ def sign_in(uow: UnitOfWork, *, terminal_code: str, card_no: str, pin: str) -> i
             "kiosk.bad_pin", f"密码错误，还可尝试{left}次", f"wrong PIN; {left} tries left"
         )
     row.failures = 0
+    opened = web_sessions.open_session(
+        uow,
+        channel=web_sessions.KIOSK,
+        person_id=card.person_id,
+        idle=_idle(uow),
+        terminal_code=terminal.code,
+        card_no=card.card_no,
+        replacing=replacing,
+    )
     uow.audit(
         actor.record(
             channel="kiosk", action="kiosk.sign_in", person_id=card.person_id, subject=card.card_no
         )
     )
-    return card.person_id
+    return KioskSignIn(card.person_id, opened)
+
+
+@use_case
+def session_of(uow: UnitOfWork, *, token: str | None, terminal_code: str) -> KioskSession | None:
+    """The live session behind a terminal's session cookie, on this terminal only."""
+    row = web_sessions.find(uow, channel=web_sessions.KIOSK, token=token)
+    if row is None or row.terminal_code != terminal_code or row.card_no is None:
+        return None
+    return KioskSession(row.person_id, row.card_no, row.csrf)
+
+
+@use_case
+def sign_out(uow: UnitOfWork, *, token: str | None) -> None:
+    """The card is taken out (or the terminal went back to its start): the
+    session ends, and a copy of its cookie with it."""
+    row = web_sessions.end(uow, channel=web_sessions.KIOSK, token=token)
+    terminal = uow.session.get(KioskTerminal, row.terminal_code) if row else None
+    if row is None or terminal is None:
+        return
+    uow.audit(
+        terminal_actor(terminal).record(
+            channel="kiosk",
+            action="kiosk.sign_out",
+            person_id=row.person_id,
+            subject=row.card_no or "",
+        )
+    )

@@ -208,3 +208,34 @@ class HisSignIn(Base):
     opter_no: Mapped[str] = mapped_column(String(50), default="")
     signed_in_at: Mapped[dt.datetime]
     signed_out_at: Mapped[dt.datetime | None]
+
+
+class WebSession(Base):
+    """A person's signed-in session on the portal or at a self-service
+    terminal (issue 14), kept on the server so that it can be ended.
+
+    The browser's cookie holds a random id, of which only the SHA-256 is kept
+    here: a copy of this table opens no session. A session ends at log-out,
+    at a password change (every session of the person), when idle past
+    ``expires_at`` (moved on by its requests, on the injected clock), or, at a
+    terminal, when the terminal's machine is revoked."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))  # portal, kiosk
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    # at a terminal: the terminal and the card whose PIN opened the session
+    terminal_code: Mapped[str | None] = mapped_column(
+        ForeignKey("kiosk_terminals.code"), index=True
+    )
+    card_no: Mapped[str | None] = mapped_column(String(20))
+    # the token every form of the session carries; it is shown in the pages,
+    # so it is no secret from the person and needs no digest
+    csrf: Mapped[str] = mapped_column(String(64))
+    idle_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    revoked_at: Mapped[dt.datetime | None]

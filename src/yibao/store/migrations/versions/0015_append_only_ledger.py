@@ -1,7 +1,7 @@
 """An append-only ledger, audited entry by entry; a keyed audit chain
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-26 09:00:00
 
 Forgery must be found (issue 14):
@@ -37,7 +37,7 @@ from yibao.domain import ledger_audit
 from yibao.store import auditlog, sql
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

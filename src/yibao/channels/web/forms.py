@@ -1,0 +1,433 @@
+"""The web channels' one parsing layer (issue 14).
+
+Every form, query and path a page sends is read into a model here before a
+route sees it, each field through one of the shared readings of
+``domain.values``: digits are ASCII digits, a date lies between 1900 and
+2100, a line of text has a bounded length and no control character (a NUL
+byte cannot even be stored by PostgreSQL), a choice is one of its choices.
+A bad value raises the reading's ``DomainError``, which names the field; the
+channel's handler shows it on the page the form came from. No route checks
+a value of its own, so a field added to a form is read the same way.
+
+A CSRF token of the wrong shape is read as no token: the form is refused
+like any other without its page's token (403, "reload the page").
+
+The models are read by dependencies (``posted``, ``queried``, ``routed``)
+that take the values out of the request themselves, so that nothing of
+FastAPI's own validation (a 422 in JSON) is left on a page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from enum import StrEnum
+from functools import partial
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+
+from yibao.domain import values
+from yibao.domain.cards import CardKind, Path
+from yibao.domain.errors import DomainError, invalid
+
+M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=StrEnum)
+
+# The longest value of each kind of field; each is at least the column it
+# is kept in, so that no value reaches the database too long for it.
+CSRF_MOST = 64
+SECRET_MOST = 128  # a password: hashed, never stored, but hashing is work
+LOGIN_ID_MOST = 20  # an ID number (18) or an account number (16)
+CODE_MOST = 40  # a terminal code, an activation code
+CARD_NO_MOST = 20
+CERTNO_MOST = 18
+ACCOUNT_NO_MOST = 16
+NAME_MOST = 50
+TEXT_MOST = 200
+CHOICE_MOST = 40
+MATERIALS_MOST = 10
+
+
+def _field(info: ValidationInfo) -> str:
+    return str(info.field_name or "value")
+
+
+def _reading(read: Callable[..., object]) -> BeforeValidator:
+    """A shared reading as a field's validator, told the field's name."""
+
+    def validate(value: object, info: ValidationInfo) -> object:
+        return read(value, field=_field(info))
+
+    return BeforeValidator(validate)
+
+
+def _optional(read: Callable[..., object]) -> Callable[..., object]:
+    """A reading that leaves an empty field empty."""
+
+    def optional(value: object, *, field: str) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return ""
+        return read(value, field=field)
+
+    return optional
+
+
+def _csrf(value: object, *, field: str) -> str:
+    try:
+        return values.token(value, field=field, most=CSRF_MOST)
+    except DomainError:
+        return ""  # no token of ours: refused as a page that has expired
+
+
+def _day(value: object, *, field: str) -> dt.date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return values.date(value, field=field)
+
+
+def _choice(kind: type[E], allowed: tuple[E, ...], default: E) -> Callable[..., E]:
+    def read(value: object, *, field: str) -> E:
+        if isinstance(value, kind):
+            return value
+        text = values.line(value, field=field, most=CHOICE_MOST)
+        if not text:
+            return default
+        for choice in allowed:
+            if choice.value == text:
+                return choice
+        options = "、".join(c.value for c in allowed)
+        raise invalid(field, f"应为{options}之一", f"one of {', '.join(allowed)}", "choice")
+
+    return read
+
+
+def _materials(value: object, *, field: str) -> list[str]:
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    if len(items) > MATERIALS_MOST:
+        raise invalid(field, f"最多{MATERIALS_MOST}项", f"at most {MATERIALS_MOST}", "length")
+    return [values.line(v, field=field, most=CHOICE_MOST, required=True) for v in items]
+
+
+def _upload(value: object, *, field: str) -> UploadFile:
+    if not isinstance(value, UploadFile):
+        raise invalid(field, "请选择要上传的文件", "choose a file to upload", "missing")
+    return value
+
+
+def _line(most: int, **kw: Any) -> BeforeValidator:
+    return _reading(partial(values.line, most=most, **kw))
+
+
+Csrf = Annotated[str, _reading(_csrf)]
+Secret = Annotated[str, _line(SECRET_MOST, trim=False)]
+LoginId = Annotated[str, _line(LOGIN_ID_MOST)]
+Code = Annotated[str, _line(CODE_MOST)]
+CertNo = Annotated[str, _line(CERTNO_MOST)]
+AccountNo = Annotated[str, _line(ACCOUNT_NO_MOST)]
+Name = Annotated[str, _line(NAME_MOST)]
+Text = Annotated[str, _line(TEXT_MOST)]
+Choice = Annotated[str, _line(CHOICE_MOST)]
+CardNo = Annotated[str, _reading(_optional(partial(values.digits, most=CARD_NO_MOST)))]
+GivenCardNo = Annotated[str, _reading(partial(values.digits, most=CARD_NO_MOST))]
+DivisionCode = Annotated[str, _reading(_optional(partial(values.digits, most=9)))]
+Pin = Annotated[str, _reading(partial(values.digits, length=6))]
+PinOrNone = Annotated[str, _reading(_optional(partial(values.digits, length=6)))]
+KeypadPin = Annotated[str, _reading(partial(values.digits, most=12))]
+Day = Annotated[dt.date | None, _reading(_day)]
+Materials = Annotated[list[str], _reading(_materials)]
+# Any, so that a missing file (None) still goes through the reading
+Upload = Annotated[Any, _reading(_upload)]
+CounterPath = Annotated[
+    Path,
+    _reading(
+        _choice(Path, (Path.COUNTY_CENTER, Path.SERVICE_POINT, Path.DELEGATE), Path.COUNTY_CENTER)
+    ),
+]
+Kind = Annotated[CardKind, _reading(_choice(CardKind, tuple(CardKind), CardKind.SOCIAL_SECURITY))]
+
+
+class Form(BaseModel):
+    """A form or a query: unknown fields are ignored, a field not sent is
+    read like an empty one (a required field is refused by its reading)."""
+
+    model_config = ConfigDict(
+        extra="ignore", validate_default=True, frozen=True, arbitrary_types_allowed=True
+    )
+
+
+# ---------------------------------------------------------------- every channel
+
+
+class CsrfForm(Form):
+    csrf: Csrf = ""
+
+
+# ---------------------------------------------------------------- the portal
+
+
+class PortalLogin(Form):
+    login_id: LoginId = ""
+    password: Secret = ""
+
+
+class PortalActivate(Form):
+    login_id: LoginId = ""
+    code: Code = ""
+    password: Secret = ""
+    password2: Secret = ""
+
+
+class Period(Form):
+    start: Day = None
+    end: Day = None
+
+
+class PasswordChange(Form):
+    old_password: Secret = ""
+    new_password: Secret = ""
+    new_password2: Secret = ""
+
+
+class PhonePin(Form):
+    phone_password: Secret = ""
+    phone_pin: Pin = ""
+    phone_pin2: Pin = ""
+
+
+class OwnCard(Form):
+    card_no: GivenCardNo = ""
+
+
+# ---------------------------------------------------------------- the terminal
+
+
+class KioskActivateLink(Form):
+    terminal: Code = ""
+    code: Code = ""
+
+
+class KioskActivate(Form):
+    terminal: Code = ""
+    activation_code: Code = ""
+
+
+class KioskCard(Form):
+    card_no: GivenCardNo = ""
+
+
+class KioskPin(Form):
+    pin: KeypadPin = ""
+
+
+# ---------------------------------------------------------------- the counter
+
+
+class CounterLogin(Form):
+    username: Name = ""
+    password: Secret = ""
+
+
+class Search(Form):
+    certno: CertNo = ""
+    card_no: CardNo = ""
+    name: Name = ""
+
+
+class VisitForm(Form):
+    account_no: AccountNo = ""
+    document: Choice = ""
+
+
+class PersonRef(Form):
+    account_no: AccountNo = ""
+
+
+class ActionRef(Form):
+    account_no: AccountNo = ""
+    action: Choice = ""
+
+
+class CardAction(Form):
+    """Every field of a visit's actions; each action reads the ones it needs."""
+
+    path: CounterPath = Path.COUNTY_CENTER
+    kind: Kind = CardKind.SOCIAL_SECURITY
+    pin: PinOrNone = ""
+    delegate_certno: CertNo = ""
+    delegate_name: Name = ""
+    card_no: CardNo = ""
+    collector_certno: CertNo = ""
+    reason: Text = ""
+    materials: Materials = []
+
+
+class Applications(Form):
+    view: Choice = "due"
+
+
+class BatchUpload(Form):
+    employer_uscc: CertNo = ""
+    letter_ref: Annotated[str, _line(100)] = ""
+    handler_certno: CertNo = ""
+    handler_name: Name = ""
+    materials: Materials = []
+    file: Upload = None
+
+    @property
+    def upload(self) -> UploadFile:
+        return typing.cast(UploadFile, self.file)
+
+
+TERMINAL_LABELS = {"code": ("终端编号", "terminal code")}
+
+
+class TerminalForm(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = TERMINAL_LABELS
+
+    code: Code = ""
+    location: Text = ""
+    division_code: DivisionCode = ""
+
+
+class TerminalRef(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = TERMINAL_LABELS
+
+    code: Code = ""
+    action: Choice = ""
+
+
+# ---------------------------------------------------------------- reading a request
+
+# What each field is called on the pages: a refusal of the parsing layer
+# names the field first ("卡号：应为数字(0-9)"), since the reading's own
+# message says only what is wrong.
+LABELS: dict[str, tuple[str, str]] = {
+    "login_id": ("证件号码或医保账号", "ID or account number"),
+    "password": ("密码", "password"),
+    "password2": ("确认密码", "password again"),
+    "code": ("激活码", "activation code"),
+    "start": ("开始日期", "start date"),
+    "end": ("结束日期", "end date"),
+    "old_password": ("原密码", "current password"),
+    "new_password": ("新密码", "new password"),
+    "new_password2": ("确认新密码", "new password again"),
+    "phone_password": ("登录密码", "portal password"),
+    "phone_pin": ("电话查询密码", "telephone PIN"),
+    "phone_pin2": ("确认电话查询密码", "telephone PIN again"),
+    "card_no": ("卡号", "card number"),
+    "terminal": ("终端编号", "terminal code"),
+    "activation_code": ("激活码", "activation code"),
+    "pin": ("密码", "PIN"),
+    "username": ("用户名", "username"),
+    "certno": ("公民身份号码", "ID number"),
+    "name": ("姓名", "name"),
+    "account_no": ("医保账号", "account number"),
+    "document": ("证件", "document"),
+    "action": ("业务", "action"),
+    "path": ("办理方式", "way of applying"),
+    "kind": ("卡种", "kind of card"),
+    "delegate_certno": ("受托人身份证号码", "delegate's ID number"),
+    "delegate_name": ("受托人姓名", "delegate's name"),
+    "collector_certno": ("领卡人身份证号码", "collector's ID number"),
+    "reason": ("原因", "reason"),
+    "materials": ("材料", "materials"),
+    "view": ("视图", "view"),
+    "employer_uscc": ("单位统一社会信用代码", "employer's credit code"),
+    "letter_ref": ("单位介绍信编号", "letter reference"),
+    "handler_certno": ("经办人身份证号码", "handler's ID number"),
+    "handler_name": ("经办人姓名", "handler's name"),
+    "file": ("文件", "file"),
+    "location": ("位置", "location"),
+    "division_code": ("行政区划", "division"),
+    "form": ("表单", "form"),
+}
+
+
+def _named(exc: DomainError, labels: Mapping[str, tuple[str, str]] = LABELS) -> DomainError:
+    """The reading's refusal, with the field's name on the page in front."""
+    field = exc.field or "form"
+    zh_label, en_label = labels.get(field, LABELS.get(field, (field, field)))
+    zh, en = ("请填写", "required") if exc.code == "validation.missing" else (exc.zh, exc.en)
+    return invalid(field, f"{zh_label}：{zh}", f"{en_label}: {en}", exc.code.split(".", 1)[-1])
+
+
+def _is_list(model: type[BaseModel], name: str) -> bool:
+    return typing.get_origin(model.model_fields[name].annotation) is list
+
+
+def parse(model: type[M], data: Mapping[str, Any]) -> M:
+    """Read ``data`` (a form, a query, a path) into ``model``; a bad field
+    raises a ``DomainError`` naming it."""
+    given: dict[str, Any] = {}
+    for name in model.model_fields:
+        if name not in data:
+            continue
+        many = _is_list(model, name)
+        getlist = getattr(data, "getlist", None)
+        if getlist is not None:
+            found = list(getlist(name))
+            given[name] = found if many else found[-1]
+        else:
+            given[name] = data[name]
+    try:
+        return model.model_validate(given)
+    except DomainError as exc:
+        raise _named(exc, getattr(model, "LABELS", LABELS)) from None
+    except ValidationError as exc:  # a reading let a value through that the type refuses
+        loc = exc.errors()[0].get("loc", ())
+        field = str(loc[0]) if loc else "form"
+        raise _named(invalid(field, "格式错误", "malformed", "format")) from None
+
+
+async def form_of(request: Request) -> AsyncIterator[FormData]:
+    """A dependency: the request's form, read once; a form that cannot be
+    read is a refusal, not a fault. Its uploaded files are closed after the
+    route."""
+    try:
+        form = await request.form()
+    except HTTPException:  # starlette's answer to a malformed multipart body
+        raise _named(invalid("form", "无法读取", "cannot be read", "format")) from None
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+TheForm = Annotated[FormData, Depends(form_of)]
+
+
+def posted(model: type[M]) -> Callable[[FormData], Awaitable[M]]:
+    """A dependency: the form posted, read into ``model``."""
+
+    async def read(form: TheForm) -> M:
+        return parse(model, form)
+
+    return read
+
+
+def queried(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency: the query string, read into ``model``."""
+
+    async def read(request: Request) -> M:
+        return parse(model, request.query_params)
+
+    return read
+
+
+def routed(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency: the path's parameters, read into ``model``."""
+
+    async def read(request: Request) -> M:
+        return parse(model, request.path_params)
+
+    return read
+
+
+async def csrf_given(form: TheForm) -> str:
+    """The CSRF token a form carries ("" for none, or one of the wrong shape)."""
+    return parse(CsrfForm, form).csrf
