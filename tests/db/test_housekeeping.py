@@ -118,3 +118,30 @@ def test_the_prune_command(env, demo):
     assert result.exit_code != 0 and "ivr-call-days" in result.output
     result = runner.invoke(cli_app, ["prune"], catch_exceptions=False)
     assert result.exit_code == 0 and "deleted" in result.output
+
+
+def test_prune_deletes_ended_web_sessions_a_day_later_and_keeps_live_ones(services, clock, demo):
+    from yibao.services.access import web_sessions
+    from yibao.store.models import Person, WebSession
+
+    with services.uow() as work:
+        pid = work.session.scalars(select(Person.id)).first()
+        ended = web_sessions.open_session(
+            work, channel="portal", person_id=pid, idle=dt.timedelta(minutes=30)
+        )
+        web_sessions.end(work, channel="portal", token=ended.token)
+        expired = web_sessions.open_session(
+            work, channel="portal", person_id=pid, idle=dt.timedelta(minutes=30)
+        )
+        work.commit()
+    clock.advance(dt.timedelta(days=1, minutes=31))
+    with services.uow() as work:
+        live = web_sessions.open_session(
+            work, channel="portal", person_id=pid, idle=dt.timedelta(minutes=30)
+        )
+        work.commit()
+    assert _count(services, WebSession) == 3
+    assert _prune(services).web_sessions == 2
+    with services.uow() as work:
+        assert web_sessions.find(work, channel="portal", token=live.token) is not None
+        assert web_sessions.find(work, channel="portal", token=expired.token) is None

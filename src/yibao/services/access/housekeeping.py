@@ -15,6 +15,8 @@ deletes has a reason it is safe to:
   after the call's last step; who heard which balance stays in the audit log.
 - ``staff_credentials``: sessions and API tokens that expired or were
   revoked ``staff_credential_days`` ago; a live credential is never touched.
+- ``web_sessions``: portal and terminal sessions that expired or were ended
+  a day ago: an ended session opens nothing, and an unknown id says the same.
 
 The deletes run in batches of ``batch`` rows, each its own transaction, so
 that a first run on a large table neither holds locks for long nor builds
@@ -34,9 +36,11 @@ from yibao.clock import CHINA
 from yibao.domain.actors import Actor, Channel
 from yibao.services.access.institution_auth import WINDOW
 from yibao.services.tx import use_case
-from yibao.store.models import HisNonce, IvrCall, KioskPinTry, StaffCredential
+from yibao.store.models import HisNonce, IvrCall, KioskPinTry, StaffCredential, WebSession
 from yibao.store.uow import UnitOfWork
 
+# an ended web session's row is kept a day, for whoever looks into a complaint
+SESSION_KEEP = dt.timedelta(days=1)
 # a nonce's row guards nothing after twice the timestamp window; an hour is kept
 NONCE_KEEP = max(dt.timedelta(hours=1), 2 * WINDOW)
 
@@ -47,6 +51,7 @@ class Pruned:
     kiosk_pin_tries: int = 0
     ivr_calls: int = 0
     staff_credentials: int = 0
+    web_sessions: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -70,6 +75,16 @@ def _conditions(
             StaffCredential,
             StaffCredential.id,
             or_(StaffCredential.expires_at < cred_before, StaffCredential.revoked_at < cred_before),
+        ),
+        # an ended portal or terminal session opens nothing; its row only says
+        # so, and an unknown id says the same
+        "web_sessions": (
+            WebSession,
+            WebSession.id,
+            or_(
+                WebSession.expires_at < now - SESSION_KEEP,
+                WebSession.revoked_at < now - SESSION_KEEP,
+            ),
         ),
     }
 

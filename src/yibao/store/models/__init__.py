@@ -14,6 +14,7 @@ from yibao.store.models.access import (
     PortalAccount,
     StaffCredential,
     StaffUser,
+    WebSession,
 )
 from yibao.store.models.accounts import AccountClosure, LedgerAccount, LedgerEntry, Posting
 from yibao.store.models.base import Base
@@ -97,4 +98,5 @@ __all__ = [
     "StaffCredential",
     "StaffUser",
     "Visit",
+    "WebSession",
 ]
