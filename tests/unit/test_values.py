@@ -82,3 +82,26 @@ def test_digits():
     for bad in ("13579０", "12345", "12345²"):
         with pytest.raises(DomainError):
             values.digits(bad, field="pin", length=6)
+
+
+# ---------------------------------------------------------------- codes and keys (the staff API)
+
+
+def test_a_code_is_ascii_letters_digits_and_a_few_marks():
+    assert values.code(" S20261123AB12CD34EF ", field="app_no") == "S20261123AB12CD34EF"
+    assert values.code("kiosk-01_a.b", field="code") == "kiosk-01_a.b"
+    assert values.code(5720001015, field="card_no") == "5720001015"
+    for bad in ("", "-x", "../etc", "ａｂｃ", "12²", "a b", "卡", None, True, ["x"], "x" * 65):
+        with pytest.raises(DomainError) as refused:
+            values.code(bad, field="app_no")
+        assert refused.value.field == "app_no" and refused.value.status == 422
+
+
+def test_a_key_is_printable_ascii_of_bounded_length():
+    assert values.key(" order:2026/11 ", field="Idempotency-Key", least=8, most=64) == (
+        "order:2026/11"
+    )
+    for bad in ("short", "x" * 65, "键" * 10, "with space", None, 12345678):
+        with pytest.raises(DomainError) as refused:
+            values.key(bad, field="Idempotency-Key", least=8, most=64)
+        assert refused.value.field == "Idempotency-Key"

@@ -128,3 +128,43 @@ def text(value: object, *, field: str, most: int, required: bool = True) -> str:
     if len(out) > most:
         raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
     return out
+
+
+# ---------------------------------------------------------------- codes and keys (the staff API)
+
+_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]*")
+_KEY = re.compile(r"[!-~]+")
+
+
+def code(value: object, *, field: str, most: int = 64) -> str:
+    """A code or number a machine made (an application, batch or voucher
+    number, a call's id, a terminal's code, a kind): ASCII letters and digits,
+    then also '.', '_' and '-', of bounded length. What another kind of letter
+    or digit would be is never guessed."""
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+        raise invalid(field, "应为字母或数字编码", "a code of letters and digits", "type")
+    text = str(value).strip()
+    if _CODE.fullmatch(text) is None:
+        raise invalid(
+            field,
+            "只能包含英文字母、数字和.-_",
+            "only the letters A-Z, digits 0-9 and . - _",
+            "format",
+        )
+    if len(text) > most:
+        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    return text
+
+
+def key(value: object, *, field: str, least: int = 1, most: int) -> str:
+    """A key a client chose (an idempotency key): printable ASCII, no spaces,
+    between ``least`` and ``most`` characters."""
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not least <= len(text) <= most or _KEY.fullmatch(text) is None:
+        raise invalid(
+            field,
+            f"应为{least}至{most}个可见ASCII字符",
+            f"{least} to {most} printable ASCII characters",
+            "format",
+        )
+    return text
