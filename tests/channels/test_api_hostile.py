@@ -5,6 +5,7 @@ staff stay inside their area; the log-in does not tell which users exist."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -182,6 +183,12 @@ HOSTILE = [
         {"month": "2026-11", "amount": "1.00", "reference": "R1"},
         {"Idempotency-Key": "键键键".encode() * 3},  # raw UTF-8 bytes
     ),
+    # a NUL or an unpaired surrogate (JSON "\u0000", "\ud800"): PostgreSQL refuses to
+    # store the one, UTF-8 cannot encode the other for SQLite or the password hash
+    row("POST", "/persons", "name", {**PERSON, "name": "张\x00伟"}),
+    row("POST", "/persons", "name", {**PERSON, "name": "张\ud800"}),
+    row("POST", "/auth/login", "username", {"username": "\ud800", "password": "x"}),
+    row("POST", "/auth/login", "password", {"username": "wuxing", "password": "\ud800"}),
     row("GET", "/ivr/calls/" + "C" * 65, "call_id"),
     row("GET", "/card-applications/S2026¹", "app_no"),
 ]
@@ -191,7 +198,15 @@ HOSTILE = [
 def test_a_malformed_value_is_a_422_naming_the_field(
     client, demo, token_for, role, method, path, body, headers, field
 ):
-    r = client.request(method, f"/api/v1{path}", json=body, headers={**token_for(role), **headers})
+    if body is not None:
+        # escaped as JSON sends it: a lone surrogate arrives as the six characters \ud800
+        headers = {**headers, "Content-Type": "application/json"}
+    r = client.request(
+        method,
+        f"/api/v1{path}",
+        content=None if body is None else json.dumps(body),
+        headers={**token_for(role), **headers},
+    )
     refused(r, field)
 
 

@@ -105,3 +105,11 @@ def test_a_key_is_printable_ascii_of_bounded_length():
         with pytest.raises(DomainError) as refused:
             values.key(bad, field="Idempotency-Key", least=8, most=64)
         assert refused.value.field == "Idempotency-Key"
+
+
+def test_a_clean_text_has_no_control_characters_or_lone_surrogates():
+    assert values.clean("张伟\tline\nnext", field="name") == "张伟\tline\nnext"
+    for bad in ("a\x00b", "\ud800", "x\udfffy", "\x1b[31m", "\x85"):
+        with pytest.raises(DomainError) as refused:
+            values.clean(bad, field="name")
+        assert refused.value.field == "name"

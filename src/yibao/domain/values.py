@@ -134,6 +134,10 @@ def text(value: object, *, field: str, most: int, required: bool = True) -> str:
 
 _CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]*")
 _KEY = re.compile(r"[!-~]+")
+# Control characters (a tab and line breaks apart) and unpaired surrogates:
+# JSON can carry "\u0000" or "\ud800", which PostgreSQL refuses to store
+# and which cannot even be encoded as UTF-8 to be hashed or sent to SQLite.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def code(value: object, *, field: str, most: int = 64) -> str:
@@ -154,6 +158,16 @@ def code(value: object, *, field: str, most: int = 64) -> str:
     if len(text) > most:
         raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
     return text
+
+
+def clean(value: str, *, field: str) -> str:
+    """A text a person typed, without control characters or unpaired
+    surrogates (see ``_UNPRINTABLE``); pass it through ``text`` first."""
+    if _UNPRINTABLE.search(value) is not None:
+        raise invalid(
+            field, "含有不可打印的字符", "contains characters that cannot be printed", "format"
+        )
+    return value
 
 
 def key(value: object, *, field: str, least: int = 1, most: int) -> str:

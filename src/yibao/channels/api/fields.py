@@ -32,7 +32,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from yibao.domain import divisions as dv
 from yibao.domain import values
 from yibao.domain.errors import DomainError, invalid
-from yibao.domain.money import MAX_YUAN_DIGITS, format_yuan, yuan_to_fen
+from yibao.domain.money import MAX_YUAN_DIGITS, yuan_to_fen
 from yibao.domain.workdays import MAX_WORKING_DAYS
 
 MAX_MATERIALS = 20
@@ -113,7 +113,9 @@ def _code(most: int) -> Callable[[Any], str]:
 
 def _text(most: int, *, required: bool = True) -> Callable[[Any], str]:
     def read(value: Any) -> str:
-        out = values.text(value, field=_FIELD, most=most, required=False)
+        out = values.clean(
+            values.text(value, field=_FIELD, most=most, required=False), field=_FIELD
+        )
         if required and not out:
             raise invalid(_FIELD, "不能为空", "required", "missing")
         return out
@@ -125,7 +127,7 @@ def _secret(value: Any) -> str:
     """A password as typed: not trimmed, of bounded length."""
     if not isinstance(value, str) or not 1 <= len(value) <= 200:
         raise invalid(_FIELD, "应为1至200个字符", "1 to 200 characters", "length")
-    return value
+    return values.clean(value, field=_FIELD)
 
 
 def _amount(value: Any) -> int:
@@ -295,8 +297,3 @@ class Body(BaseModel):
     """A request body: unknown fields are ignored, as before."""
 
     model_config = ConfigDict(extra="ignore")
-
-
-def yuan(fen: int) -> str:
-    """An amount read by ``Amount``, given back to a service that takes yuan."""
-    return format_yuan(fen)
