@@ -1,8 +1,9 @@
 """Schemathesis over the staff API's own OpenAPI document, in-process.
 
-Every operation is called with generated requests (valid ones and ones that
-break the schema) as two staff roles, a county clerk and a city
-administrator, each with a bearer token. Two checks hold for every answer:
+Every operation is called with generated requests (valid ones, ones that
+break the schema, and valid ones on the demo city's own objects) as two
+staff roles, a county clerk and a city administrator, each with a bearer
+token. Two checks hold for every answer:
 ``not_a_server_error`` (never a 5xx) and ``status_code_conformance`` (every
 status the API gives is one the document declares, so a generated client
 knows it). The seed is fixed and the number of examples bounded, so the run
