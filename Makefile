@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean web-assets screenshots messages
+.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider
 
-## node_modules: axe-core for the accessibility checks and htmx (vendored into the web static files)
+## node_modules: axe-core for the accessibility checks, htmx (vendored into the web static files) and Swagger UI (vendored into the API's)
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm missing: the browser tests' accessibility checks will skip loudly" >&2; fi
@@ -61,6 +61,21 @@ messages: $(VENV)/.installed-test
 ## web-assets: refresh the vendored htmx.min.js from node_modules after changing its version
 web-assets: node_modules/.installed
 	cp node_modules/htmx.org/dist/htmx.min.js src/yibao/channels/web/static/htmx.min.js
+
+## api-assets: refresh the vendored Swagger UI of /docs from node_modules after changing its version
+API_STATIC := src/yibao/channels/api/static
+api-assets: node_modules/.installed
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	   node_modules/swagger-ui-dist/favicon-32x32.png $(API_STATIC)/
+	cp node_modules/swagger-ui-dist/LICENSE $(API_STATIC)/swagger-ui.LICENSE
+	cp node_modules/swagger-ui-dist/NOTICE $(API_STATIC)/swagger-ui.NOTICE
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt $(API_STATIC)/
+
+## fuzz: the schemathesis run of the staff API (tests/channels/test_api_fuzz.py) with ten times the examples (about 20,000 requests, SQLite unless YIBAO_TEST_DATABASES says)
+FUZZ_EXAMPLES ?= 60
+fuzz: $(VENV)/.installed-test
+	YIBAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) YIBAO_TEST_DATABASES=$${YIBAO_TEST_DATABASES:-sqlite} \
+	  $(BIN)/pytest -p no:cacheprovider -q -s --timeout=0 tests/channels/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

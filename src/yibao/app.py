@@ -12,6 +12,7 @@ from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from yibao import __version__
+from yibao.channels.api import docs as api_docs
 from yibao.channels.api import errors as api_errors
 from yibao.clock import Clock
 from yibao.config import Settings
@@ -64,10 +65,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "and inquiry. Errors are `application/problem+json` (RFC 9457)."
         ),
         openapi_url="/api/v1/openapi.json",
+        # /docs is yibao's own page with vendored assets (channels/api/docs.py);
+        # FastAPI's would load Swagger UI and ReDoc from a public CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.state.his_fast = his_fast
     api_errors.install(app)
+    api_docs.install(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,5 +1,6 @@
 import datetime as dt
 import random
+import re
 
 import pytest
 
@@ -43,8 +44,9 @@ def test_wrong_password_then_lockout(client, demo):
         r = login(client, "nanxun", "wrong-password")
         assert r.status_code == 401
         assert r.headers["content-type"].startswith("application/problem+json")
+    # locked: the right password is refused, answered as any wrong log-in is
     r = login(client, "nanxun")
-    assert r.status_code == 429 and "locked" in r.json()["detail"]
+    assert r.status_code == 401 and r.json()["code"] == "auth.bad_credentials"
 
 
 def test_api_token_for_machine_clients(client, demo):
@@ -419,3 +421,41 @@ def test_a_staff_request_records_the_credentials_last_use_at_most_every_five_min
     clock.advance(dt.timedelta(minutes=2))
     client.get("/api/v1/auth/me", headers=headers)
     assert last_used() == clock.now()
+
+
+def test_docs_are_served_by_yibao_itself(client):
+    """/docs loads Swagger UI from yibao's own static files: no CDN, works offline."""
+    page = client.get("/docs")
+    assert (
+        page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    )
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+    assert "<script>" not in page.text  # no inline script
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200 and len(asset.content) > 0, source
+    assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").text
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN
+
+
+def test_the_openapi_document_declares_the_refusals_with_their_problem_schema(client):
+    doc = client.get("/api/v1/openapi.json").json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    assert set(doc["components"]["schemas"]["Problem"]["required"]) >= {"code", "detail", "status"}
+    assert set(doc["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyCookie"}
+
+    def refusals(path: str, method: str) -> dict[str, dict]:
+        answers = doc["paths"][path][method]["responses"]
+        return {
+            code: answer["content"]["application/problem+json"]["schema"]
+            for code, answer in answers.items()
+            if not code.startswith("2")
+        }
+
+    person = refusals("/api/v1/persons/{account_no}", "get")
+    assert person == dict.fromkeys(["401", "403", "404", "422", "503"], problem)
+    lost = refusals("/api/v1/persons/{account_no}/cards/{card_no}/report-lost", "post")
+    assert set(lost) == {"400", "401", "403", "404", "409", "422", "503"}
+    assert set(refusals("/api/v1/auth/login", "post")) == {"400", "401", "422"}
+    assert set(refusals("/api/v1/auth/me", "get")) == {"401", "503"}

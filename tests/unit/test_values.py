@@ -113,23 +113,26 @@ def test_an_identifier_is_visible_ascii_of_bounded_length():
 # ---------------------------------------------------------------- lines and tokens (issue 14, web)
 
 
-def test_a_line_is_bounded_text_without_control_characters():
-    assert values.line("  张伟 ", field="name", most=50) == "张伟"
-    assert values.line(None, field="name", most=50) == ""
-    assert values.line(" pass word ", field="password", most=20, trim=False) == " pass word "
+def test_a_text_is_bounded_and_without_control_characters():
+    assert values.text("  张伟 ", field="name", most=50) == "张伟"
+    assert values.text(None, field="name", most=50, required=False) == ""
+    assert values.text(" pass word ", field="password", most=20, trim=False) == " pass word "
+    assert values.text(12, field="name", most=50) == "12"
     for bad, code in (
         ("a\x00b", "validation.format"),  # PostgreSQL cannot store a NUL
         ("a\nb", "validation.format"),
         ("a\x85b", "validation.format"),
+        ("a\u2028b", "validation.format"),
+        ("\ud800", "validation.format"),
         ("x" * 51, "validation.length"),
         (["a"], "validation.type"),
-        (12, "validation.type"),
+        (True, "validation.type"),
     ):
         with pytest.raises(DomainError) as exc:
-            values.line(bad, field="name", most=50)
+            values.text(bad, field="name", most=50)
         assert exc.value.code == code and exc.value.field == "name"
     with pytest.raises(DomainError) as exc:
-        values.line(" ", field="name", most=50, required=True)
+        values.text(" ", field="name", most=50)
     assert exc.value.code == "validation.missing"
 
 
@@ -139,3 +142,35 @@ def test_a_token_is_ascii_letters_digits_dash_and_underscore():
         with pytest.raises(DomainError) as exc:
             values.token(bad, field="csrf", most=64)
         assert exc.value.field == "csrf"
+
+
+# ---------------------------------------------------------------- codes and keys (the staff API)
+
+
+def test_a_code_is_ascii_letters_digits_and_a_few_marks():
+    assert values.code(" S20261123AB12CD34EF ", field="app_no") == "S20261123AB12CD34EF"
+    assert values.code("kiosk-01_a.b", field="code") == "kiosk-01_a.b"
+    assert values.code(5720001015, field="card_no") == "5720001015"
+    for bad in ("", "-x", "../etc", "ａｂｃ", "12²", "a b", "卡", None, True, ["x"], "x" * 65):
+        with pytest.raises(DomainError) as refused:
+            values.code(bad, field="app_no")
+        assert refused.value.field == "app_no" and refused.value.status == 422
+
+
+def test_a_key_is_printable_ascii_of_bounded_length():
+    assert values.key(" order:2026/11 ", field="Idempotency-Key", least=8, most=64) == (
+        "order:2026/11"
+    )
+    for bad in ("short", "x" * 65, "键" * 10, "with space", None, 12345678):
+        with pytest.raises(DomainError) as refused:
+            values.key(bad, field="Idempotency-Key", least=8, most=64)
+        assert refused.value.field == "Idempotency-Key"
+
+
+def test_a_text_of_lines_keeps_tabs_and_line_breaks_only():
+    given = "张伟\tline\nnext"
+    assert values.text(given, field="name", most=50, lines=True) == given
+    for bad in ("a\x00b", "\ud800", "x\udfffy", "\x1b[31m", "\x85"):
+        with pytest.raises(DomainError) as refused:
+            values.text(bad, field="name", most=50, lines=True)
+        assert refused.value.field == "name"

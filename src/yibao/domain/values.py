@@ -120,15 +120,40 @@ def time(value: object, *, field: str) -> dt.datetime:
         raise invalid(field, "时间不存在", "no such time", "format") from None
 
 
-def text(value: object, *, field: str, most: int, required: bool = True) -> str:
-    """A text field, trimmed, of bounded length."""
+# Control characters, NUL among them, and unpaired surrogates: PostgreSQL
+# cannot store a NUL at all (the query fails), JSON can carry "\\ud800", which
+# cannot even be encoded as UTF-8 to be hashed or sent to SQLite, and a line
+# break or an escape in a name, a number or a password is an attack or a paste
+# gone wrong, never the value. A text of several ``lines`` keeps its tabs and
+# line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text(
+    value: object,
+    *,
+    field: str,
+    most: int,
+    required: bool = True,
+    trim: bool = True,
+    lines: bool = False,
+) -> str:
+    """A text a person typed (a name, a number, a reason, a password with
+    ``trim=False``: its spaces are its own): at most ``most`` characters, no
+    control character; empty is "" unless ``required``. A whole number is
+    taken as its digits."""
     if isinstance(value, bool) or (value is not None and not isinstance(value, str | int | float)):
         raise invalid(field, "应为文本", "a text", "type")
-    out = str(value if value is not None else "").strip()
-    if required and not out:
-        raise invalid(field, f"缺少{field}", f"missing {field}", "missing")
+    out = str(value if value is not None else "")
+    if trim:
+        out = out.strip()
+    if (_CONTROL_IN_LINES if lines else _CONTROL).search(out):
+        raise invalid(field, "含有不允许的控制字符", "contains a control character", "format")
     if len(out) > most:
         raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    if required and not out:
+        raise invalid(field, f"缺少{field}", f"missing {field}", "missing")
     return out
 
 
@@ -187,30 +212,7 @@ def identifier(value: object, *, field: str, most: int) -> str:
 
 # ---------------------------------------------------------------- lines and tokens (issue 14, web)
 
-# C0 and C1 control characters, NUL among them: PostgreSQL cannot store a NUL
-# at all (the query fails), and a line break or an escape in a name, a
-# number or a password is an attack or a paste gone wrong, never the value.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def line(value: object, *, field: str, most: int, required: bool = False, trim: bool = True) -> str:
-    """One line a person types into a form: a number, a name, a reason, a
-    password (``trim=False``: a password's spaces are its own). Text of at
-    most ``most`` characters and no control characters; empty is "" unless
-    ``required``."""
-    if value is not None and not isinstance(value, str):
-        raise invalid(field, "应为文本", "a text", "type")
-    out = value or ""
-    if trim:
-        out = out.strip()
-    if _CONTROL.search(out):
-        raise invalid(field, "含有不允许的控制字符", "contains a control character", "format")
-    if len(out) > most:
-        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
-    if required and not out:
-        raise invalid(field, f"缺少{field}", f"missing {field}", "missing")
-    return out
 
 
 def token(value: object, *, field: str, most: int) -> str:
@@ -219,3 +221,42 @@ def token(value: object, *, field: str, most: int) -> str:
     if not isinstance(value, str) or _TOKEN.fullmatch(value) is None or len(value) > most:
         raise invalid(field, "令牌格式错误", "a malformed token", "format")
     return value
+
+
+# ---------------------------------------------------------------- codes and keys (the staff API)
+
+_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]*")
+
+
+def code(value: object, *, field: str, most: int = 64) -> str:
+    """A code or number a machine made (an application, batch or voucher
+    number, a call's id, a terminal's code, a kind): ASCII letters and digits,
+    then also '.', '_' and '-', of bounded length. What another kind of letter
+    or digit would be is never guessed."""
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+        raise invalid(field, "应为字母或数字编码", "a code of letters and digits", "type")
+    text = str(value).strip()
+    if _CODE.fullmatch(text) is None:
+        raise invalid(
+            field,
+            "只能包含英文字母、数字和.-_",
+            "only the letters A-Z, digits 0-9 and . - _",
+            "format",
+        )
+    if len(text) > most:
+        raise invalid(field, f"最多{most}个字符", f"at most {most} characters", "length")
+    return text
+
+
+def key(value: object, *, field: str, least: int = 1, most: int) -> str:
+    """A key a client chose (an idempotency key): printable ASCII, no spaces,
+    between ``least`` and ``most`` characters."""
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not least <= len(text) <= most or _VISIBLE.fullmatch(text) is None:
+        raise invalid(
+            field,
+            f"应为{least}至{most}个可见ASCII字符",
+            f"{least} to {most} printable ASCII characters",
+            "format",
+        )
+    return text

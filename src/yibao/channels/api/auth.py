@@ -5,32 +5,36 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import SESSION_COOKIE, Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import Body, Label, Password, TokenDays, Username
 from yibao.domain.actors import Channel
 from yibao.services.access import staff as access_service
 
 router = APIRouter(prefix="/auth", tags=["auth 登录"])
 
 
-class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=50)
-    password: str = Field(min_length=1, max_length=200)
+class LoginIn(Body):
+    username: Username
+    password: Password
 
 
-class TokenIn(BaseModel):
-    label: str = Field(min_length=1, max_length=100, description="what the machine client is")
-    days: int = Field(default=90, ge=1, le=366)
+class TokenIn(Body):
+    label: Label = Field(description="what the machine client is")
+    days: TokenDays = 90
 
 
-@router.post("/login")
+@router.post("/login", responses=answers(401))
 def login(body: LoginIn, response: Response, work: Work) -> dict[str, Any]:
     """Log in; sets an HttpOnly, Secure, SameSite=Strict session cookie.
 
     Changes made with the cookie must carry the returned ``csrf_token`` in the
-    ``X-CSRF-Token`` header."""
+    ``X-CSRF-Token`` header. An unknown user, a wrong password and a user
+    locked after too many wrong passwords are all answered the same 401, so
+    that the answer does not tell which usernames exist."""
     settings = work.settings
     result = access_service.login(
         work,

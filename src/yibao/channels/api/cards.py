@@ -5,10 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Holder, Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import (
+    Body,
+    CardNo,
+    Certno,
+    Code,
+    Materials,
+    Name,
+    Note,
+    Pin,
+    Text,
+    Uscc,
+    Word,
+)
 from yibao.domain.actors import Channel
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import invalid
@@ -18,46 +32,46 @@ from yibao.services.cards import cards as card_service
 router = APIRouter(tags=["cards 社保卡/医保卡"])
 
 
-class ApplicationIn(BaseModel):
+class ApplicationIn(Body):
     path: Path = Field(
         description="county_center, service_point or delegate (employer: use /employer-batches)"
     )
-    certno: str = Field(description="参保人身份证号码 the insured person's ID number")
-    materials: list[str] = Field(
+    certno: Certno = Field(description="参保人身份证号码 the insured person's ID number")
+    materials: Materials = Field(
         description="材料清单 materials checked, e.g. id_card, photo, household_register"
     )
     kind: CardKind = CardKind.SOCIAL_SECURITY
-    pin: str | None = Field(
+    pin: Pin | None = Field(
         default=None, description="6-digit PIN chosen by the holder (on-the-spot issue)"
     )
-    delegate_certno: str | None = None
-    delegate_name: str | None = None
-    card_no: str | None = Field(
+    delegate_certno: Certno | None = None
+    delegate_name: Name | None = None
+    card_no: CardNo | None = Field(
         default=None, description="number of the blank card from stock (on-the-spot)"
     )
 
 
-class CollectIn(BaseModel):
-    collector_certno: str
-    pin: str | None = None
+class CollectIn(Body):
+    collector_certno: Certno
+    pin: Pin | None = None
 
 
-class ReasonIn(BaseModel):
-    reason: str = ""
+class ReasonIn(Body):
+    reason: Note = ""
 
 
-class ReissueIn(BaseModel):
-    materials: list[str]
-    reason: str
-    pin: str | None = None
+class ReissueIn(Body):
+    materials: Materials
+    reason: Text
+    pin: Pin | None = None
 
 
-class PinIn(BaseModel):
-    pin: str | None = None
+class PinIn(Body):
+    pin: Pin | None = None
 
 
-class HandoutIn(BaseModel):
-    card_no: str
+class HandoutIn(Body):
+    card_no: CardNo
 
 
 def _card_result(result: card_service.CardResult, work: Work) -> dict[str, Any]:
@@ -72,7 +86,7 @@ def _card_result(result: card_service.CardResult, work: Work) -> dict[str, Any]:
     return out
 
 
-@router.post("/card-applications", status_code=201)
+@router.post("/card-applications", status_code=201, responses=answers(404, 409))
 def apply(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
     result = card_service.apply_for_card(
         work,
@@ -91,7 +105,7 @@ def apply(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
 
 
 @router.get("/card-applications")
-def list_applications(ctx: Staff, work: Work, view: str = "open") -> list[dict[str, Any]]:
+def list_applications(ctx: Staff, work: Work, view: Word = "open") -> list[dict[str, Any]]:
     """Applications in your area: ``open``, ``due`` (still in time) or ``overdue``, or ``all``."""
     # the API's list first sends back cards left at a service point too long
     items = card_service.list_applications(
@@ -100,30 +114,30 @@ def list_applications(ctx: Staff, work: Work, view: str = "open") -> list[dict[s
     return [views.application(v) for v in items]
 
 
-@router.get("/card-applications/{app_no}")
-def get_application(app_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/card-applications/{app_no}", responses=answers(404))
+def get_application(app_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     v = card_service.get_application(work, actor=ctx.actor, channel=Channel.API, app_no=app_no)
     return views.application(v)
 
 
-@router.get("/cards/{card_no}")
-def get_card(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/cards/{card_no}", responses=answers(404))
+def get_card(card_no: CardNo, ctx: Staff, work: Work) -> dict[str, Any]:
     card, events = card_service.get_card(
         work, actor=ctx.actor, channel=Channel.API, card_no=card_no
     )
     return {**views.card(card), "history": [views.card_event(e) for e in events]}
 
 
-@router.post("/cards/{card_no}/production")
-def start_production(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/cards/{card_no}/production", responses=answers(404, 409))
+def start_production(card_no: CardNo, ctx: Staff, work: Work) -> dict[str, Any]:
     card = card_service.start_production(
         work, actor=ctx.actor, channel=Channel.API, card_no=card_no
     )
     return views.card(card)
 
 
-@router.post("/cards/{card_no}/ready")
-def mark_ready(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/cards/{card_no}/ready", responses=answers(404, 409))
+def mark_ready(card_no: CardNo, ctx: Staff, work: Work) -> dict[str, Any]:
     card = card_service.mark_ready(work, actor=ctx.actor, channel=Channel.API, card_no=card_no)
     return views.card(card)
 
@@ -133,9 +147,9 @@ def mark_ready(card_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
 PERSON_CARD = "/persons/{account_no}/cards/{card_no}"
 
 
-@router.post(PERSON_CARD + "/collect")
+@router.post(PERSON_CARD + "/collect", responses=answers(404, 409))
 def collect(
-    card_no: str, body: CollectIn, ctx: Staff, person_id: Holder, work: Work
+    card_no: CardNo, body: CollectIn, ctx: Staff, person_id: Holder, work: Work
 ) -> dict[str, Any]:
     result = card_service.collect_card(
         work,
@@ -161,7 +175,7 @@ REASON_MOVES: dict[str, tuple[Any, str]] = {
 
 def _reason_route(move: Any) -> Any:
     def route(
-        card_no: str, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
+        card_no: CardNo, body: ReasonIn, ctx: Staff, person_id: Holder, work: Work
     ) -> dict[str, Any]:
         card = move(
             work,
@@ -183,12 +197,13 @@ for _path, (_move, _summary) in REASON_MOVES.items():
         methods=["POST"],
         summary=_summary,
         name=f"card_{_path.replace('-', '_')}",
+        responses=answers(404, 409),
     )
 
 
-@router.post(PERSON_CARD + "/reissue", status_code=201)
+@router.post(PERSON_CARD + "/reissue", status_code=201, responses=answers(404, 409))
 def reissue(
-    card_no: str, body: ReissueIn, ctx: Staff, person_id: Holder, work: Work
+    card_no: CardNo, body: ReissueIn, ctx: Staff, person_id: Holder, work: Work
 ) -> dict[str, Any]:
     result = card_service.reissue(
         work,
@@ -203,9 +218,9 @@ def reissue(
     return _card_result(result, work)
 
 
-@router.post(PERSON_CARD + "/pin")
+@router.post(PERSON_CARD + "/pin", responses=answers(404, 409))
 def reset_pin(
-    card_no: str, body: PinIn, ctx: Staff, person_id: Holder, work: Work
+    card_no: CardNo, body: PinIn, ctx: Staff, person_id: Holder, work: Work
 ) -> dict[str, Any]:
     result = card_service.reset_pin(
         work,
@@ -218,16 +233,18 @@ def reset_pin(
     return _card_result(result, work)
 
 
-@router.post("/employer-batches", status_code=201)
+@router.post("/employer-batches", status_code=201, responses=answers(404, 409))
 def upload_batch(
     ctx: Staff,
     work: Work,
-    employer_uscc: Annotated[str, Form()],
-    letter_ref: Annotated[str, Form(description="单位介绍信编号 letter of introduction reference")],
-    handler_certno: Annotated[str, Form()],
-    handler_name: Annotated[str, Form()],
+    employer_uscc: Annotated[Uscc, Form()],
+    letter_ref: Annotated[
+        Text, Form(description="单位介绍信编号 letter of introduction reference")
+    ],
+    handler_certno: Annotated[Certno, Form()],
+    handler_name: Annotated[Name, Form()],
     file: Annotated[UploadFile, File(description="CSV or XLSX: 身份证号码 certno, 姓名 name")],
-    materials: Annotated[list[str], Form()],
+    materials: Annotated[Materials, Form()],
     kind: Annotated[CardKind, Form()] = CardKind.SOCIAL_SECURITY,
 ) -> dict[str, Any]:
     """An employer's batch: good rows accepted, bad rows listed with row number and reason."""
@@ -240,8 +257,6 @@ def upload_batch(
             f"the file is larger than {limit} bytes",
             "too_large",
         )
-    # a multi-valued form field may also arrive as one comma-separated value
-    items = [m.strip() for raw in materials for m in raw.split(",") if m.strip()]
     result = batch_service.upload_batch(
         work,
         actor=ctx.actor,
@@ -250,7 +265,7 @@ def upload_batch(
         letter_ref=letter_ref,
         handler_certno=handler_certno,
         handler_name=handler_name,
-        materials=items,
+        materials=materials,
         filename=file.filename or "upload",
         content=content,
         kind=kind,
@@ -258,22 +273,22 @@ def upload_batch(
     return views.batch(result.batch)
 
 
-@router.get("/employer-batches/{batch_no}")
-def get_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/employer-batches/{batch_no}", responses=answers(404))
+def get_batch(batch_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     found = batch_service.read_batch(work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no)
     return {**views.batch(found.batch), "cards": [views.card(c) for c in found.cards]}
 
 
-@router.post("/employer-batches/{batch_no}/deliver")
-def deliver_batch(batch_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/employer-batches/{batch_no}/deliver", responses=answers(404, 409))
+def deliver_batch(batch_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     batch = batch_service.deliver_batch(
         work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no
     )
     return views.batch(batch)
 
 
-@router.post("/employer-batches/{batch_no}/handouts")
-def handout(batch_no: str, body: HandoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/employer-batches/{batch_no}/handouts", responses=answers(404, 409))
+def handout(batch_no: Code, body: HandoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
     result = batch_service.record_handout(
         work, actor=ctx.actor, channel=Channel.API, batch_no=batch_no, card_no=body.card_no
     )

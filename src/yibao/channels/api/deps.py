@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from yibao.channels.api.fields import AccountNo
 from yibao.domain.errors import unauthorized
 from yibao.runtime import Services
 from yibao.services.access import staff as access_service
@@ -37,7 +39,25 @@ def _token_of(request: Request) -> tuple[str | None, str]:
     return request.cookies.get(SESSION_COOKIE), "cookie"
 
 
-def staff(request: Request, svc: Annotated[Services, Depends(services)]) -> StaffContext:
+# The two ways to authenticate, declared so the OpenAPI document (and the
+# "Authorize" button of /docs) knows them; ``staff`` reads both itself.
+_bearer = HTTPBearer(
+    auto_error=False, description="an API token from POST /api/v1/auth/tokens (ybt_...)"
+)
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="the session cookie set by POST /api/v1/auth/login; "
+    "a change made with it also sends the X-CSRF-Token header",
+)
+
+
+def staff(
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _session_cookie: Annotated[str | None, Depends(_cookie)],
+) -> StaffContext:
     token, how = _token_of(request)
     if not token:
         raise unauthorized(
@@ -55,7 +75,7 @@ Staff = Annotated[StaffContext, Depends(staff)]
 Work = Annotated[UnitOfWork, Depends(uow)]
 
 
-def holder(account_no: str, ctx: Staff, svc: Annotated[Services, Depends(services)]) -> int:
+def holder(account_no: AccountNo, ctx: Staff, svc: Annotated[Services, Depends(services)]) -> int:
     """The person a ``/persons/{account_no}/...`` route acts for, in the
     caller's area (else 404)."""
     return registry.person_id_of(svc.uow(), actor=ctx.actor, account_no=account_no)

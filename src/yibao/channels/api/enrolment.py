@@ -8,13 +8,35 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import (
+    AccountNo,
+    Amount,
+    AreaCode,
+    BankAccount,
+    Body,
+    Certno,
+    Code,
+    Day,
+    DivisionCode,
+    IdempotencyKey,
+    Label,
+    Materials,
+    Month,
+    Months,
+    Name,
+    Note,
+    OptionalCertno,
+    Short,
+    Uscc,
+    Word,
+)
 from yibao.clock import CHINA
 from yibao.domain.actors import Channel
-from yibao.domain.errors import invalid
-from yibao.domain.money import yuan_to_fen
+from yibao.domain.money import format_yuan
 from yibao.services.closing import closing
 from yibao.services.contributions import contributions, enrolment
 from yibao.services.documents import yuan
@@ -118,37 +140,61 @@ def _closure(c: AccountClosure, person: Person) -> dict[str, Any]:
 # ---------------------------------------------------------------- enrolment applications
 
 
-class ApplicationIn(BaseModel):
-    certno: str = Field(description="申请人身份证号码 the applicant's ID number")
-    name: str | None = Field(default=None, description="to register a person not yet known")
-    division_code: str | None = Field(default=None, description="户籍所在地, with name")
-    materials: list[str] = Field(
+class SubsidyFormIn(Body):
+    """社会保险补贴申请表 the social insurance subsidy form; the service
+    decides what is missing or wrong in it."""
+
+    resigned_on: Day | None = Field(default=None, description="离职日期 YYYY-MM-DD")
+    former_employer: Note = ""
+    declared_base: Amount | None = Field(default=None, description="申报基数 yuan")
+    debit_bank: Label | None = None
+    debit_account: BankAccount | None = Field(default=None, description="扣款账号 8 to 30 digits")
+    phone: Short = ""
+
+    def as_form(self) -> dict[str, Any]:
+        """The form as the service reads it: texts, the base in yuan."""
+        return {
+            "resigned_on": self.resigned_on.isoformat() if self.resigned_on else "",
+            "former_employer": self.former_employer,
+            "declared_base": format_yuan(self.declared_base)
+            if self.declared_base is not None
+            else "",
+            "debit_bank": self.debit_bank or "",
+            "debit_account": self.debit_account or "",
+            "phone": self.phone,
+        }
+
+
+class ApplicationIn(Body):
+    certno: Certno = Field(description="申请人身份证号码 the applicant's ID number")
+    name: Name | None = Field(default=None, description="to register a person not yet known")
+    division_code: DivisionCode | None = Field(default=None, description="户籍所在地, with name")
+    materials: Materials = Field(
         description="材料清单: id_card, id_card_copy, photo, resignation_papers, "
         "household_register_copy; what is not listed is recorded as missing"
     )
-    subsidy_form: dict[str, Any] = Field(
-        description="社会保险补贴申请表: resigned_on (YYYY-MM-DD), former_employer, "
-        "declared_base (yuan), debit_bank, debit_account, phone"
+    subsidy_form: SubsidyFormIn
+
+
+class MaterialsIn(Body):
+    materials: Materials
+
+
+class ApproveIn(Body):
+    months: Months = Field(
+        default=enrolment.VOUCHER_MONTHS, description="months the voucher covers"
     )
 
 
-class MaterialsIn(BaseModel):
-    materials: list[str]
+class RejectIn(Body):
+    reason: Note = ""
 
 
-class ApproveIn(BaseModel):
-    months: int = Field(default=enrolment.VOUCHER_MONTHS, description="months the voucher covers")
+class RecordBookIn(Body):
+    number: Label
 
 
-class RejectIn(BaseModel):
-    reason: str = ""
-
-
-class RecordBookIn(BaseModel):
-    number: str
-
-
-@router.post("/enrolment-applications", status_code=201)
+@router.post("/enrolment-applications", status_code=201, responses=answers(404, 409))
 def submit_application(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Seed 004, steps 1-2: the materials and the subsidy form."""
     app = enrolment.submit(
@@ -157,7 +203,7 @@ def submit_application(body: ApplicationIn, ctx: Staff, work: Work) -> dict[str,
         channel=Channel.API,
         certno=body.certno,
         materials=body.materials,
-        subsidy_form=body.subsidy_form,
+        subsidy_form=body.subsidy_form.as_form(),
         name=body.name,
         division_code=body.division_code,
     )
@@ -172,23 +218,23 @@ def pending_applications(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/enrolment-applications/{app_no}")
-def get_application(app_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/enrolment-applications/{app_no}", responses=answers(404))
+def get_application(app_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     return _application(
         enrolment.get_application(work, actor=ctx.actor, channel=Channel.API, app_no=app_no)
     )
 
 
-@router.post("/enrolment-applications/{app_no}/materials")
-def add_materials(app_no: str, body: MaterialsIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/enrolment-applications/{app_no}/materials", responses=answers(404, 409))
+def add_materials(app_no: Code, body: MaterialsIn, ctx: Staff, work: Work) -> dict[str, Any]:
     app = enrolment.add_materials(
         work, actor=ctx.actor, channel=Channel.API, app_no=app_no, materials=body.materials
     )
     return _application(app)
 
 
-@router.post("/enrolment-applications/{app_no}/approve")
-def approve_application(app_no: str, body: ApproveIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/enrolment-applications/{app_no}/approve", responses=answers(404, 409))
+def approve_application(app_no: Code, body: ApproveIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Enrol as a flexible employee (310) and issue the payment voucher."""
     app = enrolment.approve(
         work, actor=ctx.actor, channel=Channel.API, app_no=app_no, months=body.months
@@ -196,16 +242,16 @@ def approve_application(app_no: str, body: ApproveIn, ctx: Staff, work: Work) ->
     return _application(app)
 
 
-@router.post("/enrolment-applications/{app_no}/reject")
-def reject_application(app_no: str, body: RejectIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/enrolment-applications/{app_no}/reject", responses=answers(404, 409))
+def reject_application(app_no: Code, body: RejectIn, ctx: Staff, work: Work) -> dict[str, Any]:
     app = enrolment.reject(
         work, actor=ctx.actor, channel=Channel.API, app_no=app_no, reason=body.reason
     )
     return _application(app)
 
 
-@router.post("/enrolment-applications/{app_no}/record-book")
-def issue_record_book(app_no: str, body: RecordBookIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/enrolment-applications/{app_no}/record-book", responses=answers(404, 409))
+def issue_record_book(app_no: Code, body: RecordBookIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Record the number of the medical record book (病历本) issued in some areas."""
     app = enrolment.issue_record_book(
         work, actor=ctx.actor, channel=Channel.API, app_no=app_no, number=body.number
@@ -213,16 +259,16 @@ def issue_record_book(app_no: str, body: RecordBookIn, ctx: Staff, work: Work) -
     return _application(app)
 
 
-@router.get("/payment-vouchers/{voucher_no}")
-def get_voucher(voucher_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/payment-vouchers/{voucher_no}", responses=answers(404))
+def get_voucher(voucher_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     voucher, person = enrolment.get_voucher(
         work, actor=ctx.actor, channel=Channel.API, voucher_no=voucher_no
     )
     return {**_voucher(voucher), "account_no": person.account_no, "name": person.name}
 
 
-@router.get("/payment-vouchers/{voucher_no}/pdf", response_class=Response)
-def voucher_pdf(voucher_no: str, ctx: Staff, work: Work) -> Response:
+@router.get("/payment-vouchers/{voucher_no}/pdf", response_class=Response, responses=answers(404))
+def voucher_pdf(voucher_no: Code, ctx: Staff, work: Work) -> Response:
     """The payment voucher, printable."""
     voucher, content = enrolment.voucher_document(
         work, actor=ctx.actor, channel=Channel.API, voucher_no=voucher_no
@@ -233,35 +279,35 @@ def voucher_pdf(voucher_no: str, ctx: Staff, work: Work) -> Response:
 # ---------------------------------------------------------------- closing an account
 
 
-class ClosureIn(BaseModel):
-    kind: str = Field(description="emigration, transfer_out or death")
-    reason: str = ""
-    destination_area: str | None = Field(
+class ClosureIn(Body):
+    kind: Word = Field(description="emigration, transfer_out or death")
+    reason: Note = ""
+    destination_area: AreaCode | None = Field(
         default=None, description="转入地 6-digit area code (transfer_out)"
     )
     card_returned: bool = Field(default=True, description="卡已交回 the card was handed back here")
 
 
-class PayoutIn(BaseModel):
-    reference: str = Field(description="银行付款流水号 the bank transfer reference")
-    recipient_name: str = ""
-    recipient_certno: str = ""
-    relation: str = ""
+class PayoutIn(Body):
+    reference: Label = Field(description="银行付款流水号 the bank transfer reference")
+    recipient_name: Name | None = None
+    recipient_certno: OptionalCertno = ""
+    relation: Short = ""
 
 
-class TransferInIn(BaseModel):
-    certno: str
-    name: str | None = None
-    division_code: str | None = None
-    from_area: str
-    certificate_no: str
-    balance: str = Field(description="个人账户转入余额 in yuan, e.g. '1234.56'")
-    psn_type: str = "flexible"
-    employer_uscc: str | None = None
+class TransferInIn(Body):
+    certno: Certno
+    name: Name | None = None
+    division_code: DivisionCode | None = None
+    from_area: AreaCode
+    certificate_no: Code
+    balance: Amount = Field(description="个人账户转入余额 in yuan, e.g. '1234.56'")
+    psn_type: Word = "flexible"
+    employer_uscc: Uscc | None = None
 
 
-@router.post("/persons/{account_no}/closure", status_code=201)
-def close_account(account_no: str, body: ClosureIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/persons/{account_no}/closure", status_code=201, responses=answers(404, 409))
+def close_account(account_no: AccountNo, body: ClosureIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Close the account: enrolment ended, balance payable, card cancelled as returned.
     A retry returns the first answer."""
     closure, person = closing.close_account(
@@ -277,16 +323,16 @@ def close_account(account_no: str, body: ClosureIn, ctx: Staff, work: Work) -> d
     return _closure(closure, person)
 
 
-@router.get("/account-closures/{closure_no}")
-def get_closure(closure_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/account-closures/{closure_no}", responses=answers(404))
+def get_closure(closure_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     closure, person = closing.get_closure(
         work, actor=ctx.actor, channel=Channel.API, closure_no=closure_no
     )
     return _closure(closure, person)
 
 
-@router.get("/account-closures/{closure_no}/certificate")
-def transfer_certificate(closure_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/account-closures/{closure_no}/certificate", responses=answers(404))
+def transfer_certificate(closure_no: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     """The transfer certificate (payment history, account balance) as JSON."""
     closure, _ = closing.transfer_certificate(
         work, actor=ctx.actor, channel=Channel.API, closure_no=closure_no
@@ -294,16 +340,20 @@ def transfer_certificate(closure_no: str, ctx: Staff, work: Work) -> dict[str, A
     return dict(closure.certificate)
 
 
-@router.get("/account-closures/{closure_no}/certificate.pdf", response_class=Response)
-def transfer_certificate_pdf(closure_no: str, ctx: Staff, work: Work) -> Response:
+@router.get(
+    "/account-closures/{closure_no}/certificate.pdf",
+    response_class=Response,
+    responses=answers(404),
+)
+def transfer_certificate_pdf(closure_no: Code, ctx: Staff, work: Work) -> Response:
     closure, content = closing.certificate_document(
         work, actor=ctx.actor, channel=Channel.API, closure_no=closure_no
     )
     return _pdf(content, closure.closure_no)
 
 
-@router.post("/account-closures/{closure_no}/payout")
-def pay_out(closure_no: str, body: PayoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/account-closures/{closure_no}/payout", responses=answers(404, 409))
+def pay_out(closure_no: Code, body: PayoutIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """The payable balance was paid out (to the person, the heirs or the destination)."""
     closure, person = closing.pay_out(
         work,
@@ -311,14 +361,14 @@ def pay_out(closure_no: str, body: PayoutIn, ctx: Staff, work: Work) -> dict[str
         channel=Channel.API,
         closure_no=closure_no,
         reference=body.reference,
-        recipient_name=body.recipient_name,
+        recipient_name=body.recipient_name or "",
         recipient_certno=body.recipient_certno,
         relation=body.relation,
     )
     return _closure(closure, person)
 
 
-@router.post("/transfers-in", status_code=201)
+@router.post("/transfers-in", status_code=201, responses=answers(404, 409))
 def transfer_in(body: TransferInIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """A relation transferred in: enrolment created, balance credited once per certificate."""
     done = closing.transfer_in(
@@ -330,14 +380,14 @@ def transfer_in(body: TransferInIn, ctx: Staff, work: Work) -> dict[str, Any]:
         division_code=body.division_code,
         from_area=body.from_area,
         certificate_no=body.certificate_no,
-        balance=yuan_to_fen(body.balance, field="balance"),
+        balance=body.balance,
         psn_type=body.psn_type,
         employer_uscc=body.employer_uscc,
     )
     return {
         "account_no": done.person.account_no,
         "name": done.person.name,
-        "certificate_no": body.certificate_no.strip(),
+        "certificate_no": body.certificate_no,
         "entry_id": done.entry_id,
         "balance": yuan(done.balance).replace(",", ""),
     }
@@ -346,20 +396,22 @@ def transfer_in(body: TransferInIn, ctx: Staff, work: Work) -> dict[str, Any]:
 # ---------------------------------------------------------------- records (art. 4)
 
 
-@router.get("/persons/{account_no}/payment-records")
+@router.get("/persons/{account_no}/payment-records", responses=answers(404))
 def payment_records(
-    account_no: str, ctx: Staff, work: Work, start: str | None = None, end: str | None = None
+    account_no: AccountNo,
+    ctx: Staff,
+    work: Work,
+    start: Month | None = None,
+    end: Month | None = None,
 ) -> list[dict[str, Any]]:
-    """Per month: base, employer part, individual part, paid date and status."""
-    first = contributions.month_int(start, field="start") if start else None
-    last = contributions.month_int(end, field="end") if end else None
+    """Per month (YYYY-MM): base, employer part, individual part, paid date and status."""
     _, rows = contributions.payment_history(
         work,
         actor=ctx.actor,
         channel=Channel.API,
         account_no=account_no,
-        first=first,
-        last=last,
+        first=start,
+        last=end,
     )
     return [
         {
@@ -377,8 +429,8 @@ def payment_records(
     ]
 
 
-@router.get("/persons/{account_no}/rights-records")
-def rights_records(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/persons/{account_no}/rights-records", responses=answers(404))
+def rights_records(account_no: AccountNo, ctx: Staff, work: Work) -> dict[str, Any]:
     """Enrolment periods and status, account postings with their causes, the balance."""
     person, rights = person_file.rights_file(
         work, actor=ctx.actor, channel=Channel.API, account_no=account_no
@@ -412,18 +464,13 @@ def rights_records(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     }
 
 
-def _day(value: str | None, field: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise invalid(field, "日期格式应为YYYY-MM-DD", "a date is written YYYY-MM-DD") from None
-
-
-@router.get("/persons/{account_no}/statement.pdf", response_class=Response)
+@router.get("/persons/{account_no}/statement.pdf", response_class=Response, responses=answers(404))
 def statement(
-    account_no: str, ctx: Staff, work: Work, start: str | None = None, end: str | None = None
+    account_no: AccountNo,
+    ctx: Staff,
+    work: Work,
+    start: Day | None = None,
+    end: Day | None = None,
 ) -> Response:
     """Payment and rights records of a period as one PDF (default: this year)."""
     person, lo, hi, content = person_file.statement_document(
@@ -431,8 +478,8 @@ def statement(
         actor=ctx.actor,
         channel=Channel.API,
         account_no=account_no,
-        start=_day(start, "start"),
-        end=_day(end, "end"),
+        start=start,
+        end=end,
     )
     return _pdf(content, f"statement-{person.account_no}-{lo}-{hi}")
 
@@ -440,14 +487,14 @@ def statement(
 # ---------------------------------------------------------------- employers' money
 
 
-class AssessmentIn(BaseModel):
-    month: str = Field(description="YYYY-MM")
+class AssessmentIn(Body):
+    month: Month
 
 
-class EmployerPaymentIn(BaseModel):
-    month: str = Field(description="YYYY-MM")
-    amount: str = Field(description="yuan, e.g. '12345.67'")
-    reference: str = Field(description="银行流水号 the bank reference")
+class EmployerPaymentIn(Body):
+    month: Month
+    amount: Amount
+    reference: Label = Field(description="银行流水号 the bank reference")
 
 
 def _assessment(a: Assessment, uscc: str) -> dict[str, Any]:
@@ -464,40 +511,30 @@ def _assessment(a: Assessment, uscc: str) -> dict[str, Any]:
     }
 
 
-@router.post("/employers/{uscc}/assessments", status_code=201)
-def assess(uscc: str, body: AssessmentIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/employers/{uscc}/assessments", status_code=201, responses=answers(404, 409))
+def assess(uscc: Uscc, body: AssessmentIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """The month's assessment (once per month; asking again returns it)."""
     a = contributions.assess_employer(
         work,
         actor=ctx.actor,
         channel=Channel.API,
         employer_uscc=uscc,
-        month=contributions.month_int(body.month),
+        month=body.month,
     )
-    return _assessment(a, uscc.strip().upper())
+    return _assessment(a, uscc)
 
 
-@router.post("/employers/{uscc}/payments", status_code=201)
+@router.post("/employers/{uscc}/payments", status_code=201, responses=answers(404, 409))
 def employer_payment(
-    uscc: str,
+    uscc: Uscc,
     body: EmployerPaymentIn,
     ctx: Staff,
     work: Work,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")],
 ) -> dict[str, Any]:
-    """A payment against a month's assessment, applied once per Idempotency-Key:
-    a retry returns the first answer."""
-    key = (idempotency_key or "").strip()
-    if not 8 <= len(key) <= 64:
-        raise invalid(
-            "Idempotency-Key",
-            "请在Idempotency-Key请求头中提供8至64位的幂等键",
-            "send an Idempotency-Key header (8 to 64 characters)",
-            "required",
-        )
-    month = contributions.month_int(body.month)
-    amount = yuan_to_fen(body.amount)
-    uscc = uscc.strip().upper()
+    """A payment against a month's assessment, applied once per Idempotency-Key
+    (8 to 64 printable ASCII characters): a retry returns the first answer."""
+    month, amount = body.month, body.amount
     payment = contributions.record_employer_payment(
         work,
         actor=ctx.actor,
@@ -519,8 +556,8 @@ def employer_payment(
     }
 
 
-@router.get("/employers/{uscc}/arrears")
-def employer_arrears(uscc: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/employers/{uscc}/arrears", responses=answers(404))
+def employer_arrears(uscc: Uscc, ctx: Staff, work: Work) -> dict[str, Any]:
     """Months past their due date and not fully paid."""
     employer, rows = contributions.employer_arrears(work, actor=ctx.actor, employer_uscc=uscc)
     return {

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Holder, Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import AccountNo, Body, Code, Pin
 from yibao.domain.actors import Channel
 from yibao.services.access import phone_pin
 from yibao.services.inquiry import dialog as ivr_service
@@ -17,16 +19,16 @@ from yibao.services.inquiry import dialog as ivr_service
 router = APIRouter(tags=["telephone 电话查询"])
 
 
-class PhonePinIn(BaseModel):
-    pin: str | None = Field(
+class PhonePinIn(Body):
+    pin: Pin | None = Field(
         default=None,
         description="6-digit telephone PIN chosen by the person; without it one is made and returned once",
     )
 
 
-@router.post("/persons/{account_no}/phone-pin")
+@router.post("/persons/{account_no}/phone-pin", responses=answers(404))
 def set_phone_pin(
-    account_no: str, body: PhonePinIn, ctx: Staff, person_id: Holder, work: Work
+    account_no: AccountNo, body: PhonePinIn, ctx: Staff, person_id: Holder, work: Work
 ) -> dict[str, Any]:
     new = phone_pin.set_phone_pin(
         work, actor=ctx.actor, channel=Channel.API, person_id=person_id, pin=body.pin
@@ -37,9 +39,12 @@ def set_phone_pin(
     return out
 
 
-@router.get("/ivr/calls/{call_id}")
-def get_call(call_id: str, ctx: Staff, work: Work) -> dict[str, Any]:
-    """For the agent's console: the call and the person the caller proved to be."""
+@router.get("/ivr/calls/{call_id}", responses=answers(404))
+def get_call(call_id: Code, ctx: Staff, work: Work) -> dict[str, Any]:
+    """For the agent's console: the call and the person the caller proved to be.
+    A call whose person is outside your area is not found (404), like any
+    other object there; so is a call where nobody was proven before it was
+    transferred to an agent."""
     view = ivr_service.get_call(work, actor=ctx.actor, channel=Channel.API, call_id=call_id)
     call = view.call
     return {

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import Body, Code, DivisionCode, Text
 from yibao.domain.actors import Channel
 from yibao.services.access import terminals as kiosk_service
 from yibao.store.models import KioskTerminal
@@ -16,10 +18,10 @@ from yibao.store.models import KioskTerminal
 router = APIRouter(tags=["terminals 自助终端"])
 
 
-class TerminalIn(BaseModel):
-    code: str = Field(description="终端编号 terminal code, letters, digits and '-'")
-    location: str = Field(description="终端位置 where the machine stands")
-    division_code: str = Field(description="a division in your area")
+class TerminalIn(Body):
+    code: Code = Field(description="终端编号 terminal code, letters, digits and '-'")
+    location: Text = Field(description="终端位置 where the machine stands")
+    division_code: DivisionCode = Field(description="a division in your area")
 
 
 def _terminal(t: KioskTerminal, state: str) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def list_terminals(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/kiosk-terminals", status_code=201)
+@router.post("/kiosk-terminals", status_code=201, responses=answers(409))
 def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Register a terminal; its one-time activation code is shown once."""
     issued = kiosk_service.register_terminal(
@@ -65,15 +67,17 @@ def register_terminal(body: TerminalIn, ctx: Staff, work: Work) -> dict[str, Any
     return _issued(issued, "pending")
 
 
-@router.post("/kiosk-terminals/{code}/activation-code", status_code=201)
-def issue_code(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post(
+    "/kiosk-terminals/{code}/activation-code", status_code=201, responses=answers(404, 409)
+)
+def issue_code(code: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     """A new activation code, shown once; the machine bound so far stops working."""
     issued = kiosk_service.issue_code(work, actor=ctx.actor, channel=Channel.API, code=code)
     return _issued(issued, "pending")
 
 
-@router.post("/kiosk-terminals/{code}/deactivate")
-def deactivate(code: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post("/kiosk-terminals/{code}/deactivate", responses=answers(404, 409))
+def deactivate(code: Code, ctx: Staff, work: Work) -> dict[str, Any]:
     terminal = kiosk_service.deactivate_terminal(
         work, actor=ctx.actor, channel=Channel.API, code=code
     )

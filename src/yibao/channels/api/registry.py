@@ -5,10 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api import views
 from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import (
+    AccountNo,
+    Body,
+    CardNo,
+    Certno,
+    Code,
+    DivisionCode,
+    Name,
+    Password,
+    Short,
+    Text,
+    Uscc,
+    Username,
+    Word,
+)
 from yibao.domain.actors import Channel
 from yibao.domain.money import format_yuan
 from yibao.services.access import staff as access_service
@@ -18,47 +34,47 @@ from yibao.services.registry import registry
 router = APIRouter(tags=["registry 登记"])
 
 
-class PersonIn(BaseModel):
-    certno: str = Field(description="居民身份证号码 resident ID number (18 characters)")
-    name: str
-    division_code: str = Field(description="户籍所在地 household registration division")
-    phone: str = ""
+class PersonIn(Body):
+    certno: Certno = Field(description="居民身份证号码 resident ID number (18 characters)")
+    name: Name
+    division_code: DivisionCode = Field(description="户籍所在地 household registration division")
+    phone: Short = ""
 
 
-class PersonPatch(BaseModel):
-    phone: str | None = None
-    name: str | None = None
+class PersonPatch(Body):
+    phone: Short | None = None
+    name: Name | None = None
 
 
-class EmployerIn(BaseModel):
-    uscc: str = Field(description="统一社会信用代码 unified social credit code")
-    name: str
-    division_code: str
-    contact_phone: str = ""
+class EmployerIn(Body):
+    uscc: Uscc = Field(description="统一社会信用代码 unified social credit code")
+    name: Text
+    division_code: DivisionCode
+    contact_phone: Short = ""
 
 
-class InstitutionIn(BaseModel):
-    code: str = Field(description="定点医药机构编码, H or P and 11 digits")
-    name: str
-    kind: str = Field(description="hospital or pharmacy")
-    level: str = Field(description="0 pharmacy, 1-3 hospital grade")
-    division_code: str
+class InstitutionIn(Body):
+    code: Code = Field(description="定点医药机构编码, H or P and 11 digits")
+    name: Text
+    kind: Word = Field(description="hospital or pharmacy")
+    level: Word = Field(description="0 pharmacy, 1-3 hospital grade")
+    division_code: DivisionCode
 
 
-class StaffIn(BaseModel):
-    username: str
-    name: str
-    password: str
-    role: str
-    division_code: str
+class StaffIn(Body):
+    username: Username
+    name: Name
+    password: Password
+    role: Word
+    division_code: DivisionCode
 
 
 @router.get("/divisions")
-def divisions(ctx: Staff, work: Work, parent: str | None = None) -> list[dict[str, Any]]:
+def divisions(ctx: Staff, work: Work, parent: DivisionCode | None = None) -> list[dict[str, Any]]:
     return [views.division(d) for d in registry.list_divisions(work, parent=parent)]
 
 
-@router.post("/persons", status_code=201)
+@router.post("/persons", status_code=201, responses=answers(409))
 def create_person(body: PersonIn, ctx: Staff, work: Work) -> dict[str, Any]:
     person = registry.register_person(
         work,
@@ -76,10 +92,10 @@ def create_person(body: PersonIn, ctx: Staff, work: Work) -> dict[str, Any]:
 def search_persons(
     ctx: Staff,
     work: Work,
-    certno: str | None = None,
-    card_no: str | None = None,
-    account_no: str | None = None,
-    name: str | None = None,
+    certno: Certno | None = None,
+    card_no: CardNo | None = None,
+    account_no: AccountNo | None = None,
+    name: Name | None = None,
 ) -> list[dict[str, Any]]:
     """Find persons in your area by ID number, card number, account number or name."""
     persons = registry.search_persons(
@@ -93,8 +109,8 @@ def search_persons(
     return [views.person(p) for p in persons]
 
 
-@router.get("/persons/{account_no}")
-def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/persons/{account_no}", responses=answers(404))
+def get_person(account_no: AccountNo, ctx: Staff, work: Work) -> dict[str, Any]:
     found = person_file(work, actor=ctx.actor, channel=Channel.API, account_no=account_no)
     return {
         **views.person(found.person),
@@ -107,8 +123,10 @@ def get_person(account_no: str, ctx: Staff, work: Work) -> dict[str, Any]:
     }
 
 
-@router.patch("/persons/{account_no}")
-def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.patch("/persons/{account_no}", responses=answers(404))
+def patch_person(
+    account_no: AccountNo, body: PersonPatch, ctx: Staff, work: Work
+) -> dict[str, Any]:
     person = registry.update_person(
         work,
         actor=ctx.actor,
@@ -120,7 +138,7 @@ def patch_person(account_no: str, body: PersonPatch, ctx: Staff, work: Work) -> 
     return views.person(person)
 
 
-@router.post("/employers", status_code=201)
+@router.post("/employers", status_code=201, responses=answers(409))
 def create_employer(body: EmployerIn, ctx: Staff, work: Work) -> dict[str, Any]:
     employer = registry.register_employer(
         work,
@@ -139,12 +157,12 @@ def list_employers(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     return [views.employer(e) for e in registry.list_employers(work, actor=ctx.actor)]
 
 
-@router.get("/employers/{uscc}")
-def get_employer(uscc: str, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.get("/employers/{uscc}", responses=answers(404))
+def get_employer(uscc: Uscc, ctx: Staff, work: Work) -> dict[str, Any]:
     return views.employer(registry.get_employer(work, actor=ctx.actor, uscc=uscc))
 
 
-@router.post("/institutions", status_code=201)
+@router.post("/institutions", status_code=201, responses=answers(409))
 def create_institution(body: InstitutionIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Register a designated institution; its gateway secret is shown once."""
     institution, secret = registry.register_institution(
@@ -165,7 +183,7 @@ def list_institutions(ctx: Staff, work: Work) -> list[dict[str, Any]]:
     return [views.institution(i) for i in registry.list_institutions(work, actor=ctx.actor)]
 
 
-@router.post("/staff", status_code=201)
+@router.post("/staff", status_code=201, responses=answers(409))
 def create_staff(body: StaffIn, ctx: Staff, work: Work) -> dict[str, Any]:
     user = access_service.create_staff(
         work,

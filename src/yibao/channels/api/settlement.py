@@ -5,23 +5,24 @@ to manage institutions) and list them; every declaration is audited."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import Field
 
 from yibao.channels.api.deps import Staff, Work
+from yibao.channels.api.errors import answers
+from yibao.channels.api.fields import Body, Code, Moment, Text
 from yibao.domain.actors import Channel
 from yibao.services.settlement import equipment
 
 router = APIRouter(tags=["institutions 定点医药机构"])
 
 
-class FailureIn(BaseModel):
-    start: AwareDatetime = Field(description="故障开始 when the failure began (with its offset)")
-    end: AwareDatetime = Field(description="故障排除 when it was repaired; not in the future")
-    reason: str = Field(description="故障原因 what failed")
+class FailureIn(Body):
+    start: Moment = Field(description="故障开始 when the failure began (with its offset)")
+    end: Moment = Field(description="故障排除 when it was repaired; not in the future")
+    reason: Text = Field(description="故障原因 what failed")
 
 
 def _failure(f: equipment.FailureView) -> dict[str, Any]:
@@ -37,8 +38,10 @@ def _failure(f: equipment.FailureView) -> dict[str, Any]:
     }
 
 
-@router.post("/institutions/{code}/equipment-failures", status_code=201)
-def declare_failure(code: str, body: FailureIn, ctx: Staff, work: Work) -> dict[str, Any]:
+@router.post(
+    "/institutions/{code}/equipment-failures", status_code=201, responses=answers(404, 409)
+)
+def declare_failure(code: Code, body: FailureIn, ctx: Staff, work: Work) -> dict[str, Any]:
     """Declare an institution's equipment failure after the repair: cash
     visits inside it may then be recorded and re-settled."""
     return _failure(
@@ -47,15 +50,15 @@ def declare_failure(code: str, body: FailureIn, ctx: Staff, work: Work) -> dict[
             actor=ctx.actor,
             channel=Channel.API,
             institution_code=code,
-            start=body.start.astimezone(dt.UTC),
-            end=body.end.astimezone(dt.UTC),
+            start=body.start,
+            end=body.end,
             reason=body.reason,
         )
     )
 
 
-@router.get("/institutions/{code}/equipment-failures")
-def list_failures(code: str, ctx: Staff, work: Work) -> list[dict[str, Any]]:
+@router.get("/institutions/{code}/equipment-failures", responses=answers(404))
+def list_failures(code: Code, ctx: Staff, work: Work) -> list[dict[str, Any]]:
     return [
         _failure(f) for f in equipment.list_failures(work, actor=ctx.actor, institution_code=code)
     ]

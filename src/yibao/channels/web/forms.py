@@ -94,7 +94,7 @@ def _choice(kind: type[E], allowed: tuple[E, ...], default: E) -> Callable[..., 
     def read(value: object, *, field: str) -> E:
         if isinstance(value, kind):
             return value
-        text = values.line(value, field=field, most=CHOICE_MOST)
+        text = values.text(value, field=field, most=CHOICE_MOST, required=False)
         if not text:
             return default
         for choice in allowed:
@@ -110,7 +110,7 @@ def _materials(value: object, *, field: str) -> list[str]:
     items = value if isinstance(value, list) else [] if value is None else [value]
     if len(items) > MATERIALS_MOST:
         raise invalid(field, f"最多{MATERIALS_MOST}项", f"at most {MATERIALS_MOST}", "length")
-    return [values.line(v, field=field, most=CHOICE_MOST, required=True) for v in items]
+    return [values.text(v, field=field, most=CHOICE_MOST) for v in items]
 
 
 def _upload(value: object, *, field: str) -> UploadFile:
@@ -119,8 +119,8 @@ def _upload(value: object, *, field: str) -> UploadFile:
     return value
 
 
-def _line(most: int, **kw: Any) -> BeforeValidator:
-    return _reading(partial(values.line, most=most, **kw))
+def _line(most: int, *, required: bool = False, **kw: Any) -> BeforeValidator:
+    return _reading(partial(values.text, most=most, required=required, **kw))
 
 
 Csrf = Annotated[str, _reading(_csrf)]

@@ -132,7 +132,13 @@ class Login:
     expires_at: dt.datetime
 
 
-_BAD_LOGIN = ("用户名或密码错误", "wrong username or password")
+# One answer for an unknown user, an inactive one, a wrong password and a
+# user locked after too many wrong passwords: a different answer for any of
+# them would tell an outsider which usernames exist.
+_BAD_LOGIN = (
+    "用户名或密码错误；多次输错后账号将暂时锁定",
+    "wrong username or password; after too many wrong passwords the user is locked for a while",
+)
 
 
 @use_case
@@ -146,7 +152,14 @@ def login(
     max_failures: int,
     lock_minutes: int,
 ) -> Login:
-    """Check a password and open a session; too many failures lock the user for a while."""
+    """Check a password and open a session; too many failures lock the user for a while.
+
+    Every refusal is the same ``auth.bad_credentials`` (401), whether the
+    user is unknown, inactive, locked or the password wrong, and costs the
+    same password hashing. While a user is locked even the right password is
+    refused; a wrong one still counts and is audited, as is every refusal of
+    a known user.
+    """
     now = uow.clock.now()
     user = uow.session.execute(
         select(StaffUser).where(StaffUser.username == (username or "").strip()).with_for_update()
@@ -154,22 +167,21 @@ def login(
     if user is None or not user.active:
         security.verify_secret(None, password)  # same work either way
         raise unauthorized("auth.bad_credentials", *_BAD_LOGIN)
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = int((user.locked_until - now).total_seconds() // 60) + 1
-        raise DomainError(
-            code="auth.locked",
-            zh=f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试",
-            en=f"too many wrong passwords; locked, try again in {minutes} minutes",
-            status=429,
-        )
-    if not security.verify_secret(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + dt.timedelta(minutes=lock_minutes)
-            user.failed_logins = 0
+    right = security.verify_secret(user.password_hash, password)
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked or not right:
+        if not right:
+            user.failed_logins += 1
+            if user.failed_logins >= max_failures:
+                # a lock running is extended from now: guessing on does not shorten it
+                user.locked_until = now + dt.timedelta(minutes=lock_minutes)
+                user.failed_logins = 0
         uow.audit(
             actor_of(user).record(
-                channel=channel, action="staff.login_failed", subject=user.username
+                channel=channel,
+                action="staff.login_failed",
+                subject=user.username,
+                detail={"locked": True} if locked else None,
             )
         )
         uow.commit()  # the failure counts even though the log-in is refused

@@ -577,17 +577,25 @@ class CallView:
 
 @use_case
 def get_call(uow: UnitOfWork, *, actor: Actor, channel: str, call_id: str) -> CallView:
-    """A call as the agent's console shows it: state, language, and the person
-    the caller proved to be (if inside the agent's area)."""
+    """A call as the agent's console shows it: state, language, the caller's
+    number and the person the caller proved to be.
+
+    A call is in the area of the person proven on it: to staff of another
+    area it is not found, like any other object there (the caller's number
+    and the call's times are the person's too). A call where nobody was
+    proven belongs to no area; it is shown once it was transferred to the
+    agents, who must see who is waiting, and not before."""
     actor.require(Perm.PERSON_READ)
     call = uow.session.execute(
         select(IvrCall).where(IvrCall.call_id == call_id)
     ).scalar_one_or_none()
-    if call is None:
+    person = uow.session.get(Person, call.person_id) if call and call.person_id else None
+    if (
+        call is None
+        or (person is not None and not actor.sees(person.division_code))
+        or (person is None and call.transferred_at is None)
+    ):
         raise not_found("通话", "call", "call.not_found")
-    person = uow.session.get(Person, call.person_id) if call.person_id else None
-    if person is not None and not actor.sees(person.division_code):
-        person = None
     uow.audit(
         actor.record(
             channel=channel,
