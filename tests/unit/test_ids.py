@@ -46,6 +46,8 @@ def test_id_number_with_wrong_check_digit_is_refused_naming_field_and_reason():
         ("3305021985031201122", "validation.length"),
         ("33050219850312A112", "validation.format"),
         ("330502198502300112", "validation.birth_date"),  # 30 February
+        # str.isdigit() takes these, int() then fails or reads another digit
+        ("33050219850312011²", "validation.format"),
     ],
 )
 def test_malformed_id_numbers_are_refused_with_a_reason(value, code):
@@ -53,6 +55,12 @@ def test_malformed_id_numbers_are_refused_with_a_reason(value, code):
         parse_resident_id(value, field="delegate_certno")
     assert err.value.code == code
     assert err.value.field == "delegate_certno"
+
+
+def test_full_width_digits_of_an_input_method_are_read_as_the_ascii_number():
+    assert parse_resident_id("３３0502198503120112", field="certno").number == (
+        "330502198503120112"
+    )
 
 
 def test_lower_case_x_is_accepted_as_the_check_character():

@@ -13,6 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from yibao.domain.errors import invalid
+from yibao.domain.values import is_digits
 
 NATION = "000000"
 
@@ -26,7 +27,7 @@ class Level(StrEnum):
 
 
 def level_of(code: str) -> Level:
-    if not code.isdigit() or len(code) not in (6, 9):
+    if not is_digits(code) or len(code) not in (6, 9):
         raise invalid(
             "division_code",
             "行政区划代码应为6位（县及以上）或9位（街道、乡镇）数字",

@@ -11,6 +11,7 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from yibao.domain.errors import DomainError, invalid
+from yibao.domain.values import is_digits
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def parse_resident_id(
             f"a resident ID number has 18 characters, got {len(number)}",
             "length",
         )
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if not is_digits(number[:17]) or not (is_digits(number[17]) or number[17] == "X"):
         raise invalid(
             field,
             "居民身份证号码只能由17位数字和1位数字或X组成",
@@ -144,11 +145,11 @@ def new_account_no(division: str) -> str:
 
 
 def is_card_no(value: str) -> bool:
-    return len(value) == 10 and value.isdigit() and luhn.is_valid(value)
+    return len(value) == 10 and is_digits(value) and luhn.is_valid(value)
 
 
 def require_digits(value: str | None, *, field: str, length: int, zh: str, en: str) -> str:
-    if value is None or len(value) != length or not value.isdigit():
+    if value is None or len(value) != length or not is_digits(value):
         raise invalid(field, f"{zh}应为{length}位数字", f"{en} must be {length} digits", "format")
     return value
 

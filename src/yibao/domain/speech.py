@@ -222,8 +222,8 @@ def date(day: dt.date, lang: str) -> str:
 def digits(value: str, lang: str) -> str:
     """Digit by digit, as a card number's last digits are read: 0572 → 零五七二."""
     if lang == "zh":
-        return "".join(_DIGITS[int(c)] for c in value if c.isdigit())
-    return " ".join(_ONES[int(c)] for c in value if c.isdigit())
+        return "".join(_DIGITS[int(c)] for c in value if c in "0123456789")
+    return " ".join(_ONES[int(c)] for c in value if c in "0123456789")
 
 
 def month_zh(month: int) -> str:

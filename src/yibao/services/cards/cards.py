@@ -18,6 +18,7 @@ from yibao.domain.cards import LIVE, STATUS_ZH, CardKind, CardStatus, Path, chec
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import is_card_no, new_card_no, parse_resident_id
 from yibao.domain.use import CardState, PersonState, Presenter, Purpose, decide
+from yibao.domain.values import is_digits
 from yibao.services import security
 from yibao.services.contributions import contributions
 from yibao.services.registry import calendar as calendar_service
@@ -72,7 +73,7 @@ def check_materials(path: Path, given: list[str] | None) -> list[dict[str, objec
 
 
 def check_pin(pin: str, *, field: str = "pin") -> str:
-    if len(pin) != 6 or not pin.isdigit():
+    if len(pin) != 6 or not is_digits(pin):
         raise invalid(field, "密码应为6位数字", "a PIN is 6 digits", "format")
     if len(set(pin)) == 1 or pin in "0123456789" or pin in "9876543210":
         raise invalid(field, "密码过于简单", "the PIN is too easy to guess", "weak")

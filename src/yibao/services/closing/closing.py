@@ -20,6 +20,7 @@ from yibao.domain.cards import LIVE, CardStatus
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import mask_certno, parse_resident_id
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
+from yibao.domain.values import is_digits
 from yibao.services import idempotency
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
@@ -192,7 +193,7 @@ def _close(
     destination: str | None = None
     if kind == "transfer_out":
         destination = (destination_area or "").strip()
-        if len(destination) != 6 or not destination.isdigit() or destination == dv.NATION:
+        if len(destination) != 6 or not is_digits(destination) or destination == dv.NATION:
             raise invalid(
                 "destination_area",
                 "请填写转入地的统筹区划代码（6位）",
@@ -557,7 +558,7 @@ def transfer_in(
             "required",
         )
     from_area = (from_area or "").strip()
-    if len(from_area) != 6 or not from_area.isdigit():
+    if len(from_area) != 6 or not is_digits(from_area):
         raise invalid(
             "from_area",
             "请填写转出地区划代码（6位）",

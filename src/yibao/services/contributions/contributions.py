@@ -19,6 +19,7 @@ from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.use import PersonState
+from yibao.domain.values import is_digits
 from yibao.services import idempotency
 from yibao.services.ledger import backends, ledger, monthly_credit
 from yibao.services.registry import registry
@@ -44,7 +45,7 @@ PSN_TYPES = {"employee", "flexible", "retiree", "resident"}
 def month_int(value: str | int, *, field: str = "month") -> int:
     """'2026-11' or 202611 -> 202611."""
     raw = str(value).strip().replace("-", "")
-    if len(raw) != 6 or not raw.isdigit() or not 1 <= int(raw[4:]) <= 12:
+    if len(raw) != 6 or not is_digits(raw) or not 1 <= int(raw[4:]) <= 12:
         raise invalid(field, "月份格式应为YYYY-MM", "a month is written YYYY-MM", "format")
     return int(raw)
 

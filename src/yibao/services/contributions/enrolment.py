@@ -21,6 +21,7 @@ from yibao.domain.areas import areas_up, nearest
 from yibao.domain.errors import DomainError, conflict, forbidden, invalid, not_found
 from yibao.domain.ids import mask_certno, parse_resident_id
 from yibao.domain.money import yuan_to_fen
+from yibao.domain.values import is_digits
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
 from yibao.services.registry import registry
@@ -98,7 +99,7 @@ def check_subsidy_form(form: dict[str, Any], today: dt.date) -> dict[str, Any]:
             "future",
         )
     debit_account = "".join(str(form.get("debit_account") or "").split())
-    if not (8 <= len(debit_account) <= 30 and debit_account.isdigit()):
+    if not (8 <= len(debit_account) <= 30 and is_digits(debit_account)):
         raise invalid(
             "subsidy_form.debit_account",
             "请填写用于定期扣款的银行账号",

@@ -26,6 +26,7 @@ from yibao.domain.ids import (
     parse_resident_id,
     validate_credit_code,
 )
+from yibao.domain.values import is_digits
 from yibao.services.tx import use_case
 from yibao.store.models import Card, Division, Employer, Institution, Person
 from yibao.store.uow import UnitOfWork
@@ -182,7 +183,7 @@ def register_person(
             "scope",
         )
     phone = (phone or "").strip()
-    if phone and (not phone.replace("-", "").isdigit() or len(phone) > 20):
+    if phone and (not is_digits(phone.replace("-", "")) or len(phone) > 20):
         raise invalid("phone", "电话号码格式错误", "the phone number may hold digits and '-' only")
     if uow.session.execute(select(Person.id).where(Person.certno == rid.number)).first():
         raise conflict(
@@ -350,7 +351,7 @@ def update_person(
     changes: dict[str, object] = {}
     if phone is not None:
         phone = phone.strip()
-        if phone and (not phone.replace("-", "").isdigit() or len(phone) > 20):
+        if phone and (not is_digits(phone.replace("-", "")) or len(phone) > 20):
             raise invalid(
                 "phone", "电话号码格式错误", "the phone number may hold digits and '-' only"
             )
@@ -469,7 +470,7 @@ def register_institution(
     """Register a designated institution; returns it and its gateway secret."""
     actor.require(Perm.INSTITUTION_WRITE)
     code = (code or "").strip().upper()
-    if not (len(code) == 12 and code[0] in "HP" and code[1:].isdigit()):
+    if not (len(code) == 12 and code[0] in "HP" and is_digits(code[1:])):
         raise invalid(
             "code",
             "定点医药机构编码应为H或P加11位数字",
