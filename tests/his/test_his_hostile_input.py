@@ -32,23 +32,8 @@ from fastapi.testclient import TestClient
 from tests.his.apps import his_app
 from tests.his.client import His
 from tests.his.tables import digests
+from yibao.services.settlement.inputs import INFNOS
 
-INFNOS = [
-    "9001",
-    "9002",
-    "1101",
-    "2201",
-    "2202",
-    "2203",
-    "2204",
-    "2205",
-    "2206",
-    "2207",
-    "2208",
-    "3201",
-    "5203",
-    "9901",
-]
 INTERNAL = ("internal error", "系统内部错误", "outcome is unknown")
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 

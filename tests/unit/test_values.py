@@ -87,10 +87,10 @@ def test_digits():
 # ---- issue 14, the HIS interface: quantities and identifiers
 
 
-def test_a_quantity_is_ascii_digits_with_bounded_decimals():
+def test_a_number_is_ascii_digits_with_bounded_decimals():
     from decimal import Decimal
 
-    q = values.quantity
+    q = values.number
     assert q("0.5", field="cnt", places=4, most_digits=12) == Decimal("0.5")
     assert q(2, field="cnt", places=4, most_digits=12) == Decimal(2)
     assert q(0.25, field="cnt", places=4, most_digits=12) == Decimal("0.25")
@@ -99,6 +99,18 @@ def test_a_quantity_is_ascii_digits_with_bounded_decimals():
         with pytest.raises(DomainError) as refused:
             q(bad, field="cnt", places=4, most_digits=12)
         assert refused.value.field == "cnt"
+    assert q("-1.5", field="amt", places=2, most_digits=3, signed=True) == Decimal("-1.5")
+    with pytest.raises(DomainError) as refused:
+        q(
+            "1.555",
+            field="amt",
+            places=2,
+            most_digits=3,
+            what=("金额", "the amount"),
+            reason="amount",
+        )
+    assert refused.value.code == "validation.amount"
+    assert "金额" in refused.value.message and "the amount" in refused.value.message
 
 
 def test_an_identifier_is_visible_ascii_of_bounded_length():

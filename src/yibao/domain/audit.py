@@ -163,6 +163,22 @@ class AuditKey:
         (``yb_audit_append``'s ``p_ikey`` and ``p_okey``)."""
         return hmac_pads(self.entry_secret(record, at))
 
+    def function_args(self, record: AuditRecord, at: dt.datetime) -> list[Any]:
+        """The record as ``yb_his_person`` and ``yb_his_settle`` take it, in
+        their arguments' order: who, the channel, the action, the subject,
+        the detail as JSON, and HMAC's inner and outer keys of its secret;
+        the chain and the person are the function's to find."""
+        return [
+            record.actor_kind,
+            record.actor_id,
+            record.actor_division,
+            record.channel,
+            record.action,
+            record.subject,
+            json.dumps(record.detail, ensure_ascii=False),
+            *self.pads(record, at),
+        ]
+
     def link(
         self, record: AuditRecord, at: dt.datetime, *, prev_hash: str, chain: int, seq: int
     ) -> str:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from yibao.domain.errors import invalid
+from yibao.domain import values
 
 # At most 999,999,999,999.99 yuan: more is a typo or an attack, and a value
 # such as 1e999999 would overflow the decimal arithmetic.
 MAX_YUAN_DIGITS = 12
-_AMOUNT = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 
 
 def yuan_to_fen(value: object, *, field: str = "amount") -> int:
@@ -19,30 +16,16 @@ def yuan_to_fen(value: object, *, field: str = "amount") -> int:
     or a JSON number) into fen. Refused, naming the field: another kind of
     digit (full-width "１２３"), an exponent ("1e20"), more than two decimals,
     more than ``MAX_YUAN_DIGITS`` digits before the point."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise invalid(field, "金额格式错误", "the amount is not a number", "amount")
-    if isinstance(value, float):
-        if not math.isfinite(value) or abs(value) >= 10**MAX_YUAN_DIGITS:
-            raise invalid(field, "金额过大或不是数字", "the amount is too large", "amount")
-        text = format(Decimal(repr(value)), "f")
-    else:
-        text = str(value).strip()
-    m = _AMOUNT.fullmatch(text)
-    if m is None:
-        raise invalid(field, "金额格式错误", "the amount is not a number", "amount")
-    sign, whole, decimals = m.group(1), m.group(2), m.group(3) or ""
-    if len(whole.lstrip("0")) > MAX_YUAN_DIGITS:
-        raise invalid(
-            field,
-            f"金额过大(整数部分最多{MAX_YUAN_DIGITS}位)",
-            f"the amount has more than {MAX_YUAN_DIGITS} digits before the point",
-            "amount",
-        )
-    decimals = decimals.rstrip("0")
-    if len(decimals) > 2:
-        raise invalid(field, "金额最多两位小数", "an amount has at most two decimals", "amount")
-    fen = int(whole) * 100 + int(decimals.ljust(2, "0"))
-    return -fen if sign else fen
+    yuan = values.number(
+        value,
+        field=field,
+        places=2,
+        most_digits=MAX_YUAN_DIGITS,
+        signed=True,
+        what=("金额", "the amount"),
+        reason="amount",
+    )
+    return int(yuan * 100)
 
 
 def portion(amount: int, bp: int) -> int:

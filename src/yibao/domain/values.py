@@ -157,38 +157,58 @@ def text(
     return out
 
 
-# ---- issue 14, the HIS interface: quantities and identifiers
+# ---- numbers and identifiers
 
-_QUANTITY = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _VISIBLE = re.compile(r"[!-~]+")
 
 
-def quantity(value: object, *, field: str, places: int, most_digits: int) -> Decimal:
-    """A quantity that need not be whole (a fee line's count, 0.5 of a box):
-    ASCII digits with at most ``places`` decimals and ``most_digits`` before
-    the point, or a JSON number; never negative, never an exponent."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise invalid(field, "应为数字", "a number", "number")
+def number(
+    value: object,
+    *,
+    field: str,
+    places: int,
+    most_digits: int,
+    signed: bool = False,
+    what: tuple[str, str] = ("数值", "the number"),
+    reason: str = "number",
+) -> Decimal:
+    """A decimal number (an amount in yuan, a fee line's count, 0.5 of a
+    box): a text of ASCII digits with at most ``places`` decimals and
+    ``most_digits`` before the point, or a JSON number; negative only when
+    ``signed``; never an exponent, never another kind of digit (full-width
+    "１２３"). ``what`` names it in the refusals, whose code is ``reason``."""
+    zh, en = what
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise invalid(field, f"{zh}应为数字", f"{en} is not a number", reason)
     if isinstance(value, float):
         if not math.isfinite(value) or abs(value) >= 10**most_digits:
-            raise invalid(field, "数值过大或不是数字", "too large, or not a number", "number")
+            raise invalid(field, f"{zh}过大或不是数字", f"{en} is too large", reason)
         given = format(Decimal(repr(value)), "f")
     else:
         given = str(value).strip()
-    m = _QUANTITY.fullmatch(given)
-    if m is None:
-        raise invalid(field, "应为不含正负号的数字(0-9)", "a number of the digits 0-9", "number")
-    whole, decimals = m.group(1), (m.group(2) or "").rstrip("0")
+    m = _NUMBER.fullmatch(given)
+    if m is None or (m.group(1) and not signed):
+        sign_zh, sign_en = ("", "") if signed else ("，不能为负", ", not negative")
+        raise invalid(
+            field,
+            f"{zh}应为数字(0-9){sign_zh}",
+            f"{en} is written in the digits 0-9{sign_en}",
+            reason,
+        )
+    sign, whole, decimals = m.group(1), m.group(2), (m.group(3) or "").rstrip("0")
     if len(whole.lstrip("0")) > most_digits:
         raise invalid(
             field,
-            f"整数部分最多{most_digits}位",
-            f"at most {most_digits} digits before the point",
-            "number",
+            f"{zh}过大(整数部分最多{most_digits}位)",
+            f"{en} has more than {most_digits} digits before the point",
+            reason,
         )
     if len(decimals) > places:
-        raise invalid(field, f"最多{places}位小数", f"at most {places} decimals", "number")
-    return Decimal(f"{whole}.{decimals or '0'}")
+        raise invalid(
+            field, f"{zh}最多{places}位小数", f"{en} has at most {places} decimals", reason
+        )
+    return Decimal(f"{sign}{whole}.{decimals or '0'}")
 
 
 def identifier(value: object, *, field: str, most: int) -> str:

@@ -167,16 +167,4 @@ def his_settle_audit(key: AuditKey, w: SettlementWrite) -> list[Any]:
     ``yb_settle``'s write (its ``p_l_*`` arguments, in order): the record,
     and HMAC's inner and outer keys of its secret (``AuditKey.pads``); the
     chain, the person and the time are the settlement's."""
-    record = _record(w)
-    ikey, okey = key.pads(record, w.at)
-    return [
-        record.actor_kind,
-        record.actor_id,
-        record.actor_division,
-        record.channel,
-        record.action,
-        record.subject,
-        json.dumps(record.detail, ensure_ascii=False),
-        ikey,
-        okey,
-    ]
+    return key.function_args(_record(w), w.at)

@@ -415,7 +415,6 @@ class FastPath:
         now = self.clock.now()
         record = caller.record(channel=Channel.HIS, action="his.person_info", subject=cert_no)
         # the entry's secret covers all but the person, whom yb_his_person finds
-        ikey, okey = self.audit_key.pads(record, now)
         text = await self._write(
             conn,
             PERSON,
@@ -429,15 +428,7 @@ class FastPath:
             cert_no,
             now,
             CHAINS,
-            record.actor_kind,
-            record.actor_id,
-            record.actor_division,
-            record.channel,
-            record.action,
-            record.subject,
-            json.dumps(record.detail, ensure_ascii=False),
-            ikey,
-            okey,
+            *self.audit_key.function_args(record, now),
         )
         if text is None:
             return None

@@ -246,7 +246,7 @@ def _count(most: int) -> Callable[[Any, str, Info], int]:
 
 def _quantity(value: Any, name: str, info: Info) -> Decimal:
     # the national interface's cnt is a number of 16 digits, 4 of them decimals
-    q = values.quantity(value, field=name, places=4, most_digits=12)
+    q = values.number(value, field=name, places=4, most_digits=12)
     if q <= 0:
         raise invalid(name, "数量应大于0", "a count above 0", "number")
     return q
