@@ -460,6 +460,7 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
 
     from yibao.app import create_app
     from yibao.channels.his import routes as his_routes
+    from yibao.services.settlement import inputs as his_inputs
 
     settings = Settings(database_url=url, secret_key="bench")
     app = create_app(settings)
@@ -479,7 +480,8 @@ def profile(url: str, work: list[dict[str, Any]]) -> None:
         """The channel's handler in this thread, so that cProfile sees it."""
         env, raw, headers = c.request(infno, inp)
         if fast is not None:  # PostgreSQL: the path 1101 and 2207 take in the server
-            output = loop.run_until_complete(fast.answer(headers, raw, env, None))
+            request = his_inputs.parse(env, None)
+            output = loop.run_until_complete(fast.answer(headers, raw, request))
             if output is not None:
                 counts["fast"] += 1
                 return {"infcode": 0, "output": output}
