@@ -88,13 +88,16 @@ def post_month(
         "AND NOT EXISTS (SELECT 1 FROM ia_credit_claims c WHERE c.line_id = l.id)"
     )
     with engine.begin() as conn:
-        # every person to be credited gets an individual account, in one statement
+        # every person to be credited gets an individual account, in one
+        # statement; a run at the same time may create the same ones between
+        # this statement's snapshot and its insert, hence the ON CONFLICT
         conn.execute(
             text(
                 "INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at) "  # noqa: S608 - constant SQL, values bound
                 "SELECT 'IA:' || l.person_id, 'individual', l.person_id, MIN(l.area), 0, FALSE, :now "
                 f"{pending} AND NOT EXISTS (SELECT 1 FROM ledger_accounts a "
-                "WHERE a.person_id = l.person_id AND a.kind = 'individual') GROUP BY l.person_id"
+                "WHERE a.person_id = l.person_id AND a.kind = 'individual') GROUP BY l.person_id "
+                "ON CONFLICT DO NOTHING"
             ).bindparams(stamp),
             {"m": month},
         )
