@@ -136,3 +136,22 @@ def test_an_employer_of_no_county_brings_its_list_to_a_center(services, demo):
     with pytest.raises(DomainError) as refused:
         _own(services, school, [f"{new_certno()},某人"])
     assert refused.value.field == "employer"
+
+
+def test_at_the_county_center_too_a_correction_follows_a_refused_row(services, demo):
+    uscc = demo["employers"][0]["uscc"]
+    person = add_employee(services.uow(), uscc, name="柜台改正")
+    result = batches.upload_batch(
+        services.uow(),
+        actor=WUXING,
+        channel=Channel.COUNTER,
+        employer_uscc=uscc,
+        letter_ref="织里童装〔2026〕14号",
+        handler_certno=new_certno(),
+        handler_name="经办人",
+        materials=MATERIALS,
+        filename="staff.csv",
+        content=f"certno,name\n{person.certno},写错\n{person.certno},柜台改正\n".encode(),
+    )
+    assert [r["row"] for r in result.accepted] == [3]
+    assert _reasons(result)[2]["field"] == "name"

@@ -30,7 +30,7 @@ def test_each_month_with_its_payments_and_the_arrears(services, demo):
     )
     months = [m.month for m in account.months]
     assert months == sorted(months, reverse=True) and months[0] == 202610
-    assert [m.month for m in account.arrears] == [202610, 202609, 202608]
+    assert [m.month for m in account.arrears] == [202608, 202609, 202610]
     assert account.arrears_total == sum(m.total for m in account.arrears) > 0
     paid = [m for m in account.months if m.status == "paid"]
     assert paid and all(m.payments and sum(p.amount for p in m.payments) == m.total for m in paid)

@@ -1104,7 +1104,8 @@ class EmployerContributions:
 
     @property
     def arrears(self) -> list[MonthAccount]:
-        return [m for m in self.months if m.overdue]
+        """The months in arrears, oldest first."""
+        return sorted((m for m in self.months if m.overdue), key=lambda m: m.month)
 
     @property
     def arrears_total(self) -> int:
