@@ -16,6 +16,7 @@ from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import Path
 from yibao.domain.ids import make_credit_code, make_resident_id
 from yibao.runtime import Services
+from yibao.services.access import employer_login
 from yibao.services.access import staff as access_service
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import enrolment as enrolment_service
@@ -194,6 +195,9 @@ _EMPLOYERS = [
     ("12330500", "470000000", "湖州市第一中学", "330500"),
 ]
 
+# each demo employer's password on /employer/, in the order of _EMPLOYERS
+_EMPLOYER_PASSWORDS = ["Zhili@2026", "Nanxun@2026", "Yizhong@2026"]
+
 _INSTITUTIONS = [
     ("H33050200001", "湖州市中心医院", "hospital", "3", "330502", "hzzx-demo-secret-0001"),
     ("H33050200002", "吴兴区人民医院", "hospital", "2", "330502", "wxrm-demo-secret-0002"),
@@ -256,8 +260,14 @@ def fixtures() -> dict[str, Any]:
             for s in STAFF
         ],
         "employers": [
-            {"uscc": make_credit_code(a + b), "name": name, "division": div}
-            for a, b, name, div in _EMPLOYERS
+            {
+                "uscc": make_credit_code(a + b),
+                "name": name,
+                "division": div,
+                # the employer channel's password, set at demo load (issue 15)
+                "password": password,
+            }
+            for (a, b, name, div), password in zip(_EMPLOYERS, _EMPLOYER_PASSWORDS, strict=True)
         ],
         "catalogue": [
             {"code": code, "name": name, "category": cat, "price": price / 100}
@@ -433,7 +443,7 @@ def _load_city(uow: UnitOfWork) -> list[int] | None:
         )
         staff_actors[user.username] = access_service.actor_of(user)
     for e in data["employers"]:
-        registry.register_employer.step(
+        employer = registry.register_employer.step(
             uow,
             actor=system,
             channel=Channel.CLI,
@@ -441,6 +451,7 @@ def _load_city(uow: UnitOfWork) -> list[int] | None:
             name=e["name"],
             division_code=e["division"],
         )
+        employer_login.set_password(uow, employer=employer, password=e["password"])
     for i in data["institutions"]:
         registry.register_institution.step(
             uow,

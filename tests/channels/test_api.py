@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from tests.db.employees import employ
 from tests.helpers import SYSTEM, insure, new_certno
 from yibao.domain.access import Role
 from yibao.domain.actors import Channel
@@ -159,7 +160,7 @@ def test_employer_upload_over_the_api(client, services, demo, token_for):
         headers=wuxing,
         json={"certno": good, "name": "员工", "division_code": "330502"},
     )
-    insure(services.uow(), good)
+    employ(services.uow(), good, demo["employers"][0]["uscc"])  # on the roll (issue 15)
     csv = f"身份证号码,姓名\n{good},员工\n{good[:-1]}0,坏行\n".encode()
     if good.endswith("0"):
         csv = f"身份证号码,姓名\n{good},员工\n{good[:-1]}1,坏行\n".encode()

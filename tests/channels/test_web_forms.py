@@ -460,9 +460,10 @@ def test_person_reports_the_card_lost_on_the_portal(client, demo):
 
 
 def test_counter_batch_upload_shows_each_row(client, demo, uow):
-    from tests.helpers import add_person
+    from tests.db.employees import add_employee
 
-    good = add_person(uow, name="批量员工")
+    # on the employer's roll: a batch refuses anyone else (issue 15)
+    good = add_employee(uow, demo["employers"][0]["uscc"], name="批量员工")
     token = counter_login(client, "wuxing")
     csv = f"certno,name\n{good.certno},批量员工\n{demo['persons'][2]['certno']},李娜\n"
     r = client.post(

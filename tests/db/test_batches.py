@@ -3,7 +3,8 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from tests.helpers import WUXING, YUEHE, add_person, new_certno
+from tests.db.employees import add_employee
+from tests.helpers import WUXING, YUEHE, new_certno
 from yibao.domain.actors import Channel
 from yibao.domain.cards import CardStatus
 from yibao.domain.errors import DomainError
@@ -29,8 +30,9 @@ def upload(uow, demo, content, filename="staff.csv", **kw):
 
 
 def test_employer_upload_accepts_good_rows_and_names_the_bad_ones(uow, demo):
-    good = [add_person(uow, name=f"员工{i}") for i in range(3)]
-    elsewhere = add_person(uow, division="330503001", name="外区")
+    uscc = demo["employers"][0]["uscc"]
+    good = [add_employee(uow, uscc, name=f"员工{i}") for i in range(3)]
+    elsewhere = add_employee(uow, uscc, division="330503001", name="外区")
     bad_check = good[0].certno[:-1] + ("1" if good[0].certno[-1] != "1" else "2")
     lines = [
         "身份证号码,姓名,电话",
@@ -62,7 +64,7 @@ def test_employer_upload_accepts_good_rows_and_names_the_bad_ones(uow, demo):
 
 
 def test_cards_go_to_the_employer_as_one_batch_and_handout_is_recorded(uow, demo):
-    staff = [add_person(uow, name=f"批次{i}") for i in range(2)]
+    staff = [add_employee(uow, demo["employers"][0]["uscc"], name=f"批次{i}") for i in range(2)]
     csv = "certno,name\n" + "\n".join(f"{p.certno},{p.name}" for p in staff)
     result = upload(uow, demo, csv.encode())
     no = result.batch.batch_no
@@ -97,7 +99,7 @@ def test_cards_go_to_the_employer_as_one_batch_and_handout_is_recorded(uow, demo
 
 
 def test_xlsx_upload_and_excel_numbers_are_named(uow, demo):
-    p = add_person(uow, name="表格")
+    p = add_employee(uow, demo["employers"][0]["uscc"], name="表格")
     book = Workbook()
     sheet = book.active
     sheet.append(["姓名", "身份证号码"])
@@ -111,7 +113,7 @@ def test_xlsx_upload_and_excel_numbers_are_named(uow, demo):
 
 
 def test_gb18030_csv_as_excel_saves_it(uow, demo):
-    p = add_person(uow, name="编码")
+    p = add_employee(uow, demo["employers"][0]["uscc"], name="编码")
     result = upload(uow, demo, f"身份证号码,姓名\n{p.certno},编码\n".encode("gb18030"))
     assert len(result.accepted) == 1
 
@@ -156,7 +158,7 @@ def test_an_employer_does_not_hand_out_the_card_of_an_employee_whose_insurance_e
     """The hand-out is a collection: decided by domain.use like one at a counter."""
     from yibao.store.models import Card, Person
 
-    staff = [add_person(uow, name=f"离世{i}") for i in range(2)]
+    staff = [add_employee(uow, demo["employers"][0]["uscc"], name=f"离世{i}") for i in range(2)]
     csv = "certno,name\n" + "\n".join(f"{p.certno},{p.name}" for p in staff)
     no = upload(uow, demo, csv.encode()).batch.batch_no
     batch_service.deliver_batch(uow, actor=WUXING, channel=C, batch_no=no)

@@ -16,6 +16,7 @@ class Channel:
     COUNTER = "counter"
     PORTAL = "portal"
     KIOSK = "kiosk"
+    EMPLOYER = "employer"
     TELEPHONE = "telephone"
     HIS = "his"
     SYSTEM = "system"
@@ -23,7 +24,7 @@ class Channel:
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # staff, institution, terminal, person, system
+    kind: str  # staff, institution, terminal, person, employer, system
     id: str
     division: str
     role: Role | None = None
@@ -33,6 +34,17 @@ class Actor:
     @classmethod
     def staff(cls, *, username: str, division: str, role: Role, name: str = "") -> Actor:
         return cls("staff", username, division, role, ROLE_PERMS[role], name)
+
+    @classmethod
+    def employer(cls, *, uscc: str, division: str, name: str = "") -> Actor:
+        """An employer acting for itself on its own channel (issue 15): no
+        staff permission; what it may do is its own roll, contributions and
+        batches, which the services check by its credit code (``id``)."""
+        return cls("employer", uscc, division, None, frozenset(), name)
+
+    @property
+    def is_employer(self) -> bool:
+        return self.kind == "employer"
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:

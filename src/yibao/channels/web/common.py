@@ -170,7 +170,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/web-static")
+WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/employer", "/web-static")
 
 
 def _is_web(path: str) -> bool:

@@ -41,7 +41,7 @@ from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import Path
 from yibao.domain.errors import DomainError, invalid
 from yibao.domain.visits import DOCUMENTS, Visit, require_visit
-from yibao.services.access import person_login
+from yibao.services.access import employer_login, person_login
 from yibao.services.access import staff as access_service
 from yibao.services.access import terminals as kiosk_service
 from yibao.services.cards import batches
@@ -537,6 +537,44 @@ def batch_upload(request: Request, given: GivenCsrf, form: BatchForm) -> Respons
         form={k: getattr(form, k) for k in BATCH_FIELDS},
         batch=res.batch,
         rows=res.batch.results,
+    )
+
+
+# ---------------------------------------------------------------- an employer's activation code (issue 15)
+
+EmployerCodeForm = Annotated[forms.EmployerCode, Depends(forms.posted(forms.EmployerCode))]
+
+
+def _employer_code_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    clerk = _clerk(request)
+    return _page(
+        request,
+        clerk.data,
+        "counter/employer_code.html",
+        exc.status,
+        actor=clerk.actor,
+        employer_uscc=fields.get("employer_uscc", ""),
+        error=error_text(request, exc),
+    )
+
+
+@router.get("/employer-code")
+def employer_code_form(request: Request) -> Response:
+    clerk = _clerk(request)
+    return _page(request, clerk.data, "counter/employer_code.html", actor=clerk.actor)
+
+
+@router.post("/employer-code")
+@on_refusal(_employer_code_error)
+def employer_code(request: Request, given: GivenCsrf, form: EmployerCodeForm) -> Response:
+    """The one-time code with which an employer sets its password on
+    /employer/, issued at the county center and shown once."""
+    clerk = _clerk(request, csrf=given)
+    issued = employer_login.issue_activation_code(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, uscc=form.employer_uscc
+    )
+    return _page(
+        request, clerk.data, "counter/employer_code.html", actor=clerk.actor, issued=issued
     )
 
 

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from yibao.domain import values
 from yibao.domain.cards import CardKind, Path
 from yibao.domain.errors import DomainError, invalid
+from yibao.domain.money import yuan_to_fen
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=StrEnum)
@@ -431,3 +432,80 @@ def routed(model: type[M]) -> Callable[[Request], Awaitable[M]]:
 async def csrf_given(form: TheForm) -> str:
     """The CSRF token a form carries ("" for none, or one of the wrong shape)."""
     return parse(CsrfForm, form).csrf
+
+
+# ---- issue 15: employer
+
+EMPLOYER_LABELS: dict[str, tuple[str, str]] = {
+    "uscc": ("统一社会信用代码", "unified social credit code"),
+    "certno": ("公民身份号码", "ID number"),
+    "name": ("姓名", "name"),
+    "start": ("入职日期", "first day"),
+    "end": ("离职日期", "last day"),
+    "base": ("月缴费基数（元）", "monthly base (yuan)"),
+    "account_no": ("医保账号", "account number"),
+}
+
+
+def _yuan(value: object, *, field: str) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0
+    return yuan_to_fen(value, field=field)
+
+
+Yuan = Annotated[int, _reading(_yuan)]
+# a date the form must give: not sent reads as empty, and is refused by name
+GivenDay = Annotated[dt.date, _reading(values.date)]
+Uscc = Annotated[str, _line(CERTNO_MOST)]
+
+
+class EmployerLogin(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = EMPLOYER_LABELS
+
+    uscc: Uscc = ""
+    password: Secret = ""
+
+
+class EmployerActivate(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = EMPLOYER_LABELS
+
+    uscc: Uscc = ""
+    code: Code = ""
+    password: Secret = ""
+    password2: Secret = ""
+
+
+class Hire(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = EMPLOYER_LABELS
+
+    certno: CertNo = ""
+    name: Name = ""
+    start: GivenDay = ""  # type: ignore[assignment]
+    base: Yuan = 0
+
+
+class Leave(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = EMPLOYER_LABELS
+
+    account_no: AccountNo = ""
+    end: GivenDay = ""  # type: ignore[assignment]
+
+
+class OwnBatch(Form):
+    handler_certno: CertNo = ""
+    handler_name: Name = ""
+    file: Upload = None
+
+    @property
+    def upload(self) -> UploadFile:
+        return typing.cast(UploadFile, self.file)
+
+
+class EmployerCode(Form):
+    """The counter's form that issues an employer's activation code."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = {
+        "employer_uscc": ("单位统一社会信用代码", "employer's credit code")
+    }
+
+    employer_uscc: Uscc = ""

@@ -34,6 +34,8 @@ from yibao.store.uow import UnitOfWork
 
 PORTAL = "portal"
 KIOSK = "kiosk"
+# an employer's own channel (issue 15): the session is the employer's, no person's
+EMPLOYER = "employer"
 # secrets.token_urlsafe(32): 43 URL-safe characters. A cookie of another
 # shape is no session of ours and is refused before any query.
 TOKEN_BYTES = 32
@@ -53,7 +55,8 @@ def open_session(
     uow: UnitOfWork,
     *,
     channel: str,
-    person_id: int,
+    person_id: int | None = None,
+    employer_id: int | None = None,
     idle: dt.timedelta,
     terminal_code: str | None = None,
     card_no: str | None = None,
@@ -71,6 +74,7 @@ def open_session(
         token_hash=security.token_digest(token),
         channel=channel,
         person_id=person_id,
+        employer_id=employer_id,
         terminal_code=terminal_code,
         card_no=card_no,
         csrf=csrf,
@@ -130,6 +134,11 @@ def _end_where(uow: UnitOfWork, condition: ColumnElement[bool]) -> int:
 def end_person(uow: UnitOfWork, person_id: int) -> int:
     """End every session of a person (a password change); how many were live."""
     return _end_where(uow, WebSession.person_id == person_id)
+
+
+def end_employer(uow: UnitOfWork, employer_id: int) -> int:
+    """End every session of an employer (a password change or a new one set)."""
+    return _end_where(uow, WebSession.employer_id == employer_id)
 
 
 def end_terminal(uow: UnitOfWork, terminal_code: str) -> int:

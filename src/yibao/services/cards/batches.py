@@ -15,15 +15,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from yibao.domain import divisions as dv
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.cards import CardKind, CardStatus, Path
 from yibao.domain.errors import DomainError, conflict, invalid, not_found
 from yibao.domain.ids import parse_resident_id
 from yibao.services.cards import cards as card_service
+from yibao.services.contributions import contributions, roll
 from yibao.services.registry.registry import get_employer, in_scope
 from yibao.services.tx import use_case
-from yibao.store.models import Card, CardApplication, EmployerBatch, Person
+from yibao.store.models import Card, CardApplication, Employer, EmployerBatch, Person
 from yibao.store.uow import UnitOfWork
 
 MAX_ROWS = 10_000
@@ -142,6 +144,8 @@ def upload_batch(
     content: bytes,
     kind: CardKind = CardKind.SOCIAL_SECURITY,
 ) -> BatchResult:
+    """The employer's handler at the county center, with a letter of
+    introduction and their own ID (seed 000, part two, item 4)."""
     actor.require(Perm.CARD_APPLY_CENTER)
     office, office_division = card_service.office_of(uow, actor)
     if office is not card_service.Office.COUNTY_CENTER:
@@ -157,19 +161,91 @@ def upload_batch(
             "the letter of introduction's reference is required",
             "required",
         )
+    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
+    return _upload(
+        uow,
+        actor=actor,
+        channel=channel,
+        employer=employer,
+        office_code=office_division.code,
+        letter_ref=letter_ref,
+        handler_certno=handler_certno,
+        handler_name=handler_name,
+        materials=recorded,
+        filename=filename,
+        content=content,
+        kind=kind,
+    )
+
+
+@use_case
+def upload_own_batch(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    handler_certno: str,
+    handler_name: str,
+    filename: str,
+    content: bytes,
+    kind: CardKind = CardKind.SOCIAL_SECURITY,
+) -> BatchResult:
+    """The employer signed in on its own channel uploads the list (issue 15):
+    it needs no letter of introduction, having proven who it is; the cards
+    are made at the county center of its area and handed to the handler
+    named here, as a batch brought in person is."""
+    employer = contributions.employer_for(uow, actor=actor, uscc=actor.id, write=True)
+    county = dv.county_of(employer.division_code)
+    if county is None:
+        raise invalid(
+            "employer",
+            "贵单位不属于某一县（区），请持单位介绍信到医保中心办理",
+            "the employer belongs to no county; bring a letter of introduction to a center",
+            "no_county",
+        )
+    return _upload(
+        uow,
+        actor=actor,
+        channel=channel,
+        employer=employer,
+        office_code=county,
+        letter_ref="",
+        handler_certno=handler_certno,
+        handler_name=handler_name,
+        materials=[],
+        filename=filename,
+        content=content,
+        kind=kind,
+    )
+
+
+def _upload(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    employer: Employer,
+    office_code: str,
+    letter_ref: str,
+    handler_certno: str,
+    handler_name: str,
+    materials: list[Any],
+    filename: str,
+    content: bytes,
+    kind: CardKind,
+) -> BatchResult:
     handler = parse_resident_id(handler_certno, field="handler_certno", today=uow.clock.today())
     handler_name = (handler_name or "").strip()
     if not handler_name:
         raise invalid(
             "handler_name", "请填写经办人姓名", "the handler's name is required", "required"
         )
-    employer = get_employer.step(uow, actor=actor, uscc=employer_uscc)
     rows = read_rows(filename, content)
 
     batch = EmployerBatch(
         batch_no=f"B{uow.clock.today():%Y%m%d}{secrets.token_hex(5).upper()}",
         employer=employer,
-        division_code=office_division.code,
+        division_code=office_code,
         letter_ref=letter_ref,
         handler_certno=handler.number,
         handler_name=handler_name,
@@ -179,7 +255,7 @@ def upload_batch(
         total_rows=len(rows),
         accepted_rows=0,
         rejected_rows=0,
-        materials=recorded,
+        materials=materials,
         status="in_production",
     )
     uow.session.add(batch)
@@ -197,7 +273,7 @@ def upload_batch(
             row=row,
             seen=seen,
             kind=kind,
-            office_code=office_division.code,
+            office_code=office_code,
         )
         (accepted if outcome["status"] == "accepted" else rejected).append(outcome)
     batch.accepted_rows = len(accepted)
@@ -228,6 +304,9 @@ def _reject(row: Row, field: str, zh: str, en: str, certno: str = "") -> dict[st
         "certno": certno,
         "field": field,
         "reason": f"{zh} / {en}",
+        # each language on its own, for a page in one language
+        "zh": zh,
+        "en": en,
     }
 
 
@@ -260,6 +339,8 @@ def _one_row(
     if not name:
         return _reject(row, "name", "姓名不能为空", "the name is empty", rid.number)
     if rid.number in seen:
+        # only an accepted row: a row refused for this person may be
+        # followed by its correction in the same list
         return _reject(
             row,
             "certno",
@@ -267,16 +348,32 @@ def _one_row(
             f"the same person as row {seen[rid.number]}",
             rid.number,
         )
-    seen[rid.number] = row.number
-    person = uow.session.execute(
-        select(Person).where(Person.certno == rid.number, in_scope(Person.division_code, actor))
-    ).scalar_one_or_none()
-    if person is None:
+    if actor.is_employer:
+        # the employer's own list reaches only its roll, wherever its
+        # employees live; whether a stranger is registered is not its to learn
+        person = uow.session.execute(
+            select(Person).where(Person.certno == rid.number)
+        ).scalar_one_or_none()
+    else:
+        person = uow.session.execute(
+            select(Person).where(Person.certno == rid.number, in_scope(Person.division_code, actor))
+        ).scalar_one_or_none()
+        if person is None:
+            return _reject(
+                row,
+                "certno",
+                "本区域内没有该身份证号码的参保人员",
+                "no insured person with this ID number in your area",
+                rid.number,
+            )
+    # The cards go to the employer: only for its own employees, never a
+    # stranger's card into its hands
+    if person is None or roll.on_roll(uow, employer=batch.employer, person_id=person.id) is None:
         return _reject(
             row,
             "certno",
-            "本区域内没有该身份证号码的参保人员",
-            "no insured person with this ID number in your area",
+            "该人员不在本单位参保人员名单中",
+            "the person is not on this employer's roll",
             rid.number,
         )
     if person.name != name:
@@ -305,6 +402,7 @@ def _one_row(
             )
     except DomainError as exc:
         return _reject(row, "certno", exc.zh, exc.en, rid.number)
+    seen[rid.number] = row.number
     return {
         "row": row.number,
         "status": "accepted",
@@ -417,3 +515,27 @@ def record_handout(
     if all(c.status != CardStatus.READY.value for c in cards.values()):
         batch.status = "completed"
     return card_service.CardResult(card=card, pin=initial)
+
+
+@use_case
+def own_batches(uow: UnitOfWork, *, actor: Actor, channel: str, limit: int = 20) -> list[BatchView]:
+    """The employer's own batches, newest first, with their row results and
+    cards: whichever way they were brought in. The read is audited."""
+    employer = contributions.employer_for(uow, actor=actor, uscc=actor.id, write=False)
+    found = list(
+        uow.session.execute(
+            select(EmployerBatch)
+            .where(EmployerBatch.employer_id == employer.id)
+            .order_by(EmployerBatch.uploaded_at.desc(), EmployerBatch.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="employer_batch.read",
+            subject=employer.uscc,
+            detail={"batches": [b.batch_no for b in found]},
+        )
+    )
+    return [BatchView(b, batch_cards(uow, b)) for b in found]

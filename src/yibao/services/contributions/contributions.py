@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from yibao.domain import ledger as codes
@@ -178,6 +178,36 @@ def enrol(
 ) -> Enrolment:
     """Enrol a person in a scheme: through an employer, or as an individual."""
     actor.require(Perm.PERSON_WRITE)
+    return open_enrolment(
+        uow,
+        actor=actor,
+        channel=channel,
+        person=person,
+        insutype=insutype,
+        psn_type=psn_type,
+        start=start,
+        base=base,
+        employer=employer,
+        area=area,
+    )
+
+
+def open_enrolment(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person: Person,
+    insutype: str,
+    psn_type: str,
+    start: dt.date,
+    base: int = 0,
+    employer: Employer | None = None,
+    area: str | None = None,
+) -> Enrolment:
+    """The enrolment itself, for a caller that has checked who may open it:
+    staff with the right to write persons (``enrol``), or an employer taking
+    on an employee of its own (``roll.hire``)."""
     if insutype not in SCHEMES:
         raise invalid(
             "insutype", "险种应为310或390", "insutype is 310 (employee) or 390 (resident)"
@@ -340,8 +370,9 @@ def assess_employer(
             .where(
                 Enrolment.employer_id == employer.id,
                 Enrolment.insutype == EMPLOYEE,
-                Enrolment.status != "terminated",
-                Enrolment.start_date <= _last_day(month),
+                Enrolment.start_date <= last_day(month),
+                # an employee who left during the month is owed for it
+                or_(Enrolment.status != "terminated", Enrolment.end_date >= first_day),
             )
             .order_by(Enrolment.id)
         ).scalars()
@@ -423,7 +454,7 @@ def assess_month(
     return MonthAssessed(len(codes), persons, total)
 
 
-def _last_day(month: int) -> dt.date:
+def last_day(month: int) -> dt.date:
     nm = next_month(month)
     return dt.date(nm // 100, nm % 100, 1) - dt.timedelta(days=1)
 
@@ -1012,3 +1043,191 @@ def count_lines(session: Session, month: int) -> int:
             .where(ContributionLine.month == month)
         ).scalar_one()
     )
+
+
+# ---------------------------------------------------------------- the employer's own view (issue 15)
+
+
+def employer_for(uow: UnitOfWork, *, actor: Actor, uscc: str, write: bool) -> Employer:
+    """The employer an actor acts for: an employer only for itself; staff
+    for an employer in their area, with the right to write employers for a
+    change. Any other reads as not found."""
+    code = (uscc or "").strip().upper()
+    if actor.is_employer:
+        if actor.id != code:
+            raise not_found("用人单位", "employer", "employer.not_found")
+        employer = uow.session.execute(
+            select(Employer).where(Employer.uscc == code)
+        ).scalar_one_or_none()
+        if employer is None:
+            raise not_found("用人单位", "employer", "employer.not_found")
+        return employer
+    actor.require(Perm.EMPLOYER_WRITE if write else Perm.PERSON_READ)
+    return get_employer.step(uow, actor=actor, uscc=code)
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    amount: int  # fen
+    received_at: dt.datetime
+    reference: str
+
+
+@dataclass(frozen=True)
+class MonthAccount:
+    """One month of an employer's contributions: what was assessed, what it
+    paid and when, and what is still owed."""
+
+    month: int
+    persons: int
+    employer_total: int
+    individual_total: int
+    paid_total: int
+    status: str  # due, partial, paid
+    due_date: dt.date
+    payments: list[PaymentView]
+    overdue: bool  # past its due date and not fully paid: arrears
+
+    @property
+    def total(self) -> int:
+        return self.employer_total + self.individual_total
+
+    @property
+    def outstanding(self) -> int:
+        return self.total - self.paid_total
+
+
+@dataclass(frozen=True)
+class EmployerContributions:
+    employer: Employer
+    months: list[MonthAccount]  # newest first
+
+    @property
+    def arrears(self) -> list[MonthAccount]:
+        """The months in arrears, oldest first."""
+        return sorted((m for m in self.months if m.overdue), key=lambda m: m.month)
+
+    @property
+    def arrears_total(self) -> int:
+        return sum(m.outstanding for m in self.arrears)
+
+
+@use_case
+def employer_account(
+    uow: UnitOfWork, *, actor: Actor, channel: str, employer_uscc: str
+) -> EmployerContributions:
+    """Each month's assessment of an employer with its payments and their
+    dates, and its arrears (Social Insurance Law art. 4): for the employer
+    itself, or staff of its area."""
+    employer = employer_for(uow, actor=actor, uscc=employer_uscc, write=False)
+    today = uow.clock.today()
+    assessments = list(
+        uow.session.execute(
+            select(Assessment)
+            .where(Assessment.employer_id == employer.id)
+            .order_by(Assessment.month.desc())
+        ).scalars()
+    )
+    paid: dict[int, list[PaymentView]] = {}
+    for p in uow.session.execute(
+        select(Payment)
+        .where(Payment.employer_id == employer.id, Payment.payer_kind == "employer")
+        .order_by(Payment.received_at, Payment.id)
+    ).scalars():
+        if p.assessment_id is not None:
+            paid.setdefault(p.assessment_id, []).append(
+                PaymentView(p.amount, p.received_at, p.reference)
+            )
+    months = [
+        MonthAccount(
+            a.month,
+            a.persons,
+            a.employer_total,
+            a.individual_total,
+            a.paid_total,
+            a.status,
+            a.due_date,
+            paid.get(a.id, []),
+            a.status != "paid" and a.due_date < today,
+        )
+        for a in assessments
+    ]
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="employer.contributions.read",
+            subject=employer.uscc,
+            detail={"months": len(months)},
+        )
+    )
+    return EmployerContributions(employer, months)
+
+
+@dataclass(frozen=True)
+class EmployeeMonth:
+    month: int
+    base: int
+    employer_amount: int
+    individual_amount: int
+    status: str  # due, paid
+    paid_at: dt.datetime | None
+
+    @property
+    def total(self) -> int:
+        return self.employer_amount + self.individual_amount
+
+
+@dataclass(frozen=True)
+class EmployeeHistory:
+    employer: Employer
+    person: Person
+    months: list[EmployeeMonth]  # newest first, paid and unpaid
+
+
+@use_case
+def employee_history(
+    uow: UnitOfWork, *, actor: Actor, channel: str, employer_uscc: str, account_no: str
+) -> EmployeeHistory:
+    """One employee's months under this employer, paid and unpaid, with the
+    day each was paid: only of someone who is or was on the employer's
+    roll, and audited as a read of the person's records."""
+    employer = employer_for(uow, actor=actor, uscc=employer_uscc, write=False)
+    person = uow.session.execute(
+        select(Person)
+        .join(Enrolment, Enrolment.person_id == Person.id)
+        .where(
+            Person.account_no == (account_no or "").strip(),
+            Enrolment.employer_id == employer.id,
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    if person is None:
+        raise not_found("本单位参保人员", "employee on this roll", "roll.not_found")
+    lines = uow.session.execute(
+        select(ContributionLine)
+        .where(
+            ContributionLine.person_id == person.id,
+            ContributionLine.employer_id == employer.id,
+        )
+        .order_by(ContributionLine.month.desc(), ContributionLine.id)
+    ).scalars()
+    months = [
+        EmployeeMonth(
+            line.month,
+            line.base,
+            line.employer_amount,
+            line.individual_amount,
+            line.status,
+            line.paid_at,
+        )
+        for line in lines
+    ]
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.payment.read",
+            person_id=person.id,
+            subject=employer.uscc,
+        )
+    )
+    return EmployeeHistory(employer, person, months)

@@ -5,6 +5,7 @@ are small and shared. Importing this package registers every table on ``Base``."
 from yibao.store.models.access import (
     AuditChainHead,
     AuditEntry,
+    EmployerAccount,
     HisNonce,
     HisSignIn,
     IvrCall,
@@ -73,6 +74,7 @@ __all__ = [
     "Division",
     "EVoucher",
     "Employer",
+    "EmployerAccount",
     "EmployerBatch",
     "Enrolment",
     "EnrolmentApplication",

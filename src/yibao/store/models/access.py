@@ -224,8 +224,13 @@ class WebSession(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    channel: Mapped[str] = mapped_column(String(10))  # portal, kiosk
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # portal, kiosk, employer
+    # whose session: a person's (portal, terminal) or an employer's (issue 15).
+    # The person is NULL only in an employer's session, which the portal and
+    # the terminal never find (each looks up its own channel's sessions), so
+    # their code reads it as an int.
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True, nullable=True)
+    employer_id: Mapped[int | None] = mapped_column(ForeignKey("employers.id"), index=True)
     # at a terminal: the terminal and the card whose PIN opened the session
     terminal_code: Mapped[str | None] = mapped_column(
         ForeignKey("kiosk_terminals.code"), index=True
@@ -239,3 +244,21 @@ class WebSession(Base):
     last_seen_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
     revoked_at: Mapped[dt.datetime | None]
+
+
+class EmployerAccount(Base):
+    """An employer's log-in to its own channel (issue 15): the password,
+    wrong passwords and lockout, and the activation code issued at the
+    county center. Secrets are kept only as hashes."""
+
+    __tablename__ = "employer_accounts"
+
+    employer_id: Mapped[int] = mapped_column(
+        ForeignKey("employers.id"), primary_key=True, autoincrement=False
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    activation_hash: Mapped[str | None] = mapped_column(String(200))
+    activation_expires_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
