@@ -1,5 +1,5 @@
 """Server-rendered pages: the person's portal, the self-service terminal and
-the staff counter console (issue 5)."""
+the staff counter console (issue 5), and the start page at ``/`` (issue 15)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    from yibao.channels.web import counter, kiosk, portal
+    from yibao.channels.web import counter, kiosk, landing, portal
     from yibao.channels.web.common import SecurityHeaders
 
     app.mount("/web-static", StaticFiles(directory=STATIC), name="web-static")
@@ -20,6 +20,7 @@ def mount(app: FastAPI) -> None:
     root.include_router(portal.router, prefix="/portal")
     root.include_router(kiosk.router, prefix="/kiosk")
     root.include_router(counter.router, prefix="/counter")
+    root.include_router(landing.router)
     app.include_router(root)
     # the pages' security headers, on every answer under their paths only
     app.add_middleware(SecurityHeaders)
