@@ -184,3 +184,44 @@ def test_a_page_that_really_expired_still_says_so(browser_at, clock, path, field
     for answer in (later, stale, local):
         assert answer.status_code == 403, answer.text
         assert EXPIRED in answer.text and NEEDS_HTTPS not in answer.text
+
+
+# ---------------------------------------------------------------- the README a newcomer reads
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_the_quick_start_is_two_commands_and_says_how_to_reach_each_channel():
+    quick = _section("Quick start")
+    (block,) = re.findall(r"```sh\n(.*?)```", quick, re.S)
+    commands = [line.split("#")[0].strip() for line in block.splitlines()]
+    assert commands == ["make run", "make test"]
+    for where in ("/portal/", "/counter/", "/kiosk/activate", "/employer/", "/docs"):
+        assert where in quick, where
+    assert ".venv/bin/yibao phone" in quick and ".venv/bin/yibao --help" in quick
+    assert "http://127.0.0.1:8000/" in quick
+
+
+def test_the_postgresql_section_takes_an_operator_from_nothing_to_serving():
+    pg = _section("PostgreSQL")
+    for step in (
+        "createuser",
+        "createdb --owner yibao",
+        "CREATE ROLE yibao LOGIN PASSWORD",
+        "CREATE DATABASE yibao OWNER yibao",
+        "YIBAO_DATABASE_URL=",
+        "yibao db upgrade",
+        "yibao demo",
+        "yibao serve",
+        "PostgreSQL 15",
+        "YIBAO_SECRET_KEY",
+        "YIBAO_AUDIT_KEY",
+        "TLS in front",
+        "password authentication failed",
+    ):
+        assert step in pg, step
