@@ -22,11 +22,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 ## run: install, upgrade the embedded SQLite database under var/, load the demo city once, serve
+## (make run PORT=18101 HOST=0.0.0.0); yibao serve prints every channel's link on that host and port
 run: $(VENV)/.installed
 	$(BIN)/yibao db upgrade
 	$(BIN)/yibao demo
 	@echo ""
-	@echo "yibao serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
 	$(BIN)/yibao serve --host $(HOST) --port $(PORT)
 
 ## system-deps: operating-system packages the tests need (installed when missing and root)

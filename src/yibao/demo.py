@@ -206,8 +206,13 @@ _INSTITUTIONS = [
 ]
 
 
-def fixtures() -> dict[str, Any]:
-    """The demo's credentials and identifiers, machine-readably."""
+# where ``yibao serve`` listens unless told otherwise
+BASE_URL = "http://127.0.0.1:8000"
+
+
+def fixtures(base_url: str = BASE_URL) -> dict[str, Any]:
+    """The demo's credentials and identifiers, machine-readably; the links
+    on ``base_url``, where the server is reached."""
     persons = []
     for name, birth_div, birth, seq, div, phone, _clerk, card_body, pin, password in _PERSONS:
         persons.append(
@@ -226,7 +231,7 @@ def fixtures() -> dict[str, Any]:
         p["phone_pin"] = phone_pin  # the telephone line's PIN (issue 6)
     applicant = _APPLICANT
     return {
-        "login": {"url": "http://127.0.0.1:8000/docs", "api": "http://127.0.0.1:8000/api/v1"},
+        "login": {"url": f"{base_url}/docs", "api": f"{base_url}/api/v1"},
         "persons": persons,
         "applicants": [
             {
@@ -627,17 +632,26 @@ DEMO_TERMINAL = TERMINALS[0][0]
 
 
 def terminal_activation(uow: UnitOfWork) -> IssuedCode | None:
-    """For ``yibao demo``: a fresh activation code for the demo's first
-    terminal while no machine is bound to it; None once one is (a new code
-    would unbind it: that is ``yibao kiosk issue``)."""
+    """For ``yibao serve``'s link: a fresh activation code for the demo's
+    first terminal while no machine is bound to it; None once one is (a new
+    code would unbind it: that is ``yibao kiosk issue``). Refused where the
+    demo city is not loaded: a real terminal of that code keeps its code."""
 
     return _fresh_activation(uow)
 
 
 @use_case
 def _fresh_activation(uow: UnitOfWork) -> IssuedCode | None:
+    from yibao.domain.errors import DomainError
     from yibao.services.access import terminals as kiosk
 
+    if not is_loaded(uow):
+        raise DomainError(
+            code="demo.not_loaded",
+            zh="未载入演示数据",
+            en="the demo city is not loaded",
+            status=404,
+        )
     terminal = kiosk.get_terminal(uow, DEMO_TERMINAL)
     if terminal.device_hash is not None:
         return None

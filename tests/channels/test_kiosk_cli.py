@@ -84,15 +84,20 @@ def test_kiosk_commands_refuse_with_a_message(env, demo):
     assert "未找到终端 / terminal not found" in result.output
 
 
-def test_demo_prints_a_link_that_activates_the_demo_terminal_once(env, services):
-    first = run("demo")
+def test_serve_prints_a_link_that_activates_the_demo_terminal_once(env, services, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)  # the links, not the serving
+    assert run("demo").exit_code == 0
+    assert "/kiosk/activate" not in run("demo").output  # serve's, on the port it serves
+    first = run("serve")
     assert first.exit_code == 0, first.output
     m = re.search(r"/kiosk/activate\?terminal=T-HZZX-01&code=([A-Z0-9]{8}) ", first.output)
     assert m, first.output
     assert "?terminal=T-HZZX-01 " not in first.output  # the old way is gone
     token = activate(services, "T-HZZX-01", m.group(1))
-    again = run("demo")
+    again = run("serve")
     assert "T-HZZX-01 is activated" in again.output
     assert "yibao kiosk issue T-HZZX-01" in again.output
     assert "/kiosk/activate" not in again.output
-    assert bound(services, token) == "T-HZZX-01"  # printing the demo did not unbind it
+    assert bound(services, token) == "T-HZZX-01"  # starting again did not unbind it

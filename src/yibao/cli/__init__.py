@@ -4,6 +4,7 @@
 from yibao.cli import admin, cards, money, server, telephone
 from yibao.cli.common import app
 from yibao.domain.errors import DomainError
+from yibao.store.db import DatabaseUnreachable
 
 __all__ = ["admin", "app", "cards", "main", "money", "server", "telephone"]
 
@@ -15,4 +16,7 @@ def main() -> None:
         app()
     except DomainError as exc:  # a refusal is a message, never a trace
         typer.secho(exc.message, fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
+    except DatabaseUnreachable as exc:  # so is a database that cannot be reached
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise SystemExit(1) from None

@@ -5,9 +5,12 @@ refusal is shown: its message and exit status 1, never a trace."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -17,6 +20,7 @@ from yibao.config import Settings, get_settings
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError
 from yibao.runtime import Services
+from yibao.store.db import DatabaseUnreachable, check_connection
 
 app = typer.Typer(
     help="yibao 医保卡服务 — medical insurance card service",
@@ -43,14 +47,39 @@ def clock() -> Clock:
 @contextmanager
 def services(settings: Settings | None = None) -> Iterator[Services]:
     """The services on the configured database; a refusal (``DomainError``)
-    inside is its message and exit status 1."""
-    svc = Services.from_settings(settings or get_settings(), clock=clock())
+    inside is its message and exit status 1, and so is a database that
+    cannot be reached (a wrong role or password, a host that is down)."""
+    settings = settings or get_settings()
+    reachable(settings.effective_database_url)
+    svc = Services.from_settings(settings, clock=clock())
     try:
         yield svc
     except DomainError as exc:
         fail(exc.message)
     finally:
         svc.close()
+
+
+def reachable(url: str) -> None:
+    """The database answers, or one line naming it (without its password) and
+    why not, with exit status 1: never the driver's trace."""
+    try:
+        check_connection(url)
+    except DatabaseUnreachable as exc:
+        fail(str(exc))
+
+
+def invoked() -> str:
+    """How to run yibao again, for a command printed to be pasted:
+    ``.venv/bin/yibao`` when ``make run`` ran it from the virtualenv, which is
+    on no PATH; ``yibao`` when that is the same program."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name != "yibao":
+        return "yibao"
+    on_path = shutil.which("yibao")
+    if on_path and Path(on_path).resolve() == Path(argv0).resolve():
+        return "yibao"
+    return argv0
 
 
 def fail(message: str) -> NoReturn:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yibao.cli.common import app, services
+from yibao.cli.common import app, invoked, reachable, services
 from yibao.clock import CHINA
-from yibao.config import get_settings
+from yibao.config import Settings, get_settings
+from yibao.store.db import shown_url
 
 if TYPE_CHECKING:
     from yibao.runtime import Services
@@ -36,6 +37,9 @@ def serve(
 
     settings = get_settings()
     settings.effective_secret_key  # noqa: B018 - make it on first run, before workers start
+    # a wrong role, password or host is one line now, not a trace per request later
+    reachable(settings.effective_database_url)
+    _links(settings, host, port)
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -50,6 +54,59 @@ def serve(
         uvicorn.run(create_app(settings), **common)
 
 
+# Listening on every address: this machine's browser reaches it on loopback.
+_EVERY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches ``yibao serve --host --port``."""
+    shown = _EVERY_ADDRESS.get(host, host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _links(settings: Settings, host: str, port: int) -> None:
+    """Every channel's address on the host and port served, and the demo
+    terminal's one-time activation link while no machine is bound to it."""
+    base = base_url(host, port)
+    typer.echo(f"yibao serving on {base}/ (start page 首页: every channel; Ctrl-C stops)")
+    typer.echo(f"  portal 网上服务      {base}/portal/  (ID or account number + password)")
+    typer.echo(f"  counter 柜台         {base}/counter/  (staff user name + password)")
+    with services(settings) as svc:
+        typer.echo(f"  terminal 自助终端    {_kiosk_link(svc, base)}")
+    typer.echo(f"  employer 用人单位    {base}/employer/  (credit code + password)")
+    typer.echo(f"  API docs 接口文档    {base}/docs  (staff log in: POST /api/v1/auth/login)")
+    typer.echo(f"  telephone 电话查询   {invoked()} phone  (in another terminal)")
+    if host in _EVERY_ADDRESS:
+        typer.echo(
+            f"  listening on every address 监听所有地址: another machine signs in only over "
+            f"HTTPS (a TLS proxy in front), or with YIBAO_COOKIE_SECURE=false on a trusted "
+            f"network; port {port} itself is plain HTTP"
+        )
+
+
+def _kiosk_link(svc: Services, base: str) -> str:
+    """The one step into the demo terminal: a link that activates this browser
+    as T-HZZX-01 while no machine is bound to it; elsewhere the start page."""
+    from yibao import demo as demo_service
+    from yibao.domain.errors import DomainError
+
+    term = demo_service.DEMO_TERMINAL
+    try:
+        issued = demo_service.terminal_activation(svc.uow())
+    except DomainError:  # no demo city: a real terminal's code is staff's to issue
+        return f"{base}/kiosk/  (a browser becomes a terminal with its activation code)"
+    if issued is None:
+        return (
+            f"{base}/kiosk/  ({term} is activated 已激活; for another browser: "
+            f"{invoked()} kiosk issue {term}) (card number + PIN)"
+        )
+    return (
+        f"{base}/kiosk/activate?terminal={term}&code={issued.activation_code}  (activates "
+        f"this browser as {term}, once, until "
+        f"{issued.expires_at.astimezone(CHINA):%Y-%m-%d %H:%M}; then card number + PIN)"
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database, or upgrade it to the newest schema."""
@@ -57,9 +114,11 @@ def db_upgrade() -> None:
 
     settings = get_settings()
     url = settings.effective_database_url
+    reachable(url)
     migrate.upgrade(url)
-    shown = url.split("@")[-1] if "@" in url else url
-    typer.echo(f"database is at the newest schema ({', '.join(migrate.heads(url))}): {shown}")
+    typer.echo(
+        f"database is at the newest schema ({', '.join(migrate.heads(url))}): {shown_url(url)}"
+    )
 
 
 @app.command()
@@ -67,64 +126,36 @@ def demo(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the demo fixtures as JSON only")
     ] = False,
+    host: Annotated[str, typer.Option(help="the address yibao serve listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="the port yibao serve listens on")] = 8000,
 ) -> None:
-    """Load the demo city once and print how to log in."""
+    """Load the demo city once and print how to log in (yibao serve prints the links)."""
     from yibao import demo as demo_service
 
-    data = demo_service.fixtures()
+    data = demo_service.fixtures(base_url(host, port))
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     with services() as svc:
         loaded = demo_service.load(svc)
-        typer.echo(
-            "demo city loaded 演示数据已载入"
-            if loaded
-            else "demo city already loaded 演示数据已存在"
-        )
-        typer.echo("")
-        typer.echo(
-            "Web 网页: portal 网上服务 http://127.0.0.1:8000/portal/ "
-            "(persons below: ID or account number + password)"
-        )
-        typer.echo("          counter 柜台 http://127.0.0.1:8000/counter/ (staff below)")
-        _demo_kiosk_line(svc)
-        typer.echo("API: http://127.0.0.1:8000/docs — staff log in with POST /api/v1/auth/login")
-        typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
-        for s in data["staff"]:
-            typer.echo(f"  {s['username']:<14} {s['role']:<20} {s['division']:<10} {s['name']}")
-        typer.echo("Insured persons 参保人员:")
-        for p in data["persons"]:
-            typer.echo(
-                f"  {p['name']}  ID {p['certno']}  account {p['account_no']}  card {p['card_no']}  "
-                f"PIN {p['pin']}  password {p['password']}"
-            )
-        typer.echo("Designated institutions 定点医药机构:")
-        for i in data["institutions"]:
-            typer.echo(f"  {i['code']}  {i['name']}  secret {i['secret']}")
-        typer.echo("All of it as JSON: yibao demo --json")
-
-
-def _demo_kiosk_line(svc: Services) -> None:
-    """The one step into the demo terminal: a link that activates this browser
-    as T-HZZX-01 while no machine is bound to it."""
-    from yibao import demo as demo_service
-    from yibao.domain.errors import DomainError
-
-    term = demo_service.DEMO_TERMINAL
-    try:
-        issued = demo_service.terminal_activation(svc.uow())
-    except DomainError as exc:
-        typer.echo(f"          kiosk 自助终端 {term}: {exc.message}")
-        return
-    if issued is None:
-        typer.echo(
-            f"          kiosk 自助终端 http://127.0.0.1:8000/kiosk/ ({term} is activated "
-            f"已激活; for another browser: yibao kiosk issue {term}) (card number + PIN)"
-        )
-        return
     typer.echo(
-        f"          kiosk 自助终端 http://127.0.0.1:8000/kiosk/activate?terminal={term}"
-        f"&code={issued.activation_code} (activates this browser as {term}, once, until "
-        f"{issued.expires_at.astimezone(CHINA):%Y-%m-%d %H:%M}; then card number + PIN)"
+        "demo city loaded 演示数据已载入" if loaded else "demo city already loaded 演示数据已存在"
     )
+    typer.echo("")
+    typer.echo(f"Staff 工作人员 (password 密码: {data['staff'][0]['password']}):")
+    for s in data["staff"]:
+        typer.echo(f"  {s['username']:<14} {s['role']:<20} {s['division']:<10} {s['name']}")
+    typer.echo("Insured persons 参保人员:")
+    for p in data["persons"]:
+        typer.echo(
+            f"  {p['name']}  ID {p['certno']}  account {p['account_no']}  card {p['card_no']}  "
+            f"PIN {p['pin']}  password {p['password']}  phone PIN 电话密码 {p['phone_pin']}"
+        )
+    typer.echo("Designated institutions 定点医药机构:")
+    for i in data["institutions"]:
+        typer.echo(f"  {i['code']}  {i['name']}  secret {i['secret']}")
+    typer.echo(
+        f"Telephone 电话查询: {invoked()} phone — 1 普通话 or 2 English, 1 balance, then the "
+        f"card or ID number, #, and the phone PIN above"
+    )
+    typer.echo(f"All of it as JSON: {invoked()} demo --json")

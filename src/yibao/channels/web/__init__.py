@@ -1,5 +1,6 @@
 """Server-rendered pages: the person's portal, the self-service terminal,
-the staff counter console (issue 5) and the employer's channel (issue 15)."""
+the staff counter console (issue 5), the employer's channel and the start
+page at ``/`` (issue 15)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    from yibao.channels.web import counter, employer, kiosk, portal
+    from yibao.channels.web import counter, employer, kiosk, landing, portal
     from yibao.channels.web.common import SecurityHeaders
 
     app.mount("/web-static", StaticFiles(directory=STATIC), name="web-static")
@@ -21,6 +22,7 @@ def mount(app: FastAPI) -> None:
     root.include_router(kiosk.router, prefix="/kiosk")
     root.include_router(counter.router, prefix="/counter")
     root.include_router(employer.router, prefix="/employer")
+    root.include_router(landing.router)
     app.include_router(root)
     # the pages' security headers, on every answer under their paths only
     app.add_middleware(SecurityHeaders)

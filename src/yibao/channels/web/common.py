@@ -15,6 +15,7 @@ import gettext
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import secrets
@@ -171,10 +172,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/employer", "/web-static")
+# pages at one path alone: the start page (a prefix "/" would be every path)
+WEB_PATHS = ("/",)
 
 
 def _is_web(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in WEB_PREFIXES)
+    return path in WEB_PATHS or any(path == p or path.startswith(p + "/") for p in WEB_PREFIXES)
 
 
 class SecurityHeaders:
@@ -318,7 +321,8 @@ def channel_route(on_error: OnError) -> type[APIRoute]:
                         raise _malformed(bad) from None
                 except Redirect as go:
                     return go.response(request)
-                except DomainError as exc:
+                except DomainError as refused:
+                    exc = _cookie_not_kept(request, refused) or refused
                     fields = {k: v for k, v in request.path_params.items() if isinstance(v, str)}
                     fields.update(request.query_params)
                     if request.method == "POST":
@@ -349,6 +353,39 @@ def channel_route(on_error: OnError) -> type[APIRoute]:
             return route
 
     return ChannelRoute
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether a browser treats the address as this machine (a secure
+    context, where it keeps a Secure cookie sent over plain HTTP)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cookie_not_kept(request: Request, exc: DomainError) -> DomainError | None:
+    """A form posted with no cookie at all, over plain HTTP, to an address
+    that is not this machine, while the cookies are Secure: the browser never
+    kept the cookie the form's page set, so "the page has expired" would send
+    the person round in circles. Say what would work instead. A page that
+    really expired still sends some cookie (or came over HTTPS, or from
+    loopback) and keeps its own message."""
+    if (
+        exc.code != CSRF_REFUSED.code
+        or request.method != "POST"
+        or request.url.scheme != "http"
+        or request.cookies
+        or _loopback(request.url.hostname)
+        or not services_of(request).settings.cookie_secure
+    ):
+        return None
+    return dataclasses.replace(COOKIE_NEEDS_HTTPS)
 
 
 # ---------------------------------------------------------------- cookies
@@ -488,6 +525,18 @@ CSRF_REFUSED = DomainError(
     code="web.csrf",
     zh="页面已过期，请刷新后重试",
     en="the page has expired; reload it and try again",
+    field="csrf",
+    status=403,
+)
+
+COOKIE_NEEDS_HTTPS = DomainError(
+    code="web.cookie_needs_https",
+    zh="浏览器没有保存登录所需的安全Cookie：通过普通HTTP从另一台电脑访问时，它不会被保存。"
+    "请用 https:// 打开本站（在前面配置TLS）；在可信的内部网络上，也可由管理员设置 "
+    "YIBAO_COOKIE_SECURE=false。",
+    en="the browser did not keep the session cookie: it is Secure, so it is not kept over "
+    "plain HTTP from another machine. Open this site with https:// (TLS in front of yibao); "
+    "on a trusted network, the operator may set YIBAO_COOKIE_SECURE=false instead.",
     field="csrf",
     status=403,
 )
