@@ -28,7 +28,14 @@ class Perm(StrEnum):
     CARD_APPLY = "card.apply"  # service point and delegate paths
     CARD_APPLY_CENTER = "card.apply_center"  # county center and employer paths
     CARD_COUNTER = "card.counter"  # collect, report lost, PIN reset
-    CARD_MANAGE = "card.manage"  # production, freeze, reissue, cancel
+    CARD_MANAGE = "card.manage"  # production, freeze, reissue
+    # A card produced for a service point's application is received there
+    # and made ready for pickup (seed 000, part two, item 2).
+    CARD_RECEIVE = "card.receive"
+    # A card handed back (emigration, transfer out, death) or sent back
+    # after the pickup window is cancelled at the city, district or county
+    # centers or at a service point (seed 000, part three, item 4).
+    CARD_CANCEL = "card.cancel"
     EMPLOYER_WRITE = "employer.write"
     INSTITUTION_WRITE = "institution.write"
     STAFF_MANAGE = "staff.manage"
@@ -51,7 +58,14 @@ _ADMIN = _READ | {Perm.STAFF_MANAGE, Perm.AUDIT_READ}
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.SERVICE_POINT_CLERK: frozenset(
-        _READ | {Perm.PERSON_WRITE, Perm.CARD_APPLY, Perm.CARD_COUNTER}
+        _READ
+        | {
+            Perm.PERSON_WRITE,
+            Perm.CARD_APPLY,
+            Perm.CARD_COUNTER,
+            Perm.CARD_RECEIVE,
+            Perm.CARD_CANCEL,
+        }
     ),
     Role.COUNTY_CLERK: frozenset(
         _READ
@@ -61,12 +75,17 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CARD_APPLY_CENTER,
             Perm.CARD_COUNTER,
             Perm.CARD_MANAGE,
+            Perm.CARD_RECEIVE,
+            Perm.CARD_CANCEL,
             Perm.EMPLOYER_WRITE,
         }
     ),
     Role.CONTRIBUTION_CLERK: frozenset(_READ | {Perm.PERSON_WRITE, Perm.EMPLOYER_WRITE}),
     Role.COUNTY_ADMIN: frozenset(_ADMIN),
-    Role.CITY_ADMIN: frozenset(_ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE}),
+    # the city center takes returned cards back too (seed 000, 3.4)
+    Role.CITY_ADMIN: frozenset(
+        _ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE, Perm.CARD_CANCEL}
+    ),
     Role.PROVINCE_ADMIN: frozenset(_ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE}),
     Role.NATIONAL_ADMIN: frozenset(_ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE}),
 }

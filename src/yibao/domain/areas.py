@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
+from yibao.domain.divisions import OUTSIDE_THE_SCHEME, national_name
+from yibao.domain.errors import invalid
+from yibao.domain.values import is_digits
+
 T = TypeVar("T")
 
 
@@ -28,3 +32,39 @@ def same_pool(a: str, b: str) -> bool:
     """Basic medical insurance is pooled at city level (市级统筹): counties of
     one city settle each other's insured persons without a filing."""
     return a[:4] == b[:4]
+
+
+def check_transfer_destination(destination: str | None, home: str, year: int) -> str:
+    """The area a relation is transferred out to: a province, city or county
+    that GB/T 2260 lists in ``year``, in the mainland's basic medical
+    insurance, and outside the person's own pooling area."""
+    code = (destination or "").strip()
+    if len(code) != 6 or not is_digits(code):
+        raise invalid(
+            "destination_area",
+            "请填写转入地的统筹区划代码（6位）",
+            "give the destination area's 6-digit division code",
+            "required",
+        )
+    if national_name(code, year) is None:
+        raise invalid(
+            "destination_area",
+            f"转入地{code}不是现行的行政区划代码（GB/T 2260）",
+            f"{code} is not a division code in use (GB/T 2260)",
+            "unknown",
+        )
+    if code[:2] in OUTSIDE_THE_SCHEME:
+        raise invalid(
+            "destination_area",
+            "转入地应为内地的医保统筹区",
+            "the destination is a pooling area of the mainland's basic medical insurance",
+            "outside_scheme",
+        )
+    if same_pool(code, home):
+        raise invalid(
+            "destination_area",
+            "转入地应在本市以外",
+            "the destination is outside this city",
+            "same_city",
+        )
+    return code

@@ -7,9 +7,13 @@ any state before cancelled -> cancelled (reissue, emigration, death, transfer)
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
 from enum import StrEnum
 
-from yibao.domain.errors import conflict
+from yibao.domain.access import Perm
+from yibao.domain.actors import Actor
+from yibao.domain.errors import conflict, forbidden, invalid
 
 
 class CardStatus(StrEnum):
@@ -69,4 +73,78 @@ def check_move(current: CardStatus, target: CardStatus) -> None:
             f"卡片状态为“{STATUS_ZH[current]}”，不能变为“{STATUS_ZH[target]}”",
             f"a card that is {current.value} cannot become {target.value}",
             "status",
+        )
+
+
+def require_may_mark_ready(actor: Actor, pickup_division: str | None) -> None:
+    """Who says a card is produced and ready for pickup (seed 000, part two):
+    the county center, which produces the cards; and the service point that
+    took the application, which receives its card and completes it there
+    within the working days promised."""
+    if actor.can(Perm.CARD_MANAGE):
+        return
+    if actor.can(Perm.CARD_RECEIVE) and pickup_division == actor.division:
+        return
+    raise forbidden(
+        "access.forbidden",
+        "只有县医保中心或受理申请的服务点可以登记制卡完成",
+        "only the county center, or the service point that took the application, "
+        "marks the card produced and ready",
+    )
+
+
+# ---------------------------------------------------------------- materials
+
+# What must have been checked on each path before anything is done. "id"
+# stands for the insured person's own identity document (below).
+REQUIRED: dict[Path, frozenset[str]] = {
+    Path.COUNTY_CENTER: frozenset({"id"}),
+    Path.SERVICE_POINT: frozenset({"id", "photo"}),
+    Path.DELEGATE: frozenset({"id", "delegate_id_card"}),
+    Path.EMPLOYER: frozenset({"letter_of_introduction", "handler_id_card"}),
+}
+
+# A resident ID card is compulsory from 16 (Resident Identity Card Law,
+# art. 2); a younger child may have none, and the household register that
+# lists the child is their valid document (seed 000, 2.1: "ID card,
+# household register, etc.").
+ID_CARD_AGE = 16
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def identity_documents(birth: dt.date | None, today: dt.date) -> tuple[str, ...]:
+    """The documents that identify the insured person: the ID card, or for a
+    child under 16 the household register as well."""
+    if birth is not None and age_on(birth, today) < ID_CARD_AGE:
+        return ("id_card", "household_register")
+    return ("id_card",)
+
+
+def missing_materials(
+    path: Path, given: set[str], *, birth: dt.date | None, today: dt.date
+) -> list[str | tuple[str, ...]]:
+    """What is missing for this path: an item, or a tuple of items any one
+    of which would do."""
+    missing: list[str | tuple[str, ...]] = []
+    for need in sorted(REQUIRED[path]):
+        if need == "id":
+            ids = identity_documents(birth, today)
+            if not given & set(ids):
+                missing.append(ids if len(ids) > 1 else ids[0])
+        elif need not in given:
+            missing.append(need)
+    return missing
+
+
+def require_known(items: list[str], known: Collection[str]) -> None:
+    unknown = sorted({m for m in items if m not in known})
+    if unknown:
+        raise invalid(
+            "materials",
+            f"未知的材料：{', '.join(unknown)}",
+            f"unknown materials: {', '.join(unknown)}; known: {', '.join(known)}",
+            "unknown",
         )

@@ -10,7 +10,10 @@ database answers with an index on the code.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+from stdnum import numdb
 
 from yibao.domain.errors import invalid
 from yibao.domain.values import is_digits
@@ -80,4 +83,35 @@ def county_of(code: str) -> str | None:
     level = level_of(code)
     if level in (Level.COUNTY, Level.STREET):
         return code[:6]
+    return None
+
+
+# ---------------------------------------------------------------- the national list
+
+# Each county's entry in python-stdnum's GB/T 2260 table is its names with
+# the years each was in use: "[1983-1987]城区,[2003-]吴兴区", "朝阳区".
+_PERIOD = re.compile(r"^\[(\d{4})?-(\d{4})?\](.*)$")
+
+# Taiwan, Hong Kong and Macao have codes in GB/T 2260 but no pooling area of
+# the mainland's basic medical insurance to take a relation in.
+OUTSIDE_THE_SCHEME = frozenset({"71", "81", "82"})
+
+
+def national_name(code: str, year: int) -> str | None:
+    """The name GB/T 2260 gives a 6-digit province, city or county code in
+    ``year`` (python-stdnum's table, kept with the package), or None for a
+    code that names no division then: never used, or abolished before."""
+    if len(code) != 6 or not is_digits(code) or code == NATION:
+        return None
+    found = dict(numdb.get("cn/loc").info(code)[1:])
+    county = found.get(code[2:], {}).get("county", "")
+    for part in county.split(","):
+        m = _PERIOD.match(part.strip())
+        if m is None:
+            if part.strip():
+                return part.strip()
+            continue
+        start, end, name = m.groups()
+        if (start is None or int(start) <= year) and (end is None or year <= int(end)):
+            return name
     return None

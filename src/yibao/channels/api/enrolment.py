@@ -88,7 +88,6 @@ def _voucher(found: enrolment.VoucherFile) -> dict[str, Any]:
 
 def _application(found: enrolment.ApplicationFile) -> dict[str, Any]:
     a, person = found.application, found.person
-    submitted_day = a.submitted_at.astimezone(CHINA).date()
     return {
         "app_no": a.app_no,
         "account_no": person.account_no,
@@ -102,11 +101,16 @@ def _application(found: enrolment.ApplicationFile) -> dict[str, Any]:
             "declared_base": yuan(int(a.subsidy_form.get("declared_base") or 0)).replace(",", ""),
         },
         "submitted_at": _ts(a.submitted_at),
-        "review_due": submitted_day.isoformat(),  # reviewed the same day (seed 004, step 3)
+        # reviewed the day it was filed, or the next working day (seed 004, step 3)
+        "review_due": found.review_due.isoformat() if found.review_due else None,
+        "overdue": found.overdue,
         "reviewed_at": _ts(a.reviewed_at) if a.reviewed_at else None,
         "reviewed_by": a.reviewed_by,
         "reject_reason": a.reject_reason or None,
         "record_book_no": a.record_book_no,
+        # the card and record book brought for continued use (seed 004, step 1)
+        "record_book_renewed": a.record_book_renewed,
+        "renewed_card_no": a.renewed_card_no,
         "voucher": _voucher(found.voucher) if found.voucher else None,
     }
 
@@ -171,7 +175,8 @@ class ApplicationIn(Body):
     division_code: DivisionCode | None = Field(default=None, description="户籍所在地, with name")
     materials: Materials = Field(
         description="材料清单: id_card, id_card_copy, photo, resignation_papers, "
-        "household_register_copy; what is not listed is recorded as missing"
+        "household_register_copy, card_and_records (医保卡及病历续用, asked of a person "
+        "who holds a card); what is not listed is recorded as missing"
     )
     subsidy_form: SubsidyFormIn
 

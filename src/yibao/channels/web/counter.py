@@ -16,6 +16,10 @@ so that a copy of the cookie stops working with it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -46,7 +50,8 @@ from yibao.services.access import staff as access_service
 from yibao.services.access import terminals as kiosk_service
 from yibao.services.cards import batches
 from yibao.services.cards import cards as card_service
-from yibao.services.contributions import contributions
+from yibao.services.closing import closing
+from yibao.services.contributions import contributions, enrolment
 from yibao.services.inquiry import person_file, records
 from yibao.services.registry import registry, visits
 from yibao.store.uow import UnitOfWork
@@ -187,6 +192,10 @@ ApplicationsQuery = Annotated[forms.Applications, Depends(forms.queried(forms.Ap
 BatchForm = Annotated[forms.BatchUpload, Depends(forms.posted(forms.BatchUpload))]
 TerminalForm = Annotated[forms.TerminalForm, Depends(forms.posted(forms.TerminalForm))]
 TerminalRef = Annotated[forms.TerminalRef, Depends(forms.routed(forms.TerminalRef))]
+ConfirmForm = Annotated[forms.Confirmation, Depends(forms.posted(forms.Confirmation))]
+ClosureForm = Annotated[forms.Closure, Depends(forms.posted(forms.Closure))]
+CardRef = Annotated[forms.CardRef, Depends(forms.routed(forms.CardRef))]
+ReadyForm = Annotated[forms.ReadyForm, Depends(forms.posted(forms.ReadyForm))]
 
 
 # ---------------------------------------------------------------- log in and out
@@ -254,7 +263,15 @@ def logout(request: Request, given: GivenCsrf) -> Response:
 @router.get("/")
 def start(request: Request) -> Response:
     clerk = _clerk(request)
-    return _page(request, clerk.data, "counter/search.html", actor=clerk.actor, documents=DOCUMENTS)
+    reviews = enrolment.review_counts(_uow(request), actor=clerk.actor, channel=Channel.COUNTER)
+    return _page(
+        request,
+        clerk.data,
+        "counter/search.html",
+        actor=clerk.actor,
+        documents=DOCUMENTS,
+        reviews=reviews,
+    )
 
 
 def _search_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
@@ -434,8 +451,20 @@ def _reason_move(move: Any) -> Callable[[UnitOfWork, Act], dict[str, Any]]:
     return do
 
 
+def _ready(uow: UnitOfWork, a: Act) -> dict[str, Any]:
+    card = card_service.mark_ready(
+        uow,
+        actor=a.actor,
+        channel=Channel.COUNTER,
+        card_no=a.form.card_no,
+        person_id=a.visit.person_id,
+    )
+    return {"card_no": card.card_no}
+
+
 ACTIONS: dict[str, Callable[[UnitOfWork, Act], dict[str, Any]]] = {
     "apply": _apply,
+    "ready": _ready,
     "collect": _collect,
     "lost": _reason_move(card_service.report_lost),
     "found": _reason_move(card_service.report_found),
@@ -446,15 +475,174 @@ ACTIONS: dict[str, Callable[[UnitOfWork, Act], dict[str, Any]]] = {
 }
 
 
+# ---------------------------------------------------------------- confirming what cannot be undone
+
+# An irreversible action (a card cancelled, a card replaced, an account
+# closed) is done on a second submit only: the first one is checked by the
+# service (``check_*``: a refusal comes at once) and answered with a page
+# that names what will happen; its form carries a random token, kept with
+# a digest of the fields in the clerk's signed session. Only that token,
+# with the same fields, for the same person, does it; posting once, or
+# replaying an old token, asks again.
+
+
+def _digest(action: str, account_no: str, fields: dict[str, Any]) -> str:
+    text = json.dumps([action, account_no, fields], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _confirmed(clerk: Clerk, digest: str, token: str) -> bool:
+    pending = clerk.data.get("confirm")
+    if not token or not isinstance(pending, dict):
+        return False
+    return hmac.compare_digest(str(pending.get("token", "")), token) and hmac.compare_digest(
+        str(pending.get("digest", "")), digest
+    )
+
+
+def _ask_to_confirm(
+    request: Request,
+    clerk: Clerk,
+    *,
+    action: str,
+    account_no: str,
+    fields: dict[str, Any],
+    **context: Any,
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    data = dict(clerk.data)
+    data["confirm"] = {"token": token, "digest": _digest(action, account_no, fields)}
+    found = person_file.visit_file(
+        _uow(request),
+        actor=clerk.actor,
+        channel=Channel.COUNTER,
+        visit=_visit(clerk.data),
+        account_no=account_no,
+    )
+    response = _page(
+        request,
+        data,
+        "counter/confirm.html",
+        actor=clerk.actor,
+        person=found.person,
+        action=action,
+        fields=fields,
+        token=token,
+        **context,
+    )
+    SESSION.save(request, response, data)
+    return response
+
+
+def _done(request: Request, clerk: Clerk, response: Response) -> Response:
+    """The confirmed action is done: its token is spent."""
+    data = dict(clerk.data)
+    data.pop("confirm", None)
+    SESSION.save(request, response, data)
+    return response
+
+
+def _card_fields(action: str, form: forms.CardAction) -> dict[str, Any]:
+    if action == "reissue":
+        return {
+            "card_no": form.card_no,
+            "reason": form.reason,
+            "materials": sorted(form.materials),
+            "pin": form.pin,
+        }
+    return {"card_no": form.card_no, "reason": form.reason}
+
+
+def _check_card_action(request: Request, clerk: Clerk, here: Visit, action: str, form: Any) -> Any:
+    """What the irreversible card action would touch, checked by its service."""
+    if action == "cancel":
+        return card_service.check_cancel(
+            _uow(request),
+            actor=clerk.actor,
+            channel=Channel.COUNTER,
+            person_id=here.person_id,
+            card_no=form.card_no,
+            reason=form.reason,
+        )
+    return card_service.check_reissue(
+        _uow(request),
+        actor=clerk.actor,
+        channel=Channel.COUNTER,
+        person_id=here.person_id,
+        card_no=form.card_no,
+        materials=form.materials,
+        reason=form.reason,
+        pin=form.pin or None,
+    )
+
+
+IRREVERSIBLE = ("cancel", "reissue")
+
+
+@router.post("/person/{account_no}/close")
+def close(
+    request: Request, ref: PersonRef, given: GivenCsrf, form: ClosureForm, ok: ConfirmForm
+) -> Response:
+    """Close the visit's person's account, once the clerk has confirmed what
+    it does (the balance paid out or carried, the card cancelled)."""
+    clerk = _clerk(request, csrf=given)
+    here = require_visit(_visit(clerk.data), ref.account_no)
+    fields = {"kind": form.kind, "destination_area": form.destination_area, "reason": form.reason}
+    digest = _digest("close", here.account_no, fields)
+    if not _confirmed(clerk, digest, ok.confirm):
+        plan = closing.check_closure(
+            _uow(request),
+            actor=clerk.actor,
+            channel=Channel.COUNTER,
+            account_no=here.account_no,
+            kind=form.kind,
+            destination_area=form.destination_area or None,
+        )
+        return _ask_to_confirm(
+            request, clerk, action="close", account_no=here.account_no, fields=fields, plan=plan
+        )
+    closure, _person = closing.close_account(
+        _uow(request),
+        actor=clerk.actor,
+        channel=Channel.COUNTER,
+        account_no=here.account_no,
+        kind=form.kind,
+        reason=form.reason,
+        destination_area=form.destination_area or None,
+    )
+    result = {
+        "done": "close",
+        "closure_no": closure.closure_no,
+        "balance": closure.balance,
+        "card_no": closure.card_no or "",
+    }
+    return _done(request, clerk, _person_page(request, clerk, ref.account_no, result=result))
+
+
 @router.post("/person/{account_no}/{action}")
-def act(request: Request, ref: ActionRef, given: GivenCsrf, form: ActionForm) -> Response:
+def act(
+    request: Request, ref: ActionRef, given: GivenCsrf, form: ActionForm, ok: ConfirmForm
+) -> Response:
     clerk = _clerk(request, csrf=given)
     do = ACTIONS.get(ref.action)
     if do is None:
         return _person_page(request, clerk, ref.account_no, 404)
     here = require_visit(_visit(clerk.data), ref.account_no)
+    if ref.action in IRREVERSIBLE:
+        fields = _card_fields(ref.action, form)
+        if not _confirmed(clerk, _digest(ref.action, here.account_no, fields), ok.confirm):
+            card = _check_card_action(request, clerk, here, ref.action, form)
+            return _ask_to_confirm(
+                request,
+                clerk,
+                action=ref.action,
+                account_no=here.account_no,
+                fields=fields,
+                card=card,
+            )
     result = do(_uow(request), Act(clerk.actor, here, form))
-    return _person_page(request, clerk, ref.account_no, result={"done": ref.action, **result})
+    response = _person_page(request, clerk, ref.account_no, result={"done": ref.action, **result})
+    return _done(request, clerk, response) if ref.action in IRREVERSIBLE else response
 
 
 # ---------------------------------------------------------------- lists and batches
@@ -484,6 +672,37 @@ def applications(request: Request, q: ApplicationsQuery) -> Response:
     return _page(
         request, clerk.data, "counter/applications.html", actor=clerk.actor, rows=rows, view=q.view
     )
+
+
+@router.post("/cards/{card_no}/ready")
+@on_refusal(_applications_error)
+def card_ready(request: Request, ref: CardRef, given: GivenCsrf, form: ReadyForm) -> Response:
+    """From the list of applications due: the card is produced and ready for
+    pickup (the county center, or the service point that took it)."""
+    clerk = _clerk(request, csrf=given)
+    card = card_service.mark_ready(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, card_no=ref.card_no
+    )
+    rows = card_service.list_applications(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, view=form.view
+    )
+    return _page(
+        request,
+        clerk.data,
+        "counter/applications.html",
+        actor=clerk.actor,
+        rows=rows,
+        view=form.view,
+        ready=card,
+    )
+
+
+@router.get("/enrolments")
+def enrolments(request: Request) -> Response:
+    """Enrolment applications waiting for review, the overdue ones marked."""
+    clerk = _clerk(request)
+    rows = enrolment.list_pending(_uow(request), actor=clerk.actor, channel=Channel.COUNTER)
+    return _page(request, clerk.data, "counter/enrolments.html", actor=clerk.actor, rows=rows)
 
 
 @router.get("/batch")

@@ -509,3 +509,43 @@ class EmployerCode(Form):
     }
 
     employer_uscc: Uscc = ""
+
+
+# ---- issue 15: counter
+
+
+class Confirmation(Form):
+    """The second submit of an irreversible action at the counter: the token
+    its confirmation page carried (one of the wrong shape is read as none,
+    and the action is asked to be confirmed again)."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = {"confirm": ("确认", "confirmation")}
+
+    confirm: Csrf = ""
+
+
+CLOSURE_LABELS = {
+    "kind": ("注销类型", "kind of closing"),
+    "destination_area": ("转入地区划代码", "destination area code"),
+    "reason": ("说明", "note"),
+}
+
+
+class Closure(Form):
+    """Closing the visit's person's account."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = CLOSURE_LABELS
+
+    kind: Choice = ""
+    destination_area: DivisionCode = ""
+    reason: Text = ""
+
+
+class CardRef(Form):
+    card_no: GivenCardNo = ""
+
+
+class ReadyForm(Form):
+    """Marking a card ready from a list: the list to come back to."""
+
+    view: Choice = "due"

@@ -11,6 +11,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from yibao.domain import cards as cards_rules
 from yibao.domain import divisions as dv
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
@@ -38,38 +39,51 @@ MATERIALS: dict[str, tuple[str, str]] = {
     "old_card": ("原卡", "the old card"),
 }
 
-# What must have been checked on each path before anything is done.
-REQUIRED: dict[Path, frozenset[str]] = {
-    Path.COUNTY_CENTER: frozenset({"id_card"}),
-    Path.SERVICE_POINT: frozenset({"id_card", "photo"}),
-    Path.DELEGATE: frozenset({"id_card", "delegate_id_card"}),
-    Path.EMPLOYER: frozenset({"letter_of_introduction", "handler_id_card"}),
-}
+# ``domain.cards.REQUIRED`` names what each path needs.
+REQUIRED = cards_rules.REQUIRED
 
 
-def check_materials(path: Path, given: list[str] | None) -> list[dict[str, object]]:
-    """Validate the checklist and return it as recorded: item, names, checked."""
+def check_materials(
+    path: Path,
+    given: list[str] | None,
+    *,
+    birth: dt.date | None = None,
+    today: dt.date | None = None,
+) -> list[dict[str, object]]:
+    """Validate the checklist and return it as recorded: item, names, checked.
+
+    With the insured person's birth date, a child under 16 may show the
+    household register instead of an ID card (``domain.cards``)."""
     items = [str(m).strip() for m in (given or []) if str(m).strip()]
-    unknown = sorted({m for m in items if m not in MATERIALS})
-    if unknown:
-        raise invalid(
-            "materials",
-            f"未知的材料：{', '.join(unknown)}",
-            f"unknown materials: {', '.join(unknown)}; known: {', '.join(MATERIALS)}",
-            "unknown",
-        )
-    missing = sorted(REQUIRED[path] - set(items))
+    cards_rules.require_known(items, MATERIALS)
+    missing = cards_rules.missing_materials(
+        path, set(items), birth=birth, today=today or dt.date.min
+    )
     if missing:
+
+        def names(need: str | tuple[str, ...], lang: int, either: str) -> str:
+            if isinstance(need, str):
+                return MATERIALS[need][lang]
+            return either.join(MATERIALS[m][lang] for m in need)
+
         raise invalid(
             "materials",
-            "缺少材料：" + "、".join(MATERIALS[m][0] for m in missing),
-            "missing materials: " + ", ".join(MATERIALS[m][1] for m in missing),
+            "缺少材料：" + "、".join(names(m, 0, "或") for m in missing),
+            "missing materials: " + ", ".join(names(m, 1, " or ") for m in missing),
             "missing",
         )
     return [
         {"item": m, "zh": MATERIALS[m][0], "en": MATERIALS[m][1], "checked": True}
         for m in dict.fromkeys(items)
     ]
+
+
+def birth_of(person: Person) -> dt.date | None:
+    """The birth date the person's ID number states (the registry checked it)."""
+    try:
+        return parse_resident_id(person.certno).birth_date
+    except DomainError:  # pragma: no cover - registered numbers are valid
+        return None
 
 
 def check_pin(pin: str, *, field: str = "pin") -> str:
@@ -483,7 +497,7 @@ def apply_for_card(
             )
     else:
         actor.require(Perm.CARD_APPLY)
-    recorded = check_materials(path, materials)
+    cards_rules.require_known([str(m).strip() for m in materials or []], MATERIALS)
     if pin:
         check_pin(pin)
     person = (
@@ -491,6 +505,8 @@ def apply_for_card(
         if person_id is not None
         else find_person_for_update(uow, actor=actor, certno=certno or "")
     )
+    # which document identifies the person depends on their age (a child)
+    recorded = check_materials(path, materials, birth=birth_of(person), today=uow.clock.today())
     delegate: tuple[str, str] | None = None
     if path is Path.DELEGATE:
         rid = parse_resident_id(delegate_certno, field="delegate_certno", today=uow.clock.today())
@@ -565,10 +581,21 @@ def start_production(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: st
 
 
 @use_case
-def mark_ready(uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str) -> Card:
-    """The produced card has arrived where it is to be collected."""
-    actor.require(Perm.CARD_MANAGE)
-    card = _find_card(uow, actor, card_no)
+def mark_ready(
+    uow: UnitOfWork, *, actor: Actor, channel: str, card_no: str, person_id: int | None = None
+) -> Card:
+    """The produced card has arrived where it is to be collected: said by the
+    county center, or by the service point that took the application and
+    receives its card (``domain.cards.require_may_mark_ready``). With
+    ``person_id`` (a counter visit), the card must be that person's."""
+    if not (actor.can(Perm.CARD_MANAGE) or actor.can(Perm.CARD_RECEIVE)):
+        cards_rules.require_may_mark_ready(actor, None)
+    card = (
+        _find_card(uow, actor, card_no)
+        if person_id is None
+        else _persons_card(uow, actor, person_id, card_no)
+    )
+    cards_rules.require_may_mark_ready(actor, card.pickup_division)
     move_to_ready(uow, card, actor=actor, channel=channel)
     return card
 
@@ -821,17 +848,42 @@ def unfreeze(
     return card
 
 
-@use_case
-def cancel_card(
-    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+def _cancellable(
+    uow: UnitOfWork, actor: Actor, person_id: int, card_no: str, reason: str, *, lock: bool = True
 ) -> Card:
-    """Cancel a card (returned on emigration, transfer out or death; seed 000, 3.4)."""
-    actor.require(Perm.CARD_MANAGE)
+    actor.require(Perm.CARD_CANCEL)
     if not reason.strip():
         raise invalid(
             "reason", "请填写注销原因", "give the reason for the cancellation", "required"
         )
-    card = _persons_card(uow, actor, person_id, card_no)
+    card = _persons_card(uow, actor, person_id, card_no, lock=lock)
+    check_move(CardStatus(card.status), CardStatus.CANCELLED)
+    return card
+
+
+@use_case
+def check_cancel(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+) -> Card:
+    """What ``cancel_card`` would do, checked without doing it: the card it
+    would cancel, or the refusal it would give (the counter's confirmation)."""
+    card = _cancellable(uow, actor, person_id, card_no, reason, lock=False)
+    uow.audit(
+        actor.record(
+            channel=channel, action="card.cancel_checked", person_id=person_id, subject=card_no
+        )
+    )
+    return card
+
+
+@use_case
+def cancel_card(
+    uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int, card_no: str, reason: str
+) -> Card:
+    """Cancel a card (returned on emigration, transfer out or death, or sent
+    back after the pickup window; seed 000, 3.4): at the city, district or
+    county centers or at a service point (``Perm.CARD_CANCEL``)."""
+    card = _cancellable(uow, actor, person_id, card_no, reason)
     _move(
         uow,
         card,
@@ -842,6 +894,69 @@ def cancel_card(
         reason=reason,
     )
     return card
+
+
+def _reissue_plan(
+    uow: UnitOfWork,
+    actor: Actor,
+    person_id: int,
+    card_no: str,
+    materials: list[str],
+    reason: str,
+    pin: str | None,
+    *,
+    lock: bool = True,
+) -> tuple[Office, Division, Path, list[dict[str, object]], Card]:
+    """Everything a reissue checks before it writes: the office and its path,
+    the materials as recorded, and the old card."""
+    office, office_division = office_of(uow, actor)
+    if office is Office.COUNTY_CENTER:
+        actor.require(Perm.CARD_APPLY_CENTER)
+        path = Path.COUNTY_CENTER
+    else:
+        actor.require(Perm.CARD_APPLY)
+        path = Path.SERVICE_POINT
+    cards_rules.require_known([str(m).strip() for m in materials or []], MATERIALS)
+    if not reason.strip():
+        raise invalid("reason", "请填写补换卡原因", "give the reason for the reissue", "required")
+    if pin:
+        check_pin(pin)
+    old = _persons_card(uow, actor, person_id, card_no, lock=lock)
+    recorded = check_materials(path, materials, birth=birth_of(old.person), today=uow.clock.today())
+    if old.status not in (CardStatus.ISSUED.value, CardStatus.LOST.value, CardStatus.FROZEN.value):
+        raise conflict(
+            "card.not_reissuable",
+            f"卡片状态为“{STATUS_ZH[CardStatus(old.status)]}”，不能补换",
+            f"a card that is {old.status} cannot be reissued",
+        )
+    if old.person.status != "active":
+        raise conflict(
+            "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
+        )
+    return office, office_division, path, recorded, old
+
+
+@use_case
+def check_reissue(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    card_no: str,
+    materials: list[str],
+    reason: str,
+    pin: str | None = None,
+) -> Card:
+    """What ``reissue`` would do, checked without doing it: the card it would
+    cancel, or the refusal it would give (the counter's confirmation)."""
+    old = _reissue_plan(uow, actor, person_id, card_no, materials, reason, pin, lock=False)[-1]
+    uow.audit(
+        actor.record(
+            channel=channel, action="card.reissue_checked", person_id=person_id, subject=card_no
+        )
+    )
+    return old
 
 
 @use_case
@@ -857,30 +972,9 @@ def reissue(
     pin: str | None = None,
 ) -> CardResult:
     """Replace a card: the old one is cancelled and a new one started, with a new number."""
-    office, office_division = office_of(uow, actor)
-    if office is Office.COUNTY_CENTER:
-        actor.require(Perm.CARD_APPLY_CENTER)
-        path = Path.COUNTY_CENTER
-    else:
-        actor.require(Perm.CARD_APPLY)
-        path = Path.SERVICE_POINT
-    recorded = check_materials(path, materials)
-    if not reason.strip():
-        raise invalid("reason", "请填写补换卡原因", "give the reason for the reissue", "required")
-    if pin:
-        check_pin(pin)
-    old = _persons_card(uow, actor, person_id, card_no)
-    if old.status not in (CardStatus.ISSUED.value, CardStatus.LOST.value, CardStatus.FROZEN.value):
-        raise conflict(
-            "card.not_reissuable",
-            f"卡片状态为“{STATUS_ZH[CardStatus(old.status)]}”，不能补换",
-            f"a card that is {old.status} cannot be reissued",
-        )
+    plan = _reissue_plan(uow, actor, person_id, card_no, materials, reason, pin)
+    office, office_division, path, recorded, old = plan
     person = old.person
-    if person.status != "active":
-        raise conflict(
-            "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
-        )
     _move(
         uow,
         old,

@@ -9,9 +9,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 
 from yibao.clock import CHINA
+from yibao.domain import areas
 from yibao.domain import divisions as dv
 from yibao.domain import ledger as codes
 from yibao.domain.access import Perm
@@ -190,23 +191,7 @@ def _close(
         raise conflict(
             "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
         )
-    destination: str | None = None
-    if kind == "transfer_out":
-        destination = (destination_area or "").strip()
-        if len(destination) != 6 or not is_digits(destination) or destination == dv.NATION:
-            raise invalid(
-                "destination_area",
-                "请填写转入地的统筹区划代码（6位）",
-                "give the destination area's 6-digit division code",
-                "required",
-            )
-        if destination[:4] == person.division_code[:4]:
-            raise invalid(
-                "destination_area",
-                "转入地应在本市以外",
-                "the destination is outside this city",
-                "same_city",
-            )
+    destination = _destination(uow, person, kind, destination_area)
     today = uow.clock.today()
     now = uow.clock.now()
     status, entry_kind, kind_zh = KINDS[kind]
@@ -287,6 +272,97 @@ def _close(
         )
     )
     return closure
+
+
+def _destination(
+    uow: UnitOfWork, person: Person, kind: str, destination_area: str | None
+) -> str | None:
+    """A transfer out's destination: a real GB/T 2260 area outside the
+    person's pooling area (``domain.areas``); None for the other kinds."""
+    if kind != "transfer_out":
+        return None
+    return areas.check_transfer_destination(
+        destination_area, person.division_code, uow.clock.today().year
+    )
+
+
+@dataclass(frozen=True)
+class ClosurePlan:
+    """What closing an account would do, before it is done."""
+
+    person: Person
+    kind: str
+    kind_zh: str
+    balance: int  # fen: the balance with the credits still to post
+    destination: str | None
+    destination_name: str | None
+    card_no: str | None  # the card it would cancel
+
+
+def _pending_credit(uow: UnitOfWork, person: Person) -> int:
+    """What ``post_pending_credits`` would credit, read without posting."""
+    total = uow.session.execute(
+        select(func.coalesce(func.sum(ContributionLine.account_credit), 0)).where(
+            ContributionLine.person_id == person.id,
+            ContributionLine.status == "paid",
+            ~exists().where(IaCreditClaim.line_id == ContributionLine.id),
+            ContributionLine.account_credit > 0,
+        )
+    ).scalar_one()
+    return int(total)
+
+
+@use_case
+def check_closure(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    account_no: str,
+    kind: str,
+    destination_area: str | None = None,
+) -> ClosurePlan:
+    """What ``close_account`` would do, checked without doing it: the balance
+    that would be paid out or carried, the card that would be cancelled; or
+    the refusal it would give (the counter's confirmation)."""
+    actor.require(Perm.PERSON_WRITE)
+    actor.require(Perm.CARD_MANAGE)
+    if kind not in KINDS:
+        raise invalid("kind", "注销类型错误", f"kind is one of {', '.join(KINDS)}")
+    person = uow.session.execute(
+        select(Person).where(
+            Person.account_no == account_no, registry.in_scope(Person.division_code, actor)
+        )
+    ).scalar_one_or_none()
+    if person is None:
+        raise not_found("参保人员", "person", "person.not_found")
+    if person.status != "active":
+        raise conflict(
+            "person.not_active", "该人员参保关系已终止", "the person's insurance has ended"
+        )
+    destination = _destination(uow, person, kind, destination_area)
+    balance = ledger.individual_balance(uow.session, person.id) + _pending_credit(uow, person)
+    card = _live_or_lost_card(uow, person)
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="account.close_checked",
+            person_id=person.id,
+            subject=person.account_no,
+            detail={"kind": kind, "balance": balance},
+        )
+    )
+    return ClosurePlan(
+        person=person,
+        kind=kind,
+        kind_zh=KINDS[kind][2],
+        balance=balance,
+        destination=destination,
+        destination_name=(
+            dv.national_name(destination, uow.clock.today().year) if destination else None
+        ),
+        card_no=card.card_no if card else None,
+    )
 
 
 def _live_or_lost_card(uow: UnitOfWork, person: Person) -> Card | None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from yibao.clock import CHINA
+from yibao.domain import reviews
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.areas import areas_up, nearest
@@ -22,12 +23,15 @@ from yibao.domain.errors import DomainError, conflict, forbidden, invalid, not_f
 from yibao.domain.ids import mask_certno, parse_resident_id
 from yibao.domain.money import yuan_to_fen
 from yibao.domain.values import is_digits
+from yibao.domain.workdays import WorkCalendar
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
+from yibao.services.registry import calendar as calendar_service
 from yibao.services.registry import registry
 from yibao.services.tx import use_case
 from yibao.store.models import (
     BankDebit,
+    Card,
     CollectionAccount,
     ContributionLine,
     EnrolmentApplication,
@@ -43,7 +47,15 @@ MATERIALS: dict[str, tuple[str, str]] = {
     "photo": ("一寸照片", "one-inch photo"),
     "resignation_papers": ("解除劳动关系（离职）证明", "resignation papers"),
     "household_register_copy": ("户口簿复印件", "copy of the household register"),
+    # the card and the medical record book brought to go on being used
+    # under the new enrolment (医保卡及病历续用); asked of a person who holds
+    # a card in use, nothing to bring for one who never had a card
+    "card_and_records": (
+        "医保卡及病历（续用）",
+        "the medical insurance card and medical record book, for continued use",
+    ),
 }
+RENEWAL = "card_and_records"
 
 # The demo bureau's collection account (收入户); a bureau sets its own per
 # pooling area (``set_collection_account``, ``yibao bank payee set``).
@@ -63,8 +75,11 @@ def _label(item: str) -> dict[str, str]:
     return {"item": item, "zh": zh, "en": en}
 
 
-def check_materials(given: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """The checklist as recorded, and what is missing from it."""
+def check_materials(
+    given: list[str], *, holds_card: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The checklist as recorded, and what is missing from it. The card and
+    record book for continued use are asked of a person who holds a card."""
     items = list(dict.fromkeys(str(m).strip() for m in given if str(m).strip()))
     unknown = [m for m in items if m not in MATERIALS]
     if unknown:
@@ -74,9 +89,24 @@ def check_materials(given: list[str]) -> tuple[list[dict[str, Any]], list[dict[s
             f"unknown materials: {', '.join(unknown)}; known: {', '.join(MATERIALS)}",
             "unknown",
         )
+    asked = [m for m in MATERIALS if m != RENEWAL or holds_card]
     recorded = [{**_label(m), "checked": m in items} for m in MATERIALS]
-    missing = [_label(m) for m in MATERIALS if m not in items]
+    missing = [_label(m) for m in asked if m not in items]
     return recorded, missing
+
+
+# a card the holder has in hand and that goes on with a new enrolment
+CARD_IN_USE = ("issued", "frozen")
+
+
+def card_in_use(uow: UnitOfWork, person: Person) -> Card | None:
+    """The card the person holds and would bring for continued use."""
+    return uow.session.execute(
+        select(Card)
+        .where(Card.person_id == person.id, Card.status.in_(CARD_IN_USE))
+        .order_by(Card.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def check_subsidy_form(form: dict[str, Any], today: dt.date) -> dict[str, Any]:
@@ -147,15 +177,38 @@ class ApplicationFile:
     application: EnrolmentApplication
     person: Person
     voucher: VoucherFile | None
+    # the day it is to be reviewed, and whether that day has passed unreviewed
+    review_due: dt.date | None = None
+    overdue: bool = False
 
 
 def _voucher_file(uow: UnitOfWork, voucher: PaymentVoucher) -> VoucherFile:
     return VoucherFile(voucher, voucher_status(uow, voucher))
 
 
-def _file(uow: UnitOfWork, app: EnrolmentApplication, person: Person) -> ApplicationFile:
+def _review(
+    uow: UnitOfWork, app: EnrolmentApplication, workdays: WorkCalendar | None = None
+) -> tuple[dt.date, bool]:
+    """The application's review day and whether it is overdue (still waiting
+    after its day), in working days of the calendar and the service's clock."""
+    workdays = workdays or calendar_service.load(uow)
+    filed = app.submitted_at.astimezone(CHINA).date()
+    due = reviews.review_due(filed, workdays.is_workday)
+    waiting = app.status == "submitted"
+    return due, waiting and reviews.review_overdue(filed, uow.clock.today(), workdays.is_workday)
+
+
+def _file(
+    uow: UnitOfWork,
+    app: EnrolmentApplication,
+    person: Person,
+    workdays: WorkCalendar | None = None,
+) -> ApplicationFile:
     voucher = voucher_of(uow, app)
-    return ApplicationFile(app, person, _voucher_file(uow, voucher) if voucher else None)
+    due, overdue = _review(uow, app, workdays)
+    return ApplicationFile(
+        app, person, _voucher_file(uow, voucher) if voucher else None, due, overdue
+    )
 
 
 @use_case
@@ -174,7 +227,7 @@ def submit(
     materials are recorded and named; approval waits for them."""
     actor.require(Perm.PERSON_WRITE)
     today = uow.clock.today()
-    recorded, missing = check_materials(materials)
+    check_materials(materials)  # unknown items are refused before anything is read
     form = check_subsidy_form(subsidy_form, today)
     rid = parse_resident_id(certno, today=today)
     person = uow.session.execute(
@@ -203,6 +256,7 @@ def submit(
             "该人员已参加职工基本医疗保险",
             "the person is already enrolled in employee medical insurance",
         )
+    recorded, missing = check_materials(materials, holds_card=card_in_use(uow, person) is not None)
     open_app = uow.session.execute(
         select(EnrolmentApplication.app_no).where(
             EnrolmentApplication.person_id == person.id,
@@ -299,7 +353,34 @@ def list_pending(uow: UnitOfWork, *, actor: Actor, channel: str) -> list[Applica
                 subject=app.app_no,
             )
         )
-    return [_file(uow, app, person) for app, person in rows]
+    workdays = calendar_service.load(uow)
+    return [_file(uow, app, person, workdays) for app, person in rows]
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    waiting: int  # applications waiting for review in the actor's area
+    overdue: int  # of which not reviewed on their day
+
+
+@use_case
+def review_counts(uow: UnitOfWork, *, actor: Actor, channel: str) -> ReviewCounts:
+    """How many applications in the actor's area wait for review, and how
+    many of them are overdue (counts only: no person's data is read out)."""
+    actor.require(Perm.PERSON_READ)
+    filed = list(
+        uow.session.execute(
+            select(EnrolmentApplication)
+            .join(Person, Person.id == EnrolmentApplication.person_id)
+            .where(
+                EnrolmentApplication.status == "submitted",
+                registry.in_scope(Person.division_code, actor),
+            )
+        ).scalars()
+    )
+    workdays = calendar_service.load(uow)
+    overdue = sum(1 for app in filed if _review(uow, app, workdays)[1])
+    return ReviewCounts(len(filed), overdue)
 
 
 @use_case
@@ -311,7 +392,9 @@ def add_materials(
     app, person = _application(uow, actor=actor, channel=channel, app_no=app_no, lock=True)
     _require_open(app)
     had = [m["item"] for m in app.materials if m["checked"]]
-    recorded, missing = check_materials(had + list(materials))
+    recorded, missing = check_materials(
+        had + list(materials), holds_card=card_in_use(uow, person) is not None
+    )
     app.materials, app.missing = recorded, missing
     uow.audit(
         actor.record(
@@ -497,6 +580,7 @@ def approve(
     app.status = "approved"
     app.reviewed_at, app.reviewed_by = now, actor.id
     app.enrolment_id = enrolment.id
+    renewed = _renew_card_and_records(uow, app, person)
     uow.session.flush()
     uow.audit(
         actor.record(
@@ -504,10 +588,37 @@ def approve(
             action="enrolment_application.approve",
             person_id=person.id,
             subject=app.app_no,
-            detail={"voucher": voucher.voucher_no, "total": voucher.total},
+            detail={"voucher": voucher.voucher_no, "total": voucher.total, **renewed},
         )
     )
     return ApplicationFile(app, person, _voucher_file(uow, voucher))
+
+
+def _renew_card_and_records(
+    uow: UnitOfWork, app: EnrolmentApplication, person: Person
+) -> dict[str, object]:
+    """Seed 004, step 1: the card and the medical record book brought for
+    continued use go on under the new enrolment: the card in use keeps its
+    number (no new card application), and the record book last recorded for
+    the person is recorded again on this application."""
+    if not any(m["item"] == RENEWAL and m["checked"] for m in app.materials):
+        return {}
+    card = card_in_use(uow, person)
+    app.renewed_card_no = card.card_no if card else None
+    book = uow.session.execute(
+        select(EnrolmentApplication.record_book_no)
+        .where(
+            EnrolmentApplication.person_id == person.id,
+            EnrolmentApplication.id != app.id,
+            EnrolmentApplication.record_book_no.is_not(None),
+        )
+        .order_by(EnrolmentApplication.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if book:
+        app.record_book_no, app.record_book_issued_at = book, uow.clock.now()
+        app.record_book_renewed = True
+    return {"renewed_card": app.renewed_card_no, "renewed_record_book": book}
 
 
 def voucher_of(uow: UnitOfWork, app: EnrolmentApplication) -> PaymentVoucher | None:
@@ -624,10 +735,12 @@ def issue_record_book(
         )
     if not app.record_book_no:
         app.record_book_no, app.record_book_issued_at = number, uow.clock.now()
+        # a book brought for continued use is recorded, not issued anew
+        app.record_book_renewed = any(m["item"] == RENEWAL and m["checked"] for m in app.materials)
         uow.audit(
             actor.record(
                 channel=channel,
-                action="record_book.issue",
+                action="record_book.renew" if app.record_book_renewed else "record_book.issue",
                 person_id=person.id,
                 subject=number,
             )

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -183,6 +185,11 @@ class EnrolmentApplication(Base):
     enrolment_id: Mapped[int | None] = mapped_column(BigId)
     record_book_no: Mapped[str | None] = mapped_column(String(40))
     record_book_issued_at: Mapped[dt.datetime | None]
+    # seed 004: the card and record book brought for continued use (续用)
+    renewed_card_no: Mapped[str | None] = mapped_column(String(10))
+    record_book_renewed: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class PaymentVoucher(Base):
