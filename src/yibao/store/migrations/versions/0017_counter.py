@@ -1,7 +1,7 @@
 """An enrolment application records the card and record book it continues
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-30 10:00:00
 
 Seed 004, step 1: a person enrolling after resignation brings the medical
