@@ -87,7 +87,10 @@ def environment(lang: str) -> Environment:
 
 
 def lang_of(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    # a channel that keeps the language itself (the terminal: each card
+    # session starts in Chinese) says so in ``request.state.lang``
+    kept = getattr(request.state, "lang", None)
+    lang = request.query_params.get("lang") or kept or request.cookies.get(LANG_COOKIE) or "zh"
     return lang if lang in LOCALES else "zh"
 
 
@@ -120,7 +123,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         .render(request=request, lang=lang, html_lang="en" if lang == "en" else "zh-CN", **context)
     )
     response = HTMLResponse(html, status_code=status)
-    if request.query_params.get("lang") in LOCALES:
+    if request.query_params.get("lang") in LOCALES and getattr(request.state, "lang", None) is None:
         # Secure like the session cookies (settings.cookie_secure): a cookie
         # set over HTTPS is never sent over plain HTTP, where it could be
         # read or replaced on the way
