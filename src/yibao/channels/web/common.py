@@ -123,7 +123,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         .render(request=request, lang=lang, html_lang="en" if lang == "en" else "zh-CN", **context)
     )
     response = HTMLResponse(html, status_code=status)
-    if request.query_params.get("lang") in LOCALES and getattr(request.state, "lang", None) is None:
+    if request.query_params.get("lang") in LOCALES:
         # Secure like the session cookies (settings.cookie_secure): a cookie
         # set over HTTPS is never sent over plain HTTP, where it could be
         # read or replaced on the way
