@@ -16,7 +16,6 @@ from tests.browser.test_web_pages import (  # noqa: F401
     kiosk_activate,
     live,
     new_context,
-    page,
     portal_login,
     server,
 )
@@ -74,56 +73,70 @@ def test_the_next_card_gets_chinese_and_a_pin_pad_types_into_the_pin_field(
     context.close()
 
 
-def test_the_portal_on_a_phone_payments_chart_visits_and_a_loss_report(
+def _phone(contexts: Any, base: str, person: dict[str, Any]) -> Any:
+    """A phone signed in to the portal as ``person``, on the first page."""
+    tab = contexts(viewport=PHONE, locale="zh-CN").new_page()
+    portal_login(tab, base, person["certno"], person["password"])
+    tab.wait_for_url(f"{base}/portal/")
+    return tab
+
+
+def test_the_chart_has_a_value_axis_and_labels_readable_on_a_phone(
     server: str,  # noqa: F811
     new_context: Any,  # noqa: F811
     demo: dict[str, Any],  # noqa: F811
 ) -> None:
-    context = new_context(viewport=PHONE, locale="zh-CN")
-    page = context.new_page()
-    p = demo["persons"][2]  # the employer is in arrears: benefits suspended
-    portal_login(page, server, p["certno"], p["password"])
-    page.wait_for_url(f"{server}/portal/")
-    assert page.get_by_test_id("card-status").inner_text() == "正常"
-    assert page.get_by_test_id("benefit-status").inner_text() == "暂停（欠费）"
-    assert "南浔木业股份有限公司" in page.get_by_test_id("arrears").inner_text()
-    # the chart: a value axis, and labels of at least 12 px on the phone
-    chart = page.get_by_test_id("chart")
+    page = _phone(new_context, server, demo["persons"][0])
+    chart = page.locator("svg.chart")
     assert chart.locator("text.axis").count() == 3
     sizes = page.evaluate(
         """() => {
-        const svg = document.querySelector("[data-testid=chart]");
+        const svg = document.querySelector("svg.chart");
         const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
         return [...svg.querySelectorAll("text")].map(
             t => parseFloat(getComputedStyle(t).fontSize) * scale);
     }"""
     )
     assert sizes and min(sizes) >= 12, sizes
-    check(page, "portal-home-suspended")
-    page.goto(f"{server}/portal/?lang=en")
     check(page)
-    # the payment status on a 390-px phone: in view without scrolling sideways
-    page.goto(f"{server}/portal/payments?lang=zh")
-    cell = page.get_by_test_id("payment-status").first
+
+
+def test_the_payment_status_is_in_view_on_a_390_pixel_phone(
+    server: str,  # noqa: F811
+    new_context: Any,  # noqa: F811
+    demo: dict[str, Any],  # noqa: F811
+) -> None:
+    page = _phone(new_context, server, demo["persons"][0])
+    page.goto(f"{server}/portal/payments")
+    cell = page.locator("tbody tr").first.locator("td").filter(has_text="已缴").first
     box = cell.bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-    assert cell.inner_text() in ("已缴", "欠缴")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     check(page, "portal-payments")
     page.goto(f"{server}/portal/payments?lang=en")
+    check(page)
+
+
+def test_the_first_screen_visits_reset_and_a_loss_report_undone(
+    server: str,  # noqa: F811
+    new_context: Any,  # noqa: F811
+    demo: dict[str, Any],  # noqa: F811
+) -> None:
+    p = demo["persons"][2]  # the employer is in arrears: benefits suspended
+    page = _phone(new_context, server, p)
+    assert page.get_by_test_id("card-status").inner_text() == "正常"
+    assert page.get_by_test_id("benefit-status").inner_text() == "暂停（欠费）"
+    assert "南浔木业股份有限公司" in page.get_by_test_id("arrears").inner_text()
+    check(page, "portal-home-suspended")
+    page.goto(f"{server}/portal/?lang=en")
     check(page)
     for path in ("visits", "reset"):
         page.goto(f"{server}/portal/{path}?lang=zh")
         check(page)
         page.goto(f"{server}/portal/{path}?lang=en")
         check(page)
-    context.close()
     # a loss report, confirmed, and undone with the password
-    context = new_context(viewport=PHONE, locale="zh-CN")
-    page = context.new_page()
     q = demo["persons"][1]
-    portal_login(page, server, q["certno"], q["password"])
-    page.wait_for_url(f"{server}/portal/")
+    page = _phone(new_context, server, q)
     page.click("details.card summary")
     page.click("[data-testid=lost-form] button[type=submit]")
     assert "挂失成功" in page.get_by_test_id("done").inner_text()
@@ -138,4 +151,3 @@ def test_the_portal_on_a_phone_payments_chart_visits_and_a_loss_report(
     assert "解挂成功" in page.get_by_test_id("done").inner_text()
     assert page.get_by_test_id("card-status").inner_text() == "正常"
     check(page)
-    context.close()
