@@ -62,8 +62,9 @@ ANONYMOUS = SignedCookie("yb_kiosk", "/kiosk", 24 * 3600)
 STATE_KEYS = ("csrf", "card", "seen", "lang", "lang_at")
 CARD_KEYS = ("card", "seen")
 # The language the person at the terminal chose, and when it was last used:
-# it lasts their card session only (the start page, 退卡 and the idle time
-# end it), so that the next person starts in Chinese. The year-long language
+# it lasts their card session only (退卡 and the idle time end it, the start
+# page's idle timer taking the card out too), so that the next person starts
+# in Chinese. The year-long language
 # cookie of the other channels is not read here.
 LANG_KEYS = ("lang", "lang_at")
 DEVICE_COOKIE = "yb_kiosk_device"
@@ -114,12 +115,11 @@ def _language(request: Request) -> None:
 
 
 def _new_session(request: Request, data: dict[str, Any]) -> None:
-    """The terminal waits for the next card: in Chinese, whatever the last
-    person chose (unless the start page itself is asked for in English)."""
+    """The card is taken out: the terminal waits for the next card in
+    Chinese, whatever the last person chose."""
     for key in LANG_KEYS:
         data.pop(key, None)
-    if request.query_params.get("lang") not in LOCALES:
-        request.state.lang = "zh"
+    request.state.lang = "zh"
 
 
 def _page(
@@ -262,7 +262,6 @@ def _go(url: str) -> RedirectResponse:
 def start(request: Request) -> Response:
     data = _state(request)
     _forget(data)
-    _new_session(request, data)
     term = _this_terminal(request)
     if term is None:
         return _setup(request, data)
