@@ -243,31 +243,6 @@ def postings(
 
 
 @use_case
-def payments(
-    uow: UnitOfWork,
-    *,
-    actor: Actor,
-    channel: str,
-    person_id: int,
-    presenter: Presenter = Presenter.HOLDER,
-) -> list[contributions.PaymentRecord]:
-    """The payment records, month by month, newest first."""
-    person = summary.open_for_inquiry(
-        uow, actor=actor, presenter=presenter, person_id=person_id
-    ).person
-    rows = contributions.payment_records(uow.session, person.id)
-    uow.audit(
-        actor.record(
-            channel=channel,
-            action="records.payment.read",
-            person_id=person.id,
-            subject=person.account_no,
-        )
-    )
-    return rows
-
-
-@use_case
 def rights(
     uow: UnitOfWork,
     *,
