@@ -88,7 +88,10 @@ def environment(lang: str) -> Environment:
 
 
 def lang_of(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    # a channel that keeps the language itself (the terminal: each card
+    # session starts in Chinese) says so in ``request.state.lang``
+    kept = getattr(request.state, "lang", None)
+    lang = request.query_params.get("lang") or kept or request.cookies.get(LANG_COOKIE) or "zh"
     return lang if lang in LOCALES else "zh"
 
 

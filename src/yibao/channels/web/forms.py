@@ -138,7 +138,9 @@ GivenCardNo = Annotated[str, _reading(partial(values.digits, most=CARD_NO_MOST))
 DivisionCode = Annotated[str, _reading(_optional(partial(values.digits, most=9)))]
 Pin = Annotated[str, _reading(partial(values.digits, length=6))]
 PinOrNone = Annotated[str, _reading(_optional(partial(values.digits, length=6)))]
-KeypadPin = Annotated[str, _reading(partial(values.digits, most=12))]
+# Empty or short, a keyed PIN goes on to the terminal's service, which says
+# "enter 6 digits" without counting a try; only a non-digit is refused here.
+KeypadPin = Annotated[str, _reading(_optional(partial(values.digits, most=12)))]
 Day = Annotated[dt.date | None, _reading(_day)]
 Materials = Annotated[list[str], _reading(_materials)]
 # Any, so that a missing file (None) still goes through the reading
@@ -549,3 +551,22 @@ class ReadyForm(Form):
     """Marking a card ready from a list: the list to come back to."""
 
     view: Choice = "due"
+
+
+# ---- issue 15: portal and terminal
+
+
+class OwnCardFound(Form):
+    """Undoing one's own card's loss report on the portal: the password again."""
+
+    card_no: GivenCardNo = ""
+    password: Secret = ""
+
+
+class PasswordReset(Form):
+    """A forgotten portal password set anew with the ID number and the telephone PIN."""
+
+    certno: CertNo = ""
+    phone_pin: Pin = ""
+    password: Secret = ""
+    password2: Secret = ""

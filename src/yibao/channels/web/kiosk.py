@@ -29,6 +29,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from yibao.channels.web import forms
 from yibao.channels.web.common import (
+    LOCALES,
     ErrorPage,
     Redirect,
     SessionCookie,
@@ -58,8 +59,14 @@ SESSION = SessionCookie("yb_kiosk_session", "/kiosk")
 # Before the PIN: the forms' CSRF token, the card read and when (forgotten
 # once idle). Signed, and nothing in it opens anything.
 ANONYMOUS = SignedCookie("yb_kiosk", "/kiosk", 24 * 3600)
-STATE_KEYS = ("csrf", "card", "seen")
+STATE_KEYS = ("csrf", "card", "seen", "lang", "lang_at")
 CARD_KEYS = ("card", "seen")
+# The language the person at the terminal chose, and when it was last used:
+# it lasts their card session only (退卡 and the idle time end it, the start
+# page's idle timer taking the card out too), so that the next person starts
+# in Chinese. The year-long language
+# cookie of the other channels is not read here.
+LANG_KEYS = ("lang", "lang_at")
 DEVICE_COOKIE = "yb_kiosk_device"
 # Browsers keep a cookie at most 400 days; each visit to the start page renews it.
 DEVICE_MAX_AGE = 400 * 86400
@@ -95,10 +102,32 @@ def _forget(data: dict[str, Any]) -> None:
         data.pop(key, None)
 
 
+def _language(request: Request) -> None:
+    """This request's language (``common.lang_of`` reads it): the one asked
+    for (``?lang=``), else the one this card session chose while it is not
+    idle, else Chinese."""
+    data = ANONYMOUS.load(request)
+    asked = request.query_params.get("lang")
+    kept, at = data.get("lang"), data.get("lang_at")
+    fresh = isinstance(at, int | float) and now_ts(request) - float(at) <= _idle(request)
+    lang = asked if asked in LOCALES else kept if fresh and kept in LOCALES else "zh"
+    request.state.lang = lang
+
+
+def _new_session(request: Request, data: dict[str, Any]) -> None:
+    """The card is taken out: the terminal waits for the next card in
+    Chinese, whatever the last person chose."""
+    for key in LANG_KEYS:
+        data.pop(key, None)
+    request.state.lang = "zh"
+
+
 def _page(
     request: Request, data: dict[str, Any], template: str, status: int = 200, **context: Any
 ) -> Response:
     data.setdefault("csrf", new_csrf())
+    data["lang"] = getattr(request.state, "lang", "zh")
+    data["lang_at"] = now_ts(request)
     response = render(
         request,
         template,
@@ -200,7 +229,7 @@ def _refused(
     return response
 
 
-router = APIRouter(route_class=channel_route(_refused))
+router = APIRouter(route_class=channel_route(_refused), dependencies=[Depends(_language)])
 
 
 def terminal(request: Request) -> TerminalView:
@@ -367,6 +396,7 @@ def logout(request: Request) -> Response:
     # Forgetting the person needs no CSRF check: it only ever takes access away.
     data = _state(request)
     _forget(data)
+    _new_session(request, data)
     response = _go("/kiosk/")
     ANONYMOUS.save(request, response, data)
     _sign_out(request, response)

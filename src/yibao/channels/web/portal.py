@@ -40,13 +40,11 @@ from yibao.channels.web.common import (
 )
 from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
 from yibao.domain.use import Presenter
-from yibao.services.access import person_login
+from yibao.services.access import person_login, self_service
 from yibao.services.access.person_login import PersonView, PortalSession, person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
-from yibao.services.contributions import contributions
 from yibao.services.inquiry import records
 from yibao.services.inquiry.summary import account_summary
 
@@ -141,6 +139,8 @@ PeriodQuery = Annotated[forms.Period, Depends(forms.queried(forms.Period))]
 PasswordForm = Annotated[forms.PasswordChange, Depends(forms.posted(forms.PasswordChange))]
 PhonePinForm = Annotated[forms.PhonePin, Depends(forms.posted(forms.PhonePin))]
 CardForm = Annotated[forms.OwnCard, Depends(forms.posted(forms.OwnCard))]
+FoundForm = Annotated[forms.OwnCardFound, Depends(forms.posted(forms.OwnCardFound))]
+ResetForm = Annotated[forms.PasswordReset, Depends(forms.posted(forms.PasswordReset))]
 GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
 
 
@@ -204,13 +204,37 @@ def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
     return _page(request, "portal/login.html", activated=True, login_id=form.login_id)
 
 
+@router.get("/reset")
+def reset_form(request: Request) -> Response:
+    """A forgotten password: the activation code from the counter, or the
+    ID number and the telephone PIN."""
+    return _page(request, "portal/reset.html")
+
+
+@router.post("/reset")
+@refusals_on("portal/reset.html", keep=("certno",))
+def reset(request: Request, _: Checked, form: ResetForm) -> Response:
+    person_login.reset_with_phone_pin(
+        services_of(request).uow(),
+        certno=form.certno,
+        pin=form.phone_pin,
+        password=form.password,
+        password2=form.password2,
+        channel=Channel.PORTAL,
+    )
+    return _page(request, "portal/login.html", activated=True, login_id=form.certno)
+
+
 # ---------------------------------------------------------------- pages
 
 
-@router.get("/")
-def home(request: Request, me: Me) -> Response:
+def _home(request: Request, me: PersonView, status: int = 200, **extra: Any) -> Response:
+    """The first page: the balance, the card and the benefits, the card
+    applications under way, the chart and the last postings; ``extra`` is
+    what a form just did (a loss report confirmed) or why it was refused."""
+    uow = services_of(request).uow
     summary = account_summary(
-        services_of(request).uow(),
+        uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
         presenter=Presenter.HOLDER,
@@ -218,14 +242,27 @@ def home(request: Request, me: Me) -> Response:
         recent=5,
         months=12,
     )
+    progress = records.card_progress(
+        uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    top = max([1, *(v for _, v in summary.month_ends)])
     return _page(
         request,
         "portal/home.html",
+        status,
         person=me,
         summary=summary,
-        chart_top=max([1, *(v for _, v in summary.month_ends)]),
+        progress=progress,
+        chart_top=top,
+        chart_ticks=[0, top // 2, top],
         cause=records.cause,
+        **extra,
     )
+
+
+@router.get("/")
+def home(request: Request, me: Me) -> Response:
+    return _home(request, me)
 
 
 @router.get("/postings")
@@ -258,16 +295,18 @@ def postings(request: Request, me: Me, period: PeriodQuery) -> Response:
 
 @router.get("/payments")
 def payments(request: Request, me: Me) -> Response:
-    rows = records.payments(
+    rows = records.payment_list(
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
-    return _page(
-        request,
-        "portal/payments.html",
-        person=me,
-        rows=rows,
-        month_text=contributions.month_text,
+    return _page(request, "portal/payments.html", person=me, rows=rows)
+
+
+@router.get("/visits")
+def visits(request: Request, me: Me) -> Response:
+    rows = records.visits(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
+    return _page(request, "portal/visits.html", person=me, rows=rows)
 
 
 @router.get("/rights")
@@ -280,9 +319,6 @@ def rights(request: Request, me: Me) -> Response:
         "portal/rights.html",
         person=me,
         rec=rec,
-        schemes=contributions.SCHEMES,
-        psn_types=PSN_TYPE_ZH,
-        statuses=STATUS_ZH,
         cause=records.cause,
     )
 
@@ -355,8 +391,9 @@ def set_phone_pin(request: Request, me: Me, _: Checked, form: PhonePinForm) -> R
 
 @router.post("/lost")
 def report_lost(request: Request, me: Me, _: Checked, form: CardForm) -> Response:
-    """The person reports their own card lost; it is blocked at once."""
-    card_service.report_lost(
+    """The person reports their own card lost; it is blocked at once, and
+    the first page says so."""
+    card = card_service.report_lost(
         services_of(request).uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
@@ -364,7 +401,27 @@ def report_lost(request: Request, me: Me, _: Checked, form: CardForm) -> Respons
         card_no=form.card_no,
         reason="reported lost on the portal",
     )
-    return _go("/portal/")
+    return _home(request, me, done="lost", done_card=card.card_no)
+
+
+@router.post("/found")
+def undo_loss(request: Request, me: Me, _: Checked, form: FoundForm) -> Response:
+    """The person found the card again (解挂), with the password given again.
+    A refusal (a wrong password, a card that cannot come back) is shown on
+    the first page, at the form."""
+    try:
+        card = self_service.undo_loss(
+            services_of(request).uow(),
+            person_id=me.id,
+            card_no=form.card_no,
+            password=form.password,
+            channel=Channel.PORTAL,
+        )
+    except DomainError as exc:
+        if exc.code == "portal.locked":
+            raise  # the message page: the lock refuses every page's password
+        return _home(request, me, exc.status, found_error=error_text(request, exc))
+    return _home(request, me, done="found", done_card=card.card_no)
 
 
 @router.get("/voucher")

@@ -354,6 +354,89 @@ def _current_password(
     return acct
 
 
+def confirm_password(
+    uow: UnitOfWork, person: Person, password: str, *, field: str, channel: str
+) -> None:
+    """The portal password given again before a signed-in person changes
+    something of theirs (undoing a card's loss report): checked like a
+    log-in, a wrong one counted towards the same lock."""
+    _current_password(
+        uow,
+        person,
+        password,
+        field=field,
+        channel=channel,
+        wrong=("登录密码错误", "the portal password is wrong"),
+    )
+
+
+def person_of(uow: UnitOfWork, person_id: int) -> Person:
+    return _person(uow, person_id)
+
+
+@use_case
+def reset_with_phone_pin(
+    uow: UnitOfWork,
+    *,
+    certno: str,
+    pin: str,
+    password: str,
+    password2: str,
+    channel: str,
+) -> PersonView:
+    """A forgotten password set anew with the ID number and the telephone
+    PIN (the other way is an activation code from the counter). A wrong PIN
+    counts against the telephone PIN's daily lock, as on the telephone, and
+    against the portal's lock, as a wrong password would; both are committed
+    before the refusal. Every session of the person ends."""
+    confirm(password, password2, field="password2")
+    check_password(password)
+    now = uow.clock.now()
+    bad = unauthorized(
+        "portal.bad_reset",
+        "公民身份号码或电话查询密码错误，或电话查询密码未设置、今日已锁定",
+        "wrong ID number or telephone PIN, or the PIN is not set or locked for today",
+    )
+    person = uow.session.execute(
+        select(Person).where(Person.certno == (certno or "").strip().upper())
+    ).scalar_one_or_none()
+    if person is None:
+        security.verify_secret(None, pin)  # same work either way
+        raise bad
+    acct = _account(uow, person)
+    locked = _locked(acct, now)
+    if locked is not None:
+        raise locked
+    said = phone_pin.check_phone_pin(
+        uow,
+        person_id=person.id,
+        pin=(pin or "").strip(),
+        channel=channel,
+        subject=person.account_no,
+    )
+    if said != "ok":
+        lock = _failed(uow, person, acct, now, channel=channel, action="portal.reset_failed")
+        raise lock or bad
+    person.portal_password_hash = security.hash_secret(password)
+    person.updated_at = now
+    _right(acct, now)
+    acct.activation_hash = None
+    acct.activation_expires_at = None
+    acct.session_epoch += 1
+    acct.updated_at = now
+    web_sessions.end_person(uow, person.id)
+    uow.audit(
+        person_actor(person).record(
+            channel=channel,
+            action="portal.password_reset",
+            person_id=person.id,
+            subject=person.account_no,
+            detail={"with": "phone_pin"},
+        )
+    )
+    return PersonView.of(person)
+
+
 @use_case
 def change_password(
     uow: UnitOfWork, *, person_id: int, channel: str, old: str, new: str, new2: str

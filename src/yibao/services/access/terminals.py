@@ -38,6 +38,7 @@ from yibao.domain.errors import (
     not_found,
     unauthorized,
 )
+from yibao.domain.values import is_digits
 from yibao.services import security
 from yibao.services.access import web_sessions
 from yibao.services.access.web_sessions import Opened
@@ -450,6 +451,17 @@ def read_card(uow: UnitOfWork, *, terminal_code: str, card_no: str) -> str:
     return _read(uow, get_terminal(uow, terminal_code), card_no).card_no
 
 
+PIN_LENGTH = 6
+
+
+def check_pin_shape(pin: str | None, *, field: str = "pin") -> str:
+    """A card PIN as keyed: six ASCII digits."""
+    text = (pin or "").strip()
+    if len(text) != PIN_LENGTH or not is_digits(text):
+        raise invalid(field, "请输入6位密码", "enter 6 digits", "length")
+    return text
+
+
 def _idle(uow: UnitOfWork) -> dt.timedelta:
     return dt.timedelta(seconds=uow.settings.kiosk_idle_seconds)
 
@@ -465,6 +477,10 @@ def sign_in(
     is committed before the refusal is raised."""
     terminal = get_terminal(uow, terminal_code)
     card = _read(uow, terminal, card_no)
+    # A PIN that cannot be right (nothing keyed, too few digits) is a slip
+    # of the finger, not a guess: refused before the try is counted, so an
+    # empty press of 确定 costs none of the three, on every channel.
+    check_pin_shape(pin)
     actor = terminal_actor(terminal)
     row = _tries(uow, terminal, card.card_no)
     if card.pin_hash is None or not security.verify_secret(card.pin_hash, pin or ""):

@@ -800,9 +800,13 @@ def report_found(
 
     A card a reissue replaced is cancelled, not lost, so it cannot come back;
     if the person holds another usable card by now, the partial unique index
-    refuses a second one (``_move``)."""
-    actor.require(Perm.CARD_COUNTER)
-    card = _persons_card(uow, actor, person_id, card_no)
+    refuses a second one (``_move``). A person undoes their own card's loss
+    only through ``access.self_service``, which asks for the password first."""
+    if actor.kind == "staff":
+        actor.require(Perm.CARD_COUNTER)
+        card = _persons_card(uow, actor, person_id, card_no)
+    else:
+        card = _own_card(uow, actor, person_id, card_no)
     if card.status != CardStatus.LOST.value:
         raise conflict(
             "card.not_lost",

@@ -13,21 +13,34 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yibao.clock import CHINA
 from yibao.domain import ledger as codes
 from yibao.domain.actors import Actor
+from yibao.domain.cards import Path
 from yibao.domain.errors import invalid
 from yibao.domain.ids import mask_certno
 from yibao.domain.schemes import PSN_TYPE_ZH, STATUS_ZH
 from yibao.domain.use import Named, Presenter
+from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
 from yibao.services.inquiry import summary
 from yibao.services.ledger import ledger
 from yibao.services.tx import use_case
-from yibao.store.models import Enrolment, Person
+from yibao.store.models import (
+    Card,
+    CardApplication,
+    ContributionLine,
+    Division,
+    Employer,
+    Enrolment,
+    Institution,
+    Person,
+    Settlement,
+)
 from yibao.store.uow import UnitOfWork
 
 # Why an individual account moved, as a person reads it.
@@ -230,31 +243,6 @@ def postings(
 
 
 @use_case
-def payments(
-    uow: UnitOfWork,
-    *,
-    actor: Actor,
-    channel: str,
-    person_id: int,
-    presenter: Presenter = Presenter.HOLDER,
-) -> list[contributions.PaymentRecord]:
-    """The payment records, month by month, newest first."""
-    person = summary.open_for_inquiry(
-        uow, actor=actor, presenter=presenter, person_id=person_id
-    ).person
-    rows = contributions.payment_records(uow.session, person.id)
-    uow.audit(
-        actor.record(
-            channel=channel,
-            action="records.payment.read",
-            person_id=person.id,
-            subject=person.account_no,
-        )
-    )
-    return rows
-
-
-@use_case
 def rights(
     uow: UnitOfWork,
     *,
@@ -355,3 +343,245 @@ def receipt(
         [30, 80, 30, 30],
     )
     return doc.render(generated_at=s.as_of.astimezone(CHINA))
+
+
+# ---------------------------------------------------------------- issue 15: what the portal shows
+
+
+@dataclass(frozen=True)
+class VisitRow:
+    """One settlement of a medical visit as the person reads it (就医记录):
+    where and when, the total, and who paid which part. A cancelled
+    settlement says when; its money went back."""
+
+    setl_id: str
+    institution: str
+    at: dt.datetime
+    kind: str  # settlement, resettlement
+    total: int  # fen: medfee_sumamt
+    fund: int  # the pooled fund's part: fund_pay_sumamt
+    account: int  # from the individual account: acct_pay
+    cash: int  # paid by the person in cash: psn_cash_pay
+    status: str  # settled, cancelled
+    cancelled_at: dt.datetime | None
+
+
+@use_case
+def visits(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    presenter: Presenter = Presenter.HOLDER,
+    limit: int = 200,
+) -> list[VisitRow]:
+    """The person's settlements, newest first, from the settlement rows."""
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    rows = uow.session.execute(
+        select(Settlement, Institution.name)
+        .outerjoin(Institution, Institution.code == Settlement.institution_code)
+        .where(Settlement.person_id == person.id)
+        .order_by(Settlement.setl_time.desc(), Settlement.id.desc())
+        .limit(limit)
+    ).all()
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.visits.read",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return [
+        VisitRow(
+            s.setl_id,
+            name or s.institution_code,
+            s.setl_time,
+            s.kind,
+            s.medfee_sumamt,
+            s.fund_pay_sumamt,
+            s.acct_pay,
+            s.psn_cash_pay,
+            s.status,
+            s.cancelled_at,
+        )
+        for s, name in rows
+    ]
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    """A payment record as the person reads it. ``kind`` says who pays:
+    ``employer`` (``payer`` names it), ``self`` (the person: flexible
+    employment), ``retiree`` (nobody: a retiree pays nothing, the account is
+    credited from the pooled fund) or ``resident`` (the resident scheme's
+    yearly premium: one row per year). ``period`` is YYYY-MM, or YYYY for a
+    resident's year; ``status`` is paid, due or free (nothing to pay)."""
+
+    period: str
+    kind: str
+    payer: str
+    base: int
+    employer_amount: int
+    individual_amount: int
+    account_credit: int
+    status: str
+    paid_at: dt.datetime | None
+
+
+def payment_rows(session: Session, person_id: int) -> list[PaymentRow]:
+    stmt = (
+        select(ContributionLine, Employer.name, Enrolment.insutype, Enrolment.psn_type)
+        .outerjoin(Employer, Employer.id == ContributionLine.employer_id)
+        .join(Enrolment, Enrolment.id == ContributionLine.enrolment_id)
+        .where(ContributionLine.person_id == person_id)
+        .order_by(ContributionLine.month.desc(), ContributionLine.id)
+    )
+    rows: list[PaymentRow] = []
+    years: dict[int, list[ContributionLine]] = {}
+    for line, employer, insutype, psn_type in session.execute(stmt):
+        if insutype == contributions.RESIDENT:
+            years.setdefault(line.month // 100, []).append(line)
+            continue
+        retiree = psn_type == "retiree" and not line.employer_amount and not line.individual_amount
+        kind = "employer" if employer else "retiree" if retiree else "self"
+        rows.append(
+            PaymentRow(
+                contributions.month_text(line.month),
+                kind,
+                employer or "",
+                line.base,
+                line.employer_amount,
+                line.individual_amount,
+                line.account_credit,
+                "free" if retiree else line.status,
+                line.paid_at,
+            )
+        )
+    for year, lines in years.items():
+        paid = [x.paid_at for x in lines if x.paid_at is not None]
+        rows.append(
+            PaymentRow(
+                f"{year:04d}",
+                "resident",
+                "",
+                0,
+                0,
+                sum(x.individual_amount for x in lines),
+                sum(x.account_credit for x in lines),
+                "paid" if all(x.status == "paid" for x in lines) else "due",
+                max(paid) if paid else None,
+            )
+        )
+    # newest first: a year sorts before its months ("2026" < "2026-01")
+    return sorted(
+        rows, key=lambda r: (r.period[:4], r.period == r.period[:4], r.period), reverse=True
+    )
+
+
+@use_case
+def payment_list(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    presenter: Presenter = Presenter.HOLDER,
+) -> list[PaymentRow]:
+    """The payment records as the portal shows them, newest first."""
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    rows = payment_rows(uow.session, person.id)
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.payment.read",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class CardProgress:
+    """A card application as its applicant follows it: the state
+    (``cards.application_state``), when it is due, where the card is to be
+    collected, and, at a service point, the last day to collect it (once
+    the card is there) or how many days it waits there (before)."""
+
+    app_no: str
+    path: str
+    submitted_at: dt.datetime
+    state: str
+    card_status: str | None
+    due_date: dt.date | None
+    pickup_place: str  # the division's name (the county's: its center)
+    pickup_place_en: str
+    pickup_deadline: dt.date | None
+    pickup_window_days: int | None
+
+
+@use_case
+def card_progress(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    person_id: int,
+    presenter: Presenter = Presenter.HOLDER,
+    limit: int = 5,
+) -> list[CardProgress]:
+    """The person's card applications still under way (``cards.OPEN_STATES``), newest first."""
+    person = summary.open_for_inquiry(
+        uow, actor=actor, presenter=presenter, person_id=person_id
+    ).person
+    rows = uow.session.execute(
+        select(CardApplication, Card)
+        .outerjoin(Card, Card.application_id == CardApplication.id)
+        .where(CardApplication.person_id == person.id)
+        .order_by(CardApplication.submitted_at.desc(), CardApplication.id.desc())
+        .limit(limit)
+    ).all()
+    today = uow.clock.today()
+    window = uow.settings.pickup_window_days
+    found: list[CardProgress] = []
+    for app, card in rows:
+        state = card_service.application_state(app, card, today)
+        if state not in card_service.OPEN_STATES:
+            continue
+        at_point = card is not None and card.location == "service_point"
+        # not yet made: the card will wait at the service point for the window
+        making = card is not None and card.status in ("applied", "in_production")
+        point = app.path == Path.SERVICE_POINT.value and making
+        where = (card.pickup_division if card is not None else None) or app.division_code
+        if card is not None and card.location == "county_center":
+            where = where[:6]
+        division = uow.session.get(Division, where)
+        found.append(
+            CardProgress(
+                app.app_no,
+                app.path,
+                app.submitted_at,
+                state,
+                card.status if card is not None else None,
+                app.due_date,
+                division.name if division else where,
+                (division.name_en or division.name) if division else where,
+                card.pickup_deadline if card is not None and at_point else None,
+                window if point else None,
+            )
+        )
+    uow.audit(
+        actor.record(
+            channel=channel,
+            action="records.card_progress.read",
+            person_id=person.id,
+            subject=person.account_no,
+        )
+    )
+    return found

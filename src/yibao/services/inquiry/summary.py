@@ -38,7 +38,7 @@ from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.ledger import ledger
 from yibao.services.tx import use_case
-from yibao.store.models import Card, Enrolment, Person
+from yibao.store.models import Card, ContributionLine, Employer, Enrolment, Person
 from yibao.store.uow import UnitOfWork
 
 
@@ -62,6 +62,16 @@ class EnrolmentView:
 
 
 @dataclass(frozen=True)
+class Arrears:
+    """Why benefits are suspended: who has not paid which months.
+    ``employer`` is the employer's name, empty when the person pays
+    themselves; ``months`` are YYYYMM, oldest first."""
+
+    employer: str
+    months: list[int]
+
+
+@dataclass(frozen=True)
 class AccountSummary:
     person_id: int
     name: str
@@ -76,6 +86,8 @@ class AccountSummary:
     recent: list[ledger.Line] = field(default_factory=list)
     # (YYYY-MM, balance at the month's end in fen), oldest first, when asked for
     month_ends: list[tuple[str, int]] = field(default_factory=list)
+    # when benefits are suspended: the unpaid months behind it
+    arrears: Arrears | None = None
 
     @property
     def suspended(self) -> bool:
@@ -193,6 +205,29 @@ def _month_ends(
     )
 
 
+def arrears_of(uow: UnitOfWork, enrolment: Enrolment | None) -> Arrears | None:
+    """The unpaid months behind a suspension, read only for a suspended
+    enrolment: the employer's months past their due date, or the person's
+    own unpaid months before this one."""
+    if enrolment is None or enrolment.status != "suspended":
+        return None
+    today = uow.clock.today()
+    if enrolment.employer_id is not None:
+        employer = uow.session.get(Employer, enrolment.employer_id)
+        due = contributions.arrears(uow.session, employer_id=enrolment.employer_id, today=today)
+        return Arrears(employer.name if employer else "", [a.month for a in due])
+    months = uow.session.execute(
+        select(ContributionLine.month)
+        .where(
+            ContributionLine.enrolment_id == enrolment.id,
+            ContributionLine.status == "due",
+            ContributionLine.month < contributions.month_of(today),
+        )
+        .order_by(ContributionLine.month)
+    ).scalars()
+    return Arrears("", list(months))
+
+
 def summarize(
     uow: UnitOfWork,
     *,
@@ -253,6 +288,7 @@ def summarize(
         enrolment=_enrolment_view(enrolment),
         recent=lines,
         month_ends=_month_ends(uow, person.id, balance, months) if months else [],
+        arrears=arrears_of(uow, enrolment),
     )
 
 
