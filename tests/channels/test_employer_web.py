@@ -178,7 +178,7 @@ def test_an_employee_still_sees_which_months_the_employer_reported_and_paid(clie
     rows = client.get("/portal/payments").text
     table = rows[rows.index("<tbody>") : rows.index("</tbody>")]
     status = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S):
         month = re.search(r"\d{4}-\d{2}", row)
         assert month and ("已缴" in row) != ("欠缴" in row), row
         status[month.group(0)] = "已缴" if "已缴" in row else "欠缴"
