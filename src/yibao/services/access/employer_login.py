@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from yibao.domain import lockout
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, invalid, not_found, unauthorized
@@ -33,8 +34,6 @@ from yibao.services.tx import use_case
 from yibao.store.models import Employer, EmployerAccount
 from yibao.store.uow import UnitOfWork
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 ACTIVATION_DAYS = 30
 # An employer's session ends after this long without a page.
 SESSION_IDLE = dt.timedelta(minutes=30)
@@ -99,15 +98,7 @@ def _account(uow: UnitOfWork, employer: Employer) -> EmployerAccount:
 
 
 def _locked(acct: EmployerAccount, now: dt.datetime) -> DomainError | None:
-    if acct.locked_until is not None and acct.locked_until > now:
-        minutes = max(1, -int(-(acct.locked_until - now).total_seconds() // 60))
-        return DomainError(
-            code="employer.locked",
-            zh=f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试",
-            en=f"too many wrong passwords; locked, try again in {minutes} minutes",
-            status=429,
-        )
-    return None
+    return lockout.refusal(acct.locked_until, now, code="employer.locked")
 
 
 def _failed(
@@ -117,17 +108,15 @@ def _failed(
     refusal is raised. The fifth in a row locks the account; the lock's
     refusal is returned then."""
     now = uow.clock.now()
-    acct.failed_logins += 1
+    acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
+    if lock is not None:
+        acct.locked_until = lock
     acct.updated_at = now
-    lock = acct.failed_logins >= MAX_FAILURES
-    if lock:
-        acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-        acct.failed_logins = 0
     uow.audit(
         employer_actor(employer).record(channel=channel, action=action, subject=employer.uscc)
     )
     uow.commit()
-    return _locked(acct, now) if lock else None
+    return _locked(acct, now) if lock is not None else None
 
 
 def _right(acct: EmployerAccount, now: dt.datetime) -> None:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from sqlalchemy import or_, select
 
+from yibao.domain import lockout
 from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, invalid, not_found, unauthorized
@@ -33,8 +34,6 @@ from yibao.services.tx import use_case
 from yibao.store.models import Person, PortalAccount
 from yibao.store.uow import UnitOfWork
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 MIN_PASSWORD = 8
 ACTIVATION_DAYS = 30
 # A portal session ends after this long without a page.
@@ -116,15 +115,7 @@ def _find(uow: UnitOfWork, login_id: str) -> Person | None:
 
 
 def _locked(acct: PortalAccount, now: dt.datetime) -> DomainError | None:
-    if acct.locked_until is not None and acct.locked_until > now:
-        minutes = max(1, -int(-(acct.locked_until - now).total_seconds() // 60))
-        return DomainError(
-            code="portal.locked",
-            zh=f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试",
-            en=f"too many wrong passwords; locked, try again in {minutes} minutes",
-            status=429,
-        )
-    return None
+    return lockout.refusal(acct.locked_until, now, code="portal.locked")
 
 
 def check_password(password: str, *, field: str = "password") -> str:
@@ -152,19 +143,17 @@ def _failed(
     """A wrong password, wherever it was given: counted, audited and committed
     before the refusal is raised. The fifth in a row locks the account; the
     lock's refusal is returned then."""
-    acct.failed_logins += 1
+    acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
+    if lock is not None:
+        acct.locked_until = lock
     acct.updated_at = now
-    lock = acct.failed_logins >= MAX_FAILURES
-    if lock:
-        acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-        acct.failed_logins = 0
     uow.audit(
         person_actor(person).record(
             channel=channel, action=action, person_id=person.id, subject=person.account_no
         )
     )
     uow.commit()
-    return _locked(acct, now) if lock else None
+    return _locked(acct, now) if lock is not None else None
 
 
 def _right(acct: PortalAccount, now: dt.datetime) -> None:
@@ -303,10 +292,9 @@ def activate(
         or acct.activation_expires_at <= now
         or not security.verify_secret(acct.activation_hash, (code or "").strip().upper())
     ):
-        acct.failed_logins += 1
-        if acct.failed_logins >= MAX_FAILURES:
-            acct.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            acct.failed_logins = 0
+        acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
+        if lock is not None:
+            acct.locked_until = lock
         acct.updated_at = now
         uow.commit()
         raise bad

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from yibao.domain import divisions as dv
+from yibao.domain import lockout
 from yibao.domain.access import ROLE_LEVEL, Perm, Role
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, conflict, invalid, not_found, unauthorized
@@ -168,14 +169,14 @@ def login(
         security.verify_secret(None, password)  # same work either way
         raise unauthorized("auth.bad_credentials", *_BAD_LOGIN)
     right = security.verify_secret(user.password_hash, password)
-    locked = user.locked_until is not None and user.locked_until > now
+    locked = lockout.is_locked(user.locked_until, now)
     if locked or not right:
         if not right:
-            user.failed_logins += 1
-            if user.failed_logins >= max_failures:
-                # a lock running is extended from now: guessing on does not shorten it
-                user.locked_until = now + dt.timedelta(minutes=lock_minutes)
-                user.failed_logins = 0
+            user.failed_logins, lock = lockout.after_failure(
+                user.failed_logins, now, most=max_failures, minutes=lock_minutes
+            )
+            if lock is not None:
+                user.locked_until = lock
         uow.audit(
             actor_of(user).record(
                 channel=channel,
