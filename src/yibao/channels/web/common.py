@@ -1,7 +1,8 @@
-"""What the three web channels share: templates with Babel message catalogues,
+"""What the web channels share: templates with Babel message catalogues,
 the security headers of every page, the cookies (a server session's id; the
 signed state of the pages before anyone signs in, its expiry read on the
-injected clock), CSRF tokens, and the plumbing that lets a route be ten
+injected clock), CSRF tokens, the sessions of the portal and the
+employer's channel (``SessionPages``), and the plumbing that lets a route be ten
 lines: dependencies (the parsing layer of ``forms`` among them) raise
 ``Redirect`` or a ``DomainError``, and one handler per channel
 (``channel_route``) turns a ``DomainError`` into that channel's page with
@@ -23,11 +24,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -37,12 +38,14 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from yibao.channels.web.forms import csrf_given
 from yibao.clock import CHINA
 from yibao.domain import values
 from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
 from yibao.services.access.web_sessions import TOKEN_LENGTH
 from yibao.services.documents import yuan
+from yibao.store.uow import UnitOfWork
 
 log = logging.getLogger("yibao")
 
@@ -224,7 +227,12 @@ class Redirect(Exception):
     def response(self, request: Request) -> Response:
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": self.url})
-        return RedirectResponse(self.url, status_code=303)
+        return see_other(self.url)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """Go there with a GET (after a form, the page it leads to)."""
+    return RedirectResponse(url, status_code=303)
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,10 @@ class ErrorPage:
 
     def shows(self, exc: DomainError) -> bool:
         return not self.input_only or exc.status == 422
+
+    def kept(self, form: dict[str, str]) -> dict[str, str]:
+        """The fields shown again, from the request's."""
+        return {name: form.get(name, "") for name in self.keep}
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -543,3 +555,149 @@ COOKIE_NEEDS_HTTPS = DomainError(
     field="csrf",
     status=403,
 )
+
+
+# ---------------------------------------------------------------- a channel's sessions on the server
+
+
+class LiveSession(Protocol):
+    """A live session of a channel: the token its forms carry (and whose it is)."""
+
+    @property
+    def csrf(self) -> str: ...
+
+
+S = TypeVar("S", bound=LiveSession)
+S_co = TypeVar("S_co", bound=LiveSession, covariant=True)
+P = TypeVar("P")
+
+
+class SessionOf(Protocol[S_co]):
+    """A channel's use case that finds the live session behind a cookie's id."""
+
+    def __call__(self, uow: UnitOfWork, /, *, token: str | None) -> S_co | None: ...
+
+
+class SessionPages(Generic[S, P]):
+    """The session plumbing of a channel whose signed-in party (the portal's
+    person, an employer) has a session kept on the server, of which
+    ``cookie`` carries only the id; before log-in the signed ``anonymous``
+    cookie holds the forms' CSRF token, and nothing that opens anything.
+
+    ``session_of`` finds the live session, once per request; ``party`` is
+    whose it is; ``me``, if given, the name under which every page of a
+    live session is handed that party; ``message`` the page of a refusal no
+    route's page shows; ``login`` where a browser with no session goes."""
+
+    def __init__(
+        self,
+        *,
+        cookie: SessionCookie,
+        anonymous: SignedCookie,
+        session_of: SessionOf[S],
+        party: Callable[[S], P],
+        login: str,
+        message: ErrorPage,
+        me: str | None = None,
+    ) -> None:
+        self.cookie = cookie
+        self.anonymous = anonymous
+        self.session_of = session_of
+        self.party = party
+        self.login = login
+        self.message = message
+        self.me = me
+
+    def live(self, request: Request) -> S | None:
+        """This browser's live session, looked up once per request. If the
+        lookup fails (the database went away), the first caller gets the
+        refusal and the error page is drawn without a session."""
+        if hasattr(request.state, "web_session"):
+            live: S | None = request.state.web_session
+            return live
+        request.state.web_session = None
+        token = self.cookie.token(request)
+        if token is not None:
+            request.state.web_session = self.session_of(services_of(request).uow(), token=token)
+            request.state.web_session_ended = request.state.web_session is None
+        return self.live(request)
+
+    def expected_csrf(self, request: Request) -> str | None:
+        """The token this browser's forms carry: its session's, else the log-in form's."""
+        live = self.live(request)
+        if live is not None:
+            return live.csrf
+        token = self.anonymous.load(request).get("csrf")
+        return token if isinstance(token, str) else None
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        """Render with the CSRF token of this browser's forms, giving an
+        anonymous browser one; a cookie of a session that ended is dropped."""
+        try:
+            live = self.live(request)
+        except DomainError:  # the database went away: the page says so, with no session
+            live = None
+        if live is not None:
+            if self.me is not None:
+                context.setdefault(self.me, self.party(live))
+            return render(request, template, status, csrf=live.csrf, **context)
+        token = self.anonymous.load(request).get("csrf")
+        fresh = not isinstance(token, str)
+        csrf = new_csrf() if fresh else str(token)
+        response = render(request, template, status, csrf=csrf, **context)
+        if fresh:
+            self.anonymous.save(request, response, {"csrf": csrf})
+        if getattr(request.state, "web_session_ended", False):
+            self.cookie.clear(response)
+        return response
+
+    def shown(self, page: ErrorPage | None, exc: DomainError) -> ErrorPage:
+        """Where the error handler shows a refusal: the route's page, else the message page."""
+        return page if page is not None and page.shows(exc) else self.message
+
+    def signed_in(self, request: Request) -> P:
+        """A dependency: whose this browser's live session is, or to the log-in page."""
+        live = self.live(request)
+        if live is None:
+            raise Redirect(self.login)
+        party = self.party(live)
+        request.state.signed_in = party  # for the error handler's menu
+        return party
+
+    def who(self, request: Request) -> P | None:
+        """The party ``signed_in`` found for this request's route, if it has one."""
+        party: P | None = getattr(request.state, "signed_in", None)
+        return party
+
+    def checked(self, request: Request, given: Annotated[str, Depends(csrf_given)]) -> None:
+        """A dependency: a form of the channel's own pages, with the token of this browser's forms."""
+        require_csrf(self.expected_csrf(request), given)
+
+    def opened(self, request: Request, token: str, url: str) -> Response:
+        """Signed in: on to ``url`` in a new session on the server, with a new
+        CSRF token; the log-in form's is done."""
+        response = see_other(url)
+        self.cookie.set(request, response, token)
+        self.anonymous.clear(response)
+        return response
+
+    def renewed(
+        self, request: Request, live: S, token: str, template: str, **context: Any
+    ) -> Response:
+        """A new password ended every session of the party, this browser's
+        too: it goes on in the new one (``live``, with its new CSRF token,
+        ``token`` the cookie's id)."""
+        request.state.web_session = live
+        response = self.page(request, template, **context)
+        self.cookie.set(request, response, token)
+        return response
+
+    def log_out(self, request: Request, given: str, end: Callable[[str | None], None]) -> Response:
+        """To the log-in page; the session ends (``end``, with the cookie's
+        id) only for a form of its own: a forged log-out does nothing."""
+        response = see_other(self.login)
+        live = self.live(request)
+        if live is not None and csrf_ok(live.csrf, given):
+            end(self.cookie.token(request))
+            self.cookie.clear(response)
+        return response

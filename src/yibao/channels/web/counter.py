@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from yibao.channels.web import forms
 from yibao.channels.web.common import (
@@ -39,6 +39,7 @@ from yibao.channels.web.common import (
     on_refusal,
     render,
     require_csrf,
+    see_other,
     services_of,
 )
 from yibao.domain.actors import Actor, Channel
@@ -58,10 +59,6 @@ from yibao.store.uow import UnitOfWork
 
 SESSION = SignedCookie("yb_counter", "/counter", 8 * 3600)
 LOGIN = "/counter/login"
-
-
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,7 @@ def login(request: Request, given: GivenCsrf, form: LoginForm) -> Response:
         max_failures=svc.settings.staff_login_max_failures,
         lock_minutes=svc.settings.staff_login_lock_minutes,
     )
-    response = _go("/counter/")
+    response = see_other("/counter/")
     SESSION.save(request, response, {"token": done.token, "csrf": done.csrf_token})
     return response
 
@@ -247,7 +244,7 @@ def login(request: Request, given: GivenCsrf, form: LoginForm) -> Response:
 def logout(request: Request, given: GivenCsrf) -> Response:
     """Revoke the clerk's credential on the server: a copy of the cookie
     stops working too. A forged log-out does nothing."""
-    response = _go(LOGIN)
+    response = see_other(LOGIN)
     try:
         clerk = _clerk(request, csrf=given)
     except (Redirect, DomainError):
@@ -335,7 +332,7 @@ def visit(request: Request, given: GivenCsrf, form: VisitForm) -> Response:
         account_no=form.account_no,
         document=form.document,
     )
-    response = _go(f"/counter/person/{done.account_no}")
+    response = see_other(f"/counter/person/{done.account_no}")
     data = dict(clerk.data)
     data["visit"] = {
         "account_no": done.account_no,

@@ -20,22 +20,18 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from yibao.channels.web import forms
 from yibao.channels.web.common import (
     ErrorPage,
-    Redirect,
     SessionCookie,
+    SessionPages,
     SignedCookie,
     channel_route,
-    csrf_ok,
     error_text,
-    new_csrf,
     no_such_page,
     refusals_on,
-    render,
-    require_csrf,
     services_of,
 )
 from yibao.domain.actors import Channel
@@ -50,48 +46,15 @@ SESSION = SessionCookie("yb_employer_session", "/employer")
 ANONYMOUS = SignedCookie("yb_employer", "/employer", 2 * 3600)
 HOME = "/employer/"
 LOGIN = "/employer/login"
-
-
-def _live(request: Request) -> EmployerSession | None:
-    """This browser's live session, looked up once per request."""
-    if hasattr(request.state, "employer"):
-        live: EmployerSession | None = request.state.employer
-        return live
-    request.state.employer = None
-    token = SESSION.token(request)
-    if token is not None:
-        request.state.employer = employer_login.session_of(services_of(request).uow(), token=token)
-        request.state.employer_ended = request.state.employer is None
-    return _live(request)
-
-
-def _expected_csrf(request: Request) -> str | None:
-    live = _live(request)
-    if live is not None:
-        return live.csrf
-    token = ANONYMOUS.load(request).get("csrf")
-    return token if isinstance(token, str) else None
-
-
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """Render with the CSRF token of this browser's forms, giving an
-    anonymous browser one; a cookie of a session that ended is dropped."""
-    try:
-        live = _live(request)
-    except DomainError:
-        live = None
-    if live is not None:
-        context.setdefault("me", live.employer)
-        return render(request, template, status, csrf=live.csrf, **context)
-    token = ANONYMOUS.load(request).get("csrf")
-    fresh = not isinstance(token, str)
-    csrf = new_csrf() if fresh else str(token)
-    response = render(request, template, status, csrf=csrf, **context)
-    if fresh:
-        ANONYMOUS.save(request, response, {"csrf": csrf})
-    if getattr(request.state, "employer_ended", False):
-        SESSION.clear(response)
-    return response
+PAGES = SessionPages(
+    cookie=SESSION,
+    anonymous=ANONYMOUS,
+    session_of=employer_login.session_of,
+    party=lambda live: live.employer,
+    login=LOGIN,
+    message=ErrorPage("employer/message.html"),
+    me="me",
+)
 
 
 def _refused(
@@ -99,37 +62,24 @@ def _refused(
 ) -> Response:
     """The channel's one error handler: the refusal on the route's page, with
     the form's harmless fields filled in again (never a password)."""
-    if page is None or not page.shows(exc):
-        page = ErrorPage("employer/message.html")
-    kept = {name: form.get(name, "") for name in page.keep}
-    context: dict[str, Any] = {page.key: error_text(request, exc), "form": kept}
+    page = PAGES.shown(page, exc)
+    context: dict[str, Any] = {page.key: error_text(request, exc), "form": page.kept(form)}
     live = None
     with contextlib.suppress(DomainError):  # the database went away: the message alone
-        live = _live(request)
-    if live is not None and page.template in PAGES:
+        live = PAGES.live(request)
+    if live is not None and page.template in CONTENT:
         try:  # the page's own content, so that the refusal is read in place
-            context = {**PAGES[page.template](request, live.employer), **context}
+            context = {**CONTENT[page.template](request, live.employer), **context}
         except DomainError:
-            page = ErrorPage("employer/message.html")
-    return _page(request, page.template, exc.status, **context)
+            page = PAGES.message
+    return PAGES.page(request, page.template, exc.status, **context)
 
 
 router = APIRouter(route_class=channel_route(_refused))
 
 
-def signed_in(request: Request) -> EmployerView:
-    live = _live(request)
-    if live is None:
-        raise Redirect(LOGIN)
-    return live.employer
-
-
-def checked(request: Request, given: Annotated[str, Depends(forms.csrf_given)]) -> None:
-    require_csrf(_expected_csrf(request), given)
-
-
-Me = Annotated[EmployerView, Depends(signed_in)]
-Checked = Annotated[None, Depends(checked)]
+Me = Annotated[EmployerView, Depends(PAGES.signed_in)]
+Checked = Annotated[None, Depends(PAGES.checked)]
 GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
 LoginForm = Annotated[forms.EmployerLogin, Depends(forms.posted(forms.EmployerLogin))]
 ActivateForm = Annotated[forms.EmployerActivate, Depends(forms.posted(forms.EmployerActivate))]
@@ -138,10 +88,6 @@ LeaveForm = Annotated[forms.Leave, Depends(forms.posted(forms.Leave))]
 PersonRef = Annotated[forms.PersonRef, Depends(forms.routed(forms.PersonRef))]
 BatchForm = Annotated[forms.OwnBatch, Depends(forms.posted(forms.OwnBatch))]
 PasswordForm = Annotated[forms.PasswordChange, Depends(forms.posted(forms.PasswordChange))]
-
-
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # ---------------------------------------------------------------- what each page shows
@@ -168,7 +114,7 @@ def _batches(request: Request, me: EmployerView) -> dict[str, Any]:
     return {"batches": found}
 
 
-PAGES = {
+CONTENT = {
     "employer/roll.html": _roll,
     "employer/batch.html": _batches,
 }
@@ -179,7 +125,7 @@ PAGES = {
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return _page(request, "employer/login.html")
+    return PAGES.page(request, "employer/login.html")
 
 
 @router.post("/login")
@@ -192,27 +138,23 @@ def login(request: Request, _: Checked, form: LoginForm) -> Response:
         channel=Channel.EMPLOYER,
         replacing=SESSION.token(request),
     )
-    response = _go(HOME)
-    SESSION.set(request, response, done.opened.token)
-    ANONYMOUS.clear(response)
-    return response
+    return PAGES.opened(request, done.opened.token, HOME)
 
 
 @router.post("/logout")
 def logout(request: Request, given: GivenCsrf) -> Response:
-    response = _go(LOGIN)
-    live = _live(request)
-    if live is not None and csrf_ok(live.csrf, given):  # a forged log-out does nothing
-        employer_login.log_out(
-            services_of(request).uow(), token=SESSION.token(request), channel=Channel.EMPLOYER
-        )
-        SESSION.clear(response)
-    return response
+    return PAGES.log_out(
+        request,
+        given,
+        lambda token: employer_login.log_out(
+            services_of(request).uow(), token=token, channel=Channel.EMPLOYER
+        ),
+    )
 
 
 @router.get("/activate")
 def activate_form(request: Request) -> Response:
-    return _page(request, "employer/activate.html")
+    return PAGES.page(request, "employer/activate.html")
 
 
 @router.post("/activate")
@@ -226,7 +168,7 @@ def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
         password2=form.password2,
         channel=Channel.EMPLOYER,
     )
-    return _page(request, "employer/login.html", activated=True, form={"uscc": form.uscc})
+    return PAGES.page(request, "employer/login.html", activated=True, form={"uscc": form.uscc})
 
 
 # ---------------------------------------------------------------- pages
@@ -234,12 +176,14 @@ def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
 
 @router.get("/")
 def home(request: Request, me: Me) -> Response:
-    return _page(request, "employer/home.html", **_roll(request, me), **_contributions(request, me))
+    return PAGES.page(
+        request, "employer/home.html", **_roll(request, me), **_contributions(request, me)
+    )
 
 
 @router.get("/roll")
 def roll_page(request: Request, me: Me) -> Response:
-    return _page(request, "employer/roll.html", **_roll(request, me))
+    return PAGES.page(request, "employer/roll.html", **_roll(request, me))
 
 
 @router.post("/roll/hire")
@@ -255,7 +199,7 @@ def hire(request: Request, me: Me, _: Checked, form: HireForm) -> Response:
         start=form.start,
         base=form.base,
     )
-    return _page(request, "employer/roll.html", hired=done, **_roll(request, me))
+    return PAGES.page(request, "employer/roll.html", hired=done, **_roll(request, me))
 
 
 @router.post("/roll/leave")
@@ -269,7 +213,7 @@ def leave(request: Request, me: Me, _: Checked, form: LeaveForm) -> Response:
         account_no=form.account_no,
         end=form.end,
     )
-    return _page(request, "employer/roll.html", left=done, **_roll(request, me))
+    return PAGES.page(request, "employer/roll.html", left=done, **_roll(request, me))
 
 
 @router.get("/roll/{account_no}")
@@ -281,19 +225,19 @@ def employee(request: Request, me: Me, ref: PersonRef) -> Response:
         employer_uscc=me.uscc,
         account_no=ref.account_no,
     )
-    return _page(
+    return PAGES.page(
         request, "employer/employee.html", history=history, month_text=contributions.month_text
     )
 
 
 @router.get("/contributions")
 def contributions_page(request: Request, me: Me) -> Response:
-    return _page(request, "employer/contributions.html", **_contributions(request, me))
+    return PAGES.page(request, "employer/contributions.html", **_contributions(request, me))
 
 
 @router.get("/batch")
 def batch_form(request: Request, me: Me) -> Response:
-    return _page(request, "employer/batch.html", **_batches(request, me))
+    return PAGES.page(request, "employer/batch.html", **_batches(request, me))
 
 
 @router.post("/batch")
@@ -313,12 +257,12 @@ def batch_upload(request: Request, me: Me, _: Checked, form: BatchForm) -> Respo
         filename=(form.upload.filename or "upload.csv")[:200],
         content=content,
     )
-    return _page(request, "employer/batch.html", uploaded=done.batch, **_batches(request, me))
+    return PAGES.page(request, "employer/batch.html", uploaded=done.batch, **_batches(request, me))
 
 
 @router.get("/password")
 def password_form(request: Request, me: Me) -> Response:
-    return _page(request, "employer/password.html")
+    return PAGES.page(request, "employer/password.html")
 
 
 @router.post("/password")
@@ -332,12 +276,13 @@ def change_password(request: Request, me: Me, _: Checked, form: PasswordForm) ->
         new=form.new_password,
         new2=form.new_password2,
     )
-    # every session of the employer ended, this browser's too: it goes on
-    # in the new one, with its new CSRF token
-    request.state.employer = EmployerSession(me, opened.csrf)
-    response = _page(request, "employer/password.html", changed=True)
-    SESSION.set(request, response, opened.token)
-    return response
+    return PAGES.renewed(
+        request,
+        EmployerSession(me, opened.csrf),
+        opened.token,
+        "employer/password.html",
+        changed=True,
+    )
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

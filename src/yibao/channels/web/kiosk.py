@@ -25,7 +25,7 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from yibao.channels.web import forms
 from yibao.channels.web.common import (
@@ -42,6 +42,7 @@ from yibao.channels.web.common import (
     refusals_on,
     render,
     require_csrf,
+    see_other,
     services_of,
     set_strict_cookie,
 )
@@ -254,10 +255,6 @@ CardForm = Annotated[forms.KioskCard, Depends(forms.posted(forms.KioskCard))]
 PinForm = Annotated[forms.KioskPin, Depends(forms.posted(forms.KioskPin))]
 
 
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 @router.get("/")
 def start(request: Request) -> Response:
     data = _state(request)
@@ -291,7 +288,7 @@ def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
     data = _state(request)
     _forget(data)
     data["csrf"] = new_csrf()  # a new page, a new token
-    response = _go("/kiosk/")
+    response = see_other("/kiosk/")
     ANONYMOUS.save(request, response, data)
     _set_device(request, response, token)
     return response
@@ -323,7 +320,7 @@ def pin(request: Request, term: Terminal, given: GivenCsrf, form: PinForm) -> Re
         replacing=SESSION.token(request),
     )
     _forget(data)  # the card is the session's now
-    response = _go("/kiosk/home")
+    response = see_other("/kiosk/home")
     ANONYMOUS.save(request, response, data)
     SESSION.set(request, response, done.opened.token)
     return response
@@ -397,7 +394,7 @@ def logout(request: Request) -> Response:
     data = _state(request)
     _forget(data)
     _new_session(request, data)
-    response = _go("/kiosk/")
+    response = see_other("/kiosk/")
     ANONYMOUS.save(request, response, data)
     _sign_out(request, response)
     return response

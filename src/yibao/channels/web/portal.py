@@ -20,22 +20,18 @@ from typing import Annotated, Any
 import qrcode
 import qrcode.image.svg
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from yibao.channels.web import forms
 from yibao.channels.web.common import (
     ErrorPage,
-    Redirect,
     SessionCookie,
+    SessionPages,
     SignedCookie,
     channel_route,
-    csrf_ok,
     error_text,
-    new_csrf,
     no_such_page,
     refusals_on,
-    render,
-    require_csrf,
     services_of,
 )
 from yibao.domain.actors import Channel
@@ -51,50 +47,14 @@ from yibao.services.inquiry.summary import account_summary
 SESSION = SessionCookie("yb_portal_session", "/portal")
 # the pages before log-in: their CSRF token, for two hours
 ANONYMOUS = SignedCookie("yb_portal", "/portal", 2 * 3600)
-
-
-def _live(request: Request) -> PortalSession | None:
-    """This browser's live session, looked up once per request. If the
-    lookup fails (the database went away), the first caller gets the
-    refusal and the error page is drawn without a session."""
-    if hasattr(request.state, "portal"):
-        live: PortalSession | None = request.state.portal
-        return live
-    request.state.portal = None
-    token = SESSION.token(request)
-    if token is not None:
-        request.state.portal = person_login.session_of(services_of(request).uow(), token=token)
-        request.state.portal_ended = request.state.portal is None
-    return _live(request)
-
-
-def _expected_csrf(request: Request) -> str | None:
-    """The token this browser's forms carry: its session's, else the log-in form's."""
-    live = _live(request)
-    if live is not None:
-        return live.csrf
-    token = ANONYMOUS.load(request).get("csrf")
-    return token if isinstance(token, str) else None
-
-
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
-    """Render with the CSRF token of this browser's forms, giving an
-    anonymous browser one; a cookie of a session that ended is dropped."""
-    try:
-        live = _live(request)
-    except DomainError:  # the database went away: the page says so, with no session
-        live = None
-    if live is not None:
-        return render(request, template, status, csrf=live.csrf, **context)
-    token = ANONYMOUS.load(request).get("csrf")
-    fresh = not isinstance(token, str)
-    csrf = new_csrf() if fresh else str(token)
-    response = render(request, template, status, csrf=csrf, **context)
-    if fresh:
-        ANONYMOUS.save(request, response, {"csrf": csrf})
-    if getattr(request.state, "portal_ended", False):
-        SESSION.clear(response)
-    return response
+PAGES = SessionPages(
+    cookie=SESSION,
+    anonymous=ANONYMOUS,
+    session_of=person_login.session_of,
+    party=lambda live: live.person,
+    login="/portal/login",
+    message=ErrorPage("portal/message.html", fragment="portal/_error.html"),
+)
 
 
 def _refused(
@@ -104,35 +64,20 @@ def _refused(
     HTMX request gets the fragment it swaps in), with the signed-in person's
     menu and the form's harmless fields filled in again."""
     text = error_text(request, exc)
-    if page is None or not page.shows(exc):
-        page = ErrorPage("portal/message.html", fragment="portal/_error.html")
-    kept = {name: form.get(name, "") for name in page.keep}
+    page = PAGES.shown(page, exc)
+    kept = page.kept(form)
     if request.headers.get("hx-request"):
         fragment = page.fragment or "portal/_error.html"
-        return _page(request, fragment, exc.status, error=text, **kept)
-    me = getattr(request.state, "person", None)
-    return _page(request, page.template, exc.status, person=me, **kept, **{page.key: text})
+        return PAGES.page(request, fragment, exc.status, error=text, **kept)
+    me = PAGES.who(request)
+    return PAGES.page(request, page.template, exc.status, person=me, **kept, **{page.key: text})
 
 
 router = APIRouter(route_class=channel_route(_refused))
 
 
-def signed_in(request: Request) -> PersonView:
-    """The person of this browser's live session, or to the log-in page."""
-    live = _live(request)
-    if live is None:
-        raise Redirect("/portal/login")
-    request.state.person = live.person  # for the error handler's menu
-    return live.person
-
-
-def checked(request: Request, given: Annotated[str, Depends(forms.csrf_given)]) -> None:
-    """A form of this portal's own pages: the CSRF token of this browser's forms."""
-    require_csrf(_expected_csrf(request), given)
-
-
-Me = Annotated[PersonView, Depends(signed_in)]
-Checked = Annotated[None, Depends(checked)]
+Me = Annotated[PersonView, Depends(PAGES.signed_in)]
+Checked = Annotated[None, Depends(PAGES.checked)]
 LoginForm = Annotated[forms.PortalLogin, Depends(forms.posted(forms.PortalLogin))]
 ActivateForm = Annotated[forms.PortalActivate, Depends(forms.posted(forms.PortalActivate))]
 PeriodQuery = Annotated[forms.Period, Depends(forms.queried(forms.Period))]
@@ -144,16 +89,12 @@ ResetForm = Annotated[forms.PasswordReset, Depends(forms.posted(forms.PasswordRe
 GivenCsrf = Annotated[str, Depends(forms.csrf_given)]
 
 
-def _go(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
 # ---------------------------------------------------------------- log in and out
 
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return _page(request, "portal/login.html")
+    return PAGES.page(request, "portal/login.html")
 
 
 @router.post("/login")
@@ -166,28 +107,23 @@ def login(request: Request, _: Checked, form: LoginForm) -> Response:
         channel=Channel.PORTAL,
         replacing=SESSION.token(request),
     )
-    response = _go("/portal/")
-    # a new session on the server, with a new CSRF token; the log-in form's is done
-    SESSION.set(request, response, done.opened.token)
-    ANONYMOUS.clear(response)
-    return response
+    return PAGES.opened(request, done.opened.token, "/portal/")
 
 
 @router.post("/logout")
 def logout(request: Request, given: GivenCsrf) -> Response:
-    response = _go("/portal/login")
-    live = _live(request)
-    if live is not None and csrf_ok(live.csrf, given):  # a forged log-out does nothing
-        person_login.log_out(
-            services_of(request).uow(), token=SESSION.token(request), channel=Channel.PORTAL
-        )
-        SESSION.clear(response)
-    return response
+    return PAGES.log_out(
+        request,
+        given,
+        lambda token: person_login.log_out(
+            services_of(request).uow(), token=token, channel=Channel.PORTAL
+        ),
+    )
 
 
 @router.get("/activate")
 def activate_form(request: Request) -> Response:
-    return _page(request, "portal/activate.html")
+    return PAGES.page(request, "portal/activate.html")
 
 
 @router.post("/activate")
@@ -201,14 +137,14 @@ def activate(request: Request, _: Checked, form: ActivateForm) -> Response:
         password2=form.password2,
         channel=Channel.PORTAL,
     )
-    return _page(request, "portal/login.html", activated=True, login_id=form.login_id)
+    return PAGES.page(request, "portal/login.html", activated=True, login_id=form.login_id)
 
 
 @router.get("/reset")
 def reset_form(request: Request) -> Response:
     """A forgotten password: the activation code from the counter, or the
     ID number and the telephone PIN."""
-    return _page(request, "portal/reset.html")
+    return PAGES.page(request, "portal/reset.html")
 
 
 @router.post("/reset")
@@ -222,7 +158,7 @@ def reset(request: Request, _: Checked, form: ResetForm) -> Response:
         password2=form.password2,
         channel=Channel.PORTAL,
     )
-    return _page(request, "portal/login.html", activated=True, login_id=form.certno)
+    return PAGES.page(request, "portal/login.html", activated=True, login_id=form.certno)
 
 
 # ---------------------------------------------------------------- pages
@@ -246,7 +182,7 @@ def _home(request: Request, me: PersonView, status: int = 200, **extra: Any) -> 
         uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
     top = max([1, *(v for _, v in summary.month_ends)])
-    return _page(
+    return PAGES.page(
         request,
         "portal/home.html",
         status,
@@ -282,7 +218,7 @@ def postings(request: Request, me: Me, period: PeriodQuery) -> Response:
         end=period.end,
     )
     partial = bool(request.headers.get("hx-request"))
-    return _page(
+    return PAGES.page(
         request,
         "portal/_postings.html" if partial else "portal/postings.html",
         person=me,
@@ -298,7 +234,7 @@ def payments(request: Request, me: Me) -> Response:
     rows = records.payment_list(
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
-    return _page(request, "portal/payments.html", person=me, rows=rows)
+    return PAGES.page(request, "portal/payments.html", person=me, rows=rows)
 
 
 @router.get("/visits")
@@ -306,7 +242,7 @@ def visits(request: Request, me: Me) -> Response:
     rows = records.visits(
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
-    return _page(request, "portal/visits.html", person=me, rows=rows)
+    return PAGES.page(request, "portal/visits.html", person=me, rows=rows)
 
 
 @router.get("/rights")
@@ -314,7 +250,7 @@ def rights(request: Request, me: Me) -> Response:
     rec = records.rights(
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
-    return _page(
+    return PAGES.page(
         request,
         "portal/rights.html",
         person=me,
@@ -326,7 +262,7 @@ def rights(request: Request, me: Me) -> Response:
 @router.get("/statement")
 def statement_form(request: Request, me: Me) -> Response:
     lo, hi = records.default_period(services_of(request).clock.today())
-    return _page(request, "portal/statement.html", person=me, start=lo, end=hi)
+    return PAGES.page(request, "portal/statement.html", person=me, start=lo, end=hi)
 
 
 @router.get("/statement.pdf")
@@ -352,7 +288,7 @@ def statement_pdf(request: Request, me: Me, period: PeriodQuery) -> Response:
 
 @router.get("/password")
 def password_form(request: Request, me: Me) -> Response:
-    return _page(request, "portal/password.html", person=me)
+    return PAGES.page(request, "portal/password.html", person=me)
 
 
 @router.post("/password")
@@ -366,12 +302,14 @@ def change_password(request: Request, me: Me, _: Checked, form: PasswordForm) ->
         new=form.new_password,
         new2=form.new_password2,
     )
-    # every session of the person ended, this browser's too: it goes on in
-    # the new one, with its new CSRF token
-    request.state.portal = PortalSession(me, opened.csrf)
-    response = _page(request, "portal/password.html", person=me, changed=True)
-    SESSION.set(request, response, opened.token)
-    return response
+    return PAGES.renewed(
+        request,
+        PortalSession(me, opened.csrf),
+        opened.token,
+        "portal/password.html",
+        person=me,
+        changed=True,
+    )
 
 
 @router.post("/phone-pin")
@@ -386,7 +324,7 @@ def set_phone_pin(request: Request, me: Me, _: Checked, form: PhonePinForm) -> R
         pin=form.phone_pin,
         pin2=form.phone_pin2,
     )
-    return _page(request, "portal/password.html", person=me, pin_set=True)
+    return PAGES.page(request, "portal/password.html", person=me, pin_set=True)
 
 
 @router.post("/lost")
@@ -426,7 +364,7 @@ def undo_loss(request: Request, me: Me, _: Checked, form: FoundForm) -> Response
 
 @router.get("/voucher")
 def voucher(request: Request, me: Me) -> Response:
-    return _page(request, "portal/voucher.html", person=me)
+    return PAGES.page(request, "portal/voucher.html", person=me)
 
 
 def qr_svg(text: str) -> str:
@@ -442,7 +380,9 @@ def voucher_code(request: Request, me: Me, _: Checked) -> Response:
     token, expires = evoucher.issue(
         services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
     )
-    return _page(request, "portal/_voucher.html", person=me, svg=qr_svg(token), expires=expires)
+    return PAGES.page(
+        request, "portal/_voucher.html", person=me, svg=qr_svg(token), expires=expires
+    )
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
