@@ -30,3 +30,20 @@ def test_a_lock_is_refused_with_the_minutes_left_rounded_up():
     assert lockout.refusal(NOW, NOW, code="portal.locked") is None
     assert lockout.refusal(None, NOW, code="portal.locked") is None
     assert lockout.is_locked(until, NOW) and not lockout.is_locked(NOW, NOW)
+
+
+class _Account:
+    def __init__(self) -> None:
+        self.failed_logins = 0
+        self.locked_until: dt.datetime | None = None
+
+
+def test_an_account_row_is_counted_locked_and_cleared_in_place():
+    acct = _Account()
+    assert [lockout.fail(acct, NOW) for _ in range(5)] == [False] * 4 + [True]
+    assert (acct.failed_logins, acct.locked_until) == (0, NOW + dt.timedelta(minutes=15))
+    lockout.clear(acct)
+    assert (acct.failed_logins, acct.locked_until) == (0, None)
+    assert lockout.fail(acct, NOW, most=1, minutes=2) and acct.locked_until == NOW + dt.timedelta(
+        minutes=2
+    )

@@ -7,6 +7,7 @@ shorten it. The services keep the count on their own account rows."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from yibao.domain.errors import DomainError
 
@@ -41,3 +42,26 @@ def refusal(locked_until: dt.datetime | None, now: dt.datetime, *, code: str) ->
         en=f"too many wrong passwords; locked, try again in {minutes} minutes",
         status=429,
     )
+
+
+class Lockable(Protocol):
+    """An account row that counts wrong passwords (portal, employer, staff)."""
+
+    failed_logins: int
+    locked_until: dt.datetime | None
+
+
+def fail(
+    acct: Lockable, now: dt.datetime, *, most: int = MAX_FAILURES, minutes: int = LOCK_MINUTES
+) -> bool:
+    """Count one more wrong password on ``acct``; True when it locks it now."""
+    acct.failed_logins, lock = after_failure(acct.failed_logins, now, most=most, minutes=minutes)
+    if lock is not None:
+        acct.locked_until = lock
+    return lock is not None
+
+
+def clear(acct: Lockable) -> None:
+    """The right password: the count of wrong ones starts again."""
+    acct.failed_logins = 0
+    acct.locked_until = None

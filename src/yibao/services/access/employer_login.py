@@ -108,20 +108,17 @@ def _failed(
     refusal is raised. The fifth in a row locks the account; the lock's
     refusal is returned then."""
     now = uow.clock.now()
-    acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
-    if lock is not None:
-        acct.locked_until = lock
+    locked = lockout.fail(acct, now)
     acct.updated_at = now
     uow.audit(
         employer_actor(employer).record(channel=channel, action=action, subject=employer.uscc)
     )
     uow.commit()
-    return _locked(acct, now) if lock is not None else None
+    return _locked(acct, now) if locked else None
 
 
 def _right(acct: EmployerAccount, now: dt.datetime) -> None:
-    acct.failed_logins = 0
-    acct.locked_until = None
+    lockout.clear(acct)
     acct.updated_at = now
 
 

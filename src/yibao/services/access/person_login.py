@@ -143,9 +143,7 @@ def _failed(
     """A wrong password, wherever it was given: counted, audited and committed
     before the refusal is raised. The fifth in a row locks the account; the
     lock's refusal is returned then."""
-    acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
-    if lock is not None:
-        acct.locked_until = lock
+    locked = lockout.fail(acct, now)
     acct.updated_at = now
     uow.audit(
         person_actor(person).record(
@@ -153,13 +151,12 @@ def _failed(
         )
     )
     uow.commit()
-    return _locked(acct, now) if lock is not None else None
+    return _locked(acct, now) if locked else None
 
 
 def _right(acct: PortalAccount, now: dt.datetime) -> None:
     """The right password: the count of wrong ones starts again."""
-    acct.failed_logins = 0
-    acct.locked_until = None
+    lockout.clear(acct)
     acct.updated_at = now
 
 
@@ -292,9 +289,7 @@ def activate(
         or acct.activation_expires_at <= now
         or not security.verify_secret(acct.activation_hash, (code or "").strip().upper())
     ):
-        acct.failed_logins, lock = lockout.after_failure(acct.failed_logins, now)
-        if lock is not None:
-            acct.locked_until = lock
+        lockout.fail(acct, now)
         acct.updated_at = now
         uow.commit()
         raise bad
@@ -302,8 +297,7 @@ def activate(
     person.updated_at = now
     acct.activation_hash = None
     acct.activation_expires_at = None
-    acct.failed_logins = 0
-    acct.locked_until = None
+    lockout.clear(acct)
     acct.session_epoch += 1
     acct.updated_at = now
     # a forgotten password set anew: whoever held a session holds it no more

@@ -172,11 +172,7 @@ def login(
     locked = lockout.is_locked(user.locked_until, now)
     if locked or not right:
         if not right:
-            user.failed_logins, lock = lockout.after_failure(
-                user.failed_logins, now, most=max_failures, minutes=lock_minutes
-            )
-            if lock is not None:
-                user.locked_until = lock
+            lockout.fail(user, now, most=max_failures, minutes=lock_minutes)
         uow.audit(
             actor_of(user).record(
                 channel=channel,
@@ -187,8 +183,7 @@ def login(
         )
         uow.commit()  # the failure counts even though the log-in is refused
         raise unauthorized("auth.bad_credentials", *_BAD_LOGIN)
-    user.failed_logins = 0
-    user.locked_until = None
+    lockout.clear(user)
     token = security.new_token("ybs")
     csrf = security.new_token("csrf")
     expires = now + dt.timedelta(hours=session_hours)
