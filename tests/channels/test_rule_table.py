@@ -43,7 +43,7 @@ NAMES = {
     "card.not_holder": "本人",
     "person.deceased": "死亡",
     "person.emigrated": "出国",
-    "person.other_area": "备案",
+    "offsite.not_covered": "备案",
     "enrolment.suspended": "暂停",
 }
 CARD_STATUS_ZH = {

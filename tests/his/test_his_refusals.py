@@ -16,7 +16,7 @@ from yibao.domain.actors import Channel
 from yibao.services.cards import cards
 from yibao.services.contributions import contributions
 from yibao.services.ledger import ledger
-from yibao.services.settlement import policy
+from yibao.services.settlement import offsite, policy
 from yibao.store.models import Person
 
 
@@ -124,11 +124,12 @@ def test_a_person_of_another_area_needs_a_cross_area_filing(
     }
     r = his.call("2201", {"data": data})
     assert r["infcode"] == -1 and "cross-area filing" in r["err_msg"]
-    policy.file_cross_area(
+    offsite.file(
         services.uow(),
         actor=SYSTEM,
         channel=Channel.CLI,
         person_id=suzhou.id,
+        kind="living",
         visit_area="330500",
         start=dt.date(2026, 11, 1),
     )

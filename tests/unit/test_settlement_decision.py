@@ -100,7 +100,7 @@ REFUSALS = [
     (
         "another area without a filing",
         {"person": dataclasses.replace(ZHANG, insured_area="320500", arrangement=False)},
-        "person.other_area",
+        "offsite.not_covered",
         "insuplc_admdvs",
     ),
     (

@@ -90,7 +90,7 @@ def test_the_holders_own_number_and_name_pass():
         (
             PersonState(1, "张伟", "x", "active", "active", "320100", arrangement=False),
             None,
-            "person.other_area",
+            "offsite.not_covered",
         ),
         (PersonState(1, "张伟", "x", "active", None), None, "enrolment.terminated"),
     ],

@@ -38,33 +38,49 @@ def check_transfer_destination(destination: str | None, home: str, year: int) ->
     """The area a relation is transferred out to: a province, city or county
     that GB/T 2260 lists in ``year``, in the mainland's basic medical
     insurance, and outside the person's own pooling area."""
+    return check_destination(destination, home, year)
+
+
+def check_destination(
+    destination: str | None,
+    home: str,
+    year: int,
+    *,
+    field: str = "destination_area",
+    what_zh: str = "转入地",
+    what_en: str = "destination",
+) -> str:
+    """Another pooling area a person goes to (a transfer out, care in another
+    area): a GB/T 2260 code in use in ``year``, in the mainland's basic
+    medical insurance, outside ``home``'s pool. One check for both, so the
+    two accept the same codes."""
     code = (destination or "").strip()
     if len(code) != 6 or not is_digits(code):
         raise invalid(
-            "destination_area",
-            "请填写转入地的统筹区划代码（6位）",
-            "give the destination area's 6-digit division code",
+            field,
+            f"请填写{what_zh}的统筹区划代码（6位）",
+            f"give the {what_en} area's 6-digit division code",
             "required",
         )
     if national_name(code, year) is None:
         raise invalid(
-            "destination_area",
-            f"转入地{code}不是现行的行政区划代码（GB/T 2260）",
+            field,
+            f"{what_zh}{code}不是现行的行政区划代码（GB/T 2260）",
             f"{code} is not a division code in use (GB/T 2260)",
             "unknown",
         )
     if code[:2] in OUTSIDE_THE_SCHEME:
         raise invalid(
-            "destination_area",
-            "转入地应为内地的医保统筹区",
-            "the destination is a pooling area of the mainland's basic medical insurance",
+            field,
+            f"{what_zh}应为内地的医保统筹区",
+            f"the {what_en} is a pooling area of the mainland's basic medical insurance",
             "outside_scheme",
         )
     if same_pool(code, home):
         raise invalid(
-            "destination_area",
-            "转入地应在本市以外",
-            "the destination is outside this city",
+            field,
+            f"{what_zh}应在本市以外",
+            f"the {what_en} is outside this city",
             "same_city",
         )
     return code

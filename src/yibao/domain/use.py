@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from yibao.domain import offsite
 from yibao.domain.cards import STATUS_ZH, CardStatus
 from yibao.domain.errors import DomainError
 
@@ -60,6 +61,8 @@ class PersonState:
     insured_area: str = ""
     # insured in the pooling area of the place of use, or with a cross-area filing there
     arrangement: bool = True
+    # without an arrangement, why no filing covers (``domain.offsite.cover``)
+    offsite: str = "none"
 
 
 @dataclass(frozen=True)
@@ -253,11 +256,7 @@ def decide(
             None,
         )
     if not person.arrangement:
-        return _refuse(
-            "person.other_area",
-            f"参保地{person.insured_area}不在本统筹区，且未办理异地就医备案",
-            f"insured in area {person.insured_area} with no cross-area filing for this area; "
-            "file one (异地就医备案) at the insured area's counter or portal",
-            "insuplc_admdvs",
+        return Decision(
+            False, offsite.not_covered(person.insured_area, person.offsite, "insuplc_admdvs")
         )
     return ALLOWED

@@ -307,7 +307,7 @@ def terminate(uow: UnitOfWork, enrolment: Enrolment, *, day: dt.date, reason: st
 
 
 def person_state(
-    person: Person, enrolment: Enrolment | None, *, arrangement: bool = True
+    person: Person, enrolment: Enrolment | None, *, arrangement: bool = True, offsite: str = "none"
 ) -> PersonState:
     """The person as ``domain.use`` decides on them; ``arrangement``: insured
     in the pooling area of the place of use, or with a cross-area filing there."""
@@ -319,6 +319,7 @@ def person_state(
         enrolment=enrolment.status if enrolment else None,
         insured_area=enrolment.area if enrolment else "",
         arrangement=arrangement,
+        offsite=offsite,
     )
 
 

@@ -4,8 +4,6 @@ province, like the contribution rules."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +13,7 @@ from yibao.domain.benefit import Policy as Policy
 from yibao.domain.benefit import choose_policy as choose_policy
 from yibao.domain.errors import invalid
 from yibao.services.tx import use_case
-from yibao.store.models import BenefitPolicy, CatalogueItem, CrossAreaFiling
+from yibao.store.models import BenefitPolicy, CatalogueItem
 from yibao.store.uow import UnitOfWork
 
 LEVELS = ("0", "1", "2", "3")
@@ -119,42 +117,3 @@ def catalogue_lookup(session: Session, *, area: str, codes: list[str]) -> dict[s
     for row in sorted(rows, key=lambda r: order[r.area], reverse=True):
         found[row.code] = row
     return found
-
-
-@use_case
-def file_cross_area(
-    uow: UnitOfWork,
-    *,
-    actor: Actor,
-    channel: str,
-    person_id: int,
-    visit_area: str,
-    start: dt.date,
-    end: dt.date | None = None,
-) -> CrossAreaFiling:
-    """Record a filing for treatment in another area (异地就医备案)."""
-    filing = CrossAreaFiling(
-        person_id=person_id,
-        visit_area=visit_area,
-        start_date=start,
-        end_date=end,
-        created_at=uow.clock.now(),
-    )
-    uow.session.add(filing)
-    uow.session.flush()
-    uow.audit(
-        actor.record(
-            channel=channel, action="cross_area.file", person_id=person_id, subject=visit_area
-        )
-    )
-    return filing
-
-
-def has_filing(session: Session, *, person_id: int, visit_area: str, day: dt.date) -> bool:
-    for f in session.execute(
-        select(CrossAreaFiling).where(CrossAreaFiling.person_id == person_id)
-    ).scalars():
-        covers = f.visit_area in areas_up(visit_area)
-        if covers and f.start_date <= day and (f.end_date is None or day <= f.end_date):
-            return True
-    return False

@@ -50,7 +50,7 @@ from yibao.services.cards import cards, evoucher
 from yibao.services.contributions import contributions
 from yibao.services.ledger import backends, ledger, usage
 from yibao.services.registry.registry import age_on
-from yibao.services.settlement import equipment, inputs, policy
+from yibao.services.settlement import equipment, inputs, offsite, policy
 from yibao.services.tx import use_case
 from yibao.store.models import (
     Card,
@@ -205,13 +205,14 @@ def person_state(
     uow: UnitOfWork, person: Person, enrolment: Enrolment | None, *, visit_area: str, day: dt.date
 ) -> PersonState:
     """The person as ``domain.use`` decides on them: insured here, or with a
-    cross-area filing for the visit's area on that day."""
-    arrangement = enrolment is None or same_pool(enrolment.area, visit_area)
-    if not arrangement:
-        arrangement = policy.has_filing(
-            uow.session, person_id=person.id, visit_area=visit_area, day=day
-        )
-    return contributions.person_state(person, enrolment, arrangement=arrangement)
+    filing for care in the visit's area on that day (``offsite.covering``;
+    without one, why not: none, cancelled, expired, not yet started)."""
+    if enrolment is None or same_pool(enrolment.area, visit_area):
+        return contributions.person_state(person, enrolment)
+    cover = offsite.covering(uow.session, person_id=person.id, visit_area=visit_area, day=day)
+    return contributions.person_state(
+        person, enrolment, arrangement=cover.covered, offsite=cover.reason
+    )
 
 
 def named(data: inputs.Presented | Mapping[str, Any]) -> Named:

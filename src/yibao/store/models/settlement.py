@@ -71,6 +71,15 @@ class CrossAreaFiling(Base):
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime]
+    # domain.offsite.Kind: retired, living, working (long stays), referral
+    kind: Mapped[str] = mapped_column(String(10), default="living", server_default="living")
+    # active or cancelled as recorded; future and expired follow from the dates
+    state: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    cancelled_at: Mapped[dt.datetime | None]
+    # how and by whom (kind:id, as the audit names actors) it was filed and cancelled
+    channel: Mapped[str | None] = mapped_column(String(20))
+    filed_by: Mapped[str | None] = mapped_column(String(80))
+    cancelled_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class RequestKey(Base):
