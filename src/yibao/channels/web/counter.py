@@ -55,6 +55,7 @@ from yibao.services.closing import closing
 from yibao.services.contributions import contributions, enrolment
 from yibao.services.inquiry import person_file, records
 from yibao.services.registry import registry, visits
+from yibao.services.settlement import offsite
 from yibao.store.uow import UnitOfWork
 
 SESSION = SignedCookie("yb_counter", "/counter", 8 * 3600)
@@ -890,3 +891,95 @@ def terminal_action(request: Request, ref: TerminalRef, given: GivenCsrf) -> Res
 def nowhere(request: Request) -> Response:
     _clerk(request)  # anyone else is sent to log in
     raise no_such_page()
+
+
+# ---- issue 16: off-site care
+
+OffsiteForm = Annotated[forms.OffsiteFiling, Depends(forms.posted(forms.OffsiteFiling))]
+OffsiteRef = Annotated[forms.OffsiteRef, Depends(forms.routed(forms.OffsiteRef))]
+OFFSITE_KEPT = ("kind", "visit_area", "start", "end")
+
+
+def _offsite_page(
+    request: Request, clerk: Clerk, account_no: str, status: int = 200, **context: Any
+) -> Response:
+    """The visit's person's filings for care in another area, the form to
+    file one and a cancel button on each live one."""
+    here = require_visit(_visit(clerk.data), account_no)
+    found = person_file.visit_file(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, visit=here, account_no=account_no
+    )
+    rows = offsite.filings(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, person_id=here.person_id
+    )
+    return _page(
+        request,
+        clerk.data,
+        "counter/offsite.html",
+        status,
+        actor=clerk.actor,
+        person=found.person,
+        rows=rows,
+        **context,
+    )
+
+
+def _offsite_error(request: Request, exc: DomainError, fields: dict[str, str]) -> Response:
+    """A refusal above the form, with the list and what was typed; without
+    a visit for this person, where the console's other refusals go."""
+    try:
+        clerk = _clerk(request)
+        kept = {k: fields.get(k, "") for k in OFFSITE_KEPT}
+        return _offsite_page(
+            request,
+            clerk,
+            fields.get("account_no", ""),
+            exc.status,
+            error=error_text(request, exc),
+            **kept,
+        )
+    except (Redirect, DomainError):
+        return _default_error(request, exc, fields)
+
+
+@router.get("/person/{account_no}/offsite")
+@on_refusal(_visit_error)
+def offsite_page(request: Request, ref: PersonRef) -> Response:
+    return _offsite_page(request, _clerk(request), ref.account_no)
+
+
+@router.post("/person/{account_no}/offsite/file")
+@on_refusal(_offsite_error)
+def offsite_file(request: Request, ref: PersonRef, given: GivenCsrf, form: OffsiteForm) -> Response:
+    clerk = _clerk(request, csrf=given)
+    here = require_visit(_visit(clerk.data), ref.account_no)
+    filed = offsite.file(
+        _uow(request),
+        actor=clerk.actor,
+        channel=Channel.COUNTER,
+        person_id=here.person_id,
+        kind=form.kind,
+        visit_area=form.visit_area,
+        start=form.start,
+        end=form.end,
+    )
+    return _offsite_page(request, clerk, ref.account_no, done="filed", done_id=filed.id)
+
+
+@router.post("/person/{account_no}/offsite/{filing_id}/cancel")
+@on_refusal(_offsite_error)
+def offsite_cancel(request: Request, ref: OffsiteRef, given: GivenCsrf) -> Response:
+    clerk = _clerk(request, csrf=given)
+    here = require_visit(_visit(clerk.data), ref.account_no)
+    offsite.cancel(
+        _uow(request),
+        actor=clerk.actor,
+        channel=Channel.COUNTER,
+        person_id=here.person_id,
+        filing_id=ref.id,
+    )
+    return _offsite_page(request, clerk, ref.account_no, done="cancelled", done_id=ref.id)
+
+
+# the catch-all answers last: routes added below it would never be reached
+router.routes.sort(key=lambda r: getattr(r, "path", "") == "/{rest:path}")

@@ -570,3 +570,41 @@ class PasswordReset(Form):
     phone_pin: Pin = ""
     password: Secret = ""
     password2: Secret = ""
+
+
+# ---- issue 16: off-site care
+
+OFFSITE_LABELS: dict[str, tuple[str, str]] = {
+    "kind": ("备案类型", "kind of filing"),
+    "visit_area": ("就医地区划代码", "destination area code"),
+    "start": ("开始日期", "first day"),
+    "end": ("结束日期", "last day"),
+    "filing_id": ("备案编号", "filing number"),
+    "account_no": ("医保账号", "account number"),
+}
+
+
+class OffsiteFiling(Form):
+    """A filing for care in another area (异地就医备案). The kind and the
+    destination are read as bounded text: ``domain.offsite`` names a wrong
+    choice or code, so that the page can show it beside the person's list."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = OFFSITE_LABELS
+
+    kind: Choice = ""
+    visit_area: Choice = ""
+    start: Day = None
+    end: Day = None
+
+
+class OffsiteRef(Form):
+    """A filing in a path: the portal's own, or the counter visit's person's."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = OFFSITE_LABELS
+
+    account_no: AccountNo = ""
+    filing_id: Annotated[str, _reading(partial(values.digits, most=18))] = ""
+
+    @property
+    def id(self) -> int:
+        return int(self.filing_id)

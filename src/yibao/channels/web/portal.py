@@ -43,6 +43,7 @@ from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
 from yibao.services.inquiry import records
 from yibao.services.inquiry.summary import account_summary
+from yibao.services.settlement import offsite
 
 SESSION = SessionCookie("yb_portal_session", "/portal")
 # the pages before log-in: their CSRF token, for two hours
@@ -388,3 +389,67 @@ def voucher_code(request: Request, me: Me, _: Checked) -> Response:
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def nowhere(request: Request) -> Response:
     raise no_such_page()
+
+
+# ---- issue 16: off-site care
+
+OffsiteForm = Annotated[forms.OffsiteFiling, Depends(forms.posted(forms.OffsiteFiling))]
+OffsiteRef = Annotated[forms.OffsiteRef, Depends(forms.routed(forms.OffsiteRef))]
+OFFSITE_KEPT = ("kind", "visit_area", "start", "end")
+
+
+def _offsite(request: Request, me: PersonView, status: int = 200, **extra: Any) -> Response:
+    """The person's filings for care in another area, each with its state,
+    and the form to file one; ``extra``: what was just done, or why not."""
+    rows = offsite.filings(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    return PAGES.page(request, "portal/offsite.html", status, person=me, rows=rows, **extra)
+
+
+@router.get("/offsite")
+def offsite_page(request: Request, me: Me) -> Response:
+    return _offsite(request, me)
+
+
+@router.post("/offsite")
+@refusals_on("portal/offsite.html", keep=OFFSITE_KEPT, input_only=True)
+def offsite_file(request: Request, me: Me, _: Checked, form: OffsiteForm) -> Response:
+    """File for care in another area; a refusal is shown above the form,
+    with the list and what was typed."""
+    try:
+        filed = offsite.file(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            person_id=me.id,
+            kind=form.kind,
+            visit_area=form.visit_area,
+            start=form.start,
+            end=form.end,
+        )
+    except DomainError as exc:
+        kept = {k: str(getattr(form, k) or "") for k in OFFSITE_KEPT}
+        return _offsite(request, me, exc.status, error=error_text(request, exc), **kept)
+    return _offsite(request, me, done="filed", done_id=filed.id)
+
+
+@router.post("/offsite/{filing_id}/cancel")
+def offsite_cancel(request: Request, me: Me, _: Checked, ref: OffsiteRef) -> Response:
+    try:
+        offsite.cancel(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            person_id=me.id,
+            filing_id=ref.id,
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            raise  # not the person's filing: the message page, like any other
+        return _offsite(request, me, exc.status, error=error_text(request, exc))
+    return _offsite(request, me, done="cancelled", done_id=ref.id)
+
+
+# the catch-all answers last: routes added below it would never be reached
+router.routes.sort(key=lambda r: getattr(r, "path", "") == "/{rest:path}")
