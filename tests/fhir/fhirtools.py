@@ -17,7 +17,11 @@ def valid(body: dict[str, Any]) -> Any:
 
 
 def token(client: Any, inst: dict[str, Any], scope: str | None = None) -> dict[str, str]:
-    form = {"grant_type": "client_credentials", "client_id": inst["code"], "client_secret": inst["secret"]}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": inst["code"],
+        "client_secret": inst["secret"],
+    }
     if scope is not None:
         form["scope"] = scope
     r = client.post(f"{BASE}/auth/token", data=form)
@@ -38,7 +42,14 @@ def claim(
         "resourceType": "Claim",
         "identifier": [{"system": f"urn:his:{institution}:claim", "value": identifier}],
         "status": "active",
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
         "use": "claim",
         "patient": {"reference": f"Patient/{person_id}"},
         "created": created,
@@ -48,7 +59,9 @@ def claim(
         "item": [
             {
                 "sequence": i + 1,
-                "productOrService": {"coding": [{"system": "urn:yibao:fhir:CodeSystem/med-list", "code": code}]},
+                "productOrService": {
+                    "coding": [{"system": "urn:yibao:fhir:CodeSystem/med-list", "code": code}]
+                },
                 "unitPrice": {"value": amount, "currency": "CNY"},
                 "net": {"value": amount, "currency": "CNY"},
             }
@@ -60,7 +73,9 @@ def claim(
 
 def patient_id(client: Any, headers: dict[str, str], certno: str) -> str:
     r = client.get(
-        f"{BASE}/Patient", params={"identifier": f"urn:oid:2.16.156.10011.1.1|{certno}"}, headers=headers
+        f"{BASE}/Patient",
+        params={"identifier": f"urn:oid:2.16.156.10011.1.1|{certno}"},
+        headers=headers,
     )
     assert r.status_code == 200, r.text
     bundle = valid(r.json())
