@@ -179,11 +179,12 @@ def claim(data: dict[str, Any], now: dt.datetime) -> ClaimInput:
                 "the catalogue code (coding.code) is missing",
                 "missing",
             )
-        if item.sequence in seen:
+        sequence = int(item.sequence or i + 1)
+        if sequence in seen:
             raise invalid(
                 f"{where}.sequence", "序号重复", "the sequence is used twice", "duplicate"
             )
-        seen.add(item.sequence)
+        seen.add(sequence)
         quantity = (
             Decimal(str(item.quantity.value))
             if item.quantity and item.quantity.value is not None
@@ -195,21 +196,19 @@ def claim(data: dict[str, Any], now: dt.datetime) -> ClaimInput:
             amount = _money(item.net, f"{where}.net")
         elif item.unitPrice is not None:
             unit = _money(item.unitPrice, f"{where}.unitPrice")
-            total = Decimal(unit) * quantity
-            if total != total.to_integral_value():
+            product = Decimal(unit) * quantity
+            if product != product.to_integral_value():
                 raise invalid(
                     f"{where}.net", "金额应为整分", "the item's amount is whole fen", "amount"
                 )
-            amount = int(total)
+            amount = int(product)
         else:
             raise invalid(
                 f"{where}.net", "缺少金额", "the item's amount (net) is missing", "missing"
             )
         unit_price = _money(item.unitPrice, f"{where}.unitPrice") if item.unitPrice else amount
         lines.append(
-            ClaimLine(
-                item.sequence, coding.code, amount, format(quantity.normalize(), "f"), unit_price
-            )
+            ClaimLine(sequence, coding.code, amount, format(quantity.normalize(), "f"), unit_price)
         )
     total = _money(c.total, "Claim.total") if c.total is not None else sum(x.amount for x in lines)
     start = c.billablePeriod.start if c.billablePeriod and c.billablePeriod.start else c.created

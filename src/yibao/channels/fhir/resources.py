@@ -92,7 +92,8 @@ def outcome(exc: DomainError) -> OperationOutcome:
         code = "too-long"
     problems = exc.problems or []
     issues = []
-    for where, zh, en in [(p.field, p.zh, p.en) for p in problems] or [(exc.field, exc.zh, exc.en)]:
+    listed: list[tuple[str | None, str, str]] = [(p.field, p.zh, p.en) for p in problems]
+    for where, zh, en in listed or [(exc.field, exc.zh, exc.en)]:
         issue: dict[str, Any] = {
             "severity": "error",
             "code": code,
