@@ -395,3 +395,38 @@ def test_reads_are_audited_and_exported_as_audit_events(
 
 def test_unknown_paths_are_outcomes(client: Any, auth: dict[str, str]) -> None:
     _outcome(client.get(f"{BASE}/Observation", headers=auth), 404, "url")
+
+
+def test_staff_export_the_audit_log_of_their_area(
+    client: Any, demo: dict[str, Any], auth: dict[str, str], token_for: Any
+) -> None:
+    pid = patient_id(client, auth, demo["persons"][0]["certno"])
+    admin = next(s for s in demo["staff"] if s["role"] == "city_admin")
+    r = client.get(
+        f"{BASE}/AuditEvent", params={"patient": pid}, headers=token_for(admin["username"])
+    )
+    assert r.status_code == 200, r.text
+    events = valid(r.json())
+    assert "fhir.patient_search" in {e.resource.subtype[0].code for e in events.entry}
+    # a clerk without audit.read is refused; a token that is no one's is a 401
+    clerk = next(s for s in demo["staff"] if s["role"] == "county_clerk")
+    _outcome(client.get(f"{BASE}/AuditEvent", headers=token_for(clerk["username"])), 403)
+    _outcome(client.get(f"{BASE}/AuditEvent", headers={"Authorization": "Bearer nonsense"}), 401)
+
+
+def test_a_missing_element_is_required_and_a_future_claim_names_created(
+    client: Any, demo: dict[str, Any], hosp: dict[str, Any], auth: dict[str, str]
+) -> None:
+    pid = patient_id(client, auth, demo["persons"][0]["certno"])
+    body = claim(pid, hosp["code"], [("250101001", "100.00")], identifier="NOPAT")
+    del body["patient"]
+    oo = _outcome(client.post(f"{BASE}/Claim", json=body, headers=auth), 422, "Claim.patient")
+    assert oo.issue[0].code == "required"
+    future = claim(
+        pid,
+        hosp["code"],
+        [("250101001", "100.00")],
+        identifier="LATER",
+        created="2026-11-24T10:00:00+08:00",
+    )
+    _outcome(client.post(f"{BASE}/Claim", json=future, headers=auth), 422, "Claim.created")

@@ -88,8 +88,9 @@ def resource(data: dict[str, Any], model: type[R]) -> R:
                 msg = str(e.get("msg", "invalid"))[:200]
                 problems.append(FieldProblem(where, "元素值无效", f"invalid: {msg}"))
         first = problems[0]
+        missing = exc.errors(include_url=False)[0]["type"] == "missing"
         raise DomainError(
-            code="validation.fhir",
+            code="validation.missing" if missing else "validation.fhir",
             zh=first.zh,
             en=first.en,
             field=first.field,

@@ -84,6 +84,8 @@ def outcome(exc: DomainError) -> OperationOutcome:
     """A refusal as an OperationOutcome naming the element
     (``expression`` and ``location``)."""
     code = ISSUE_CODES.get(exc.status, "invalid" if exc.status == 422 else "processing")
+    if exc.code == "validation.missing":
+        code = "required"
     if exc.code.startswith("idempotency.") or exc.code.startswith("ledger.already"):
         code = "duplicate" if exc.code.startswith("idempotency.") else "conflict"
     elif exc.status == 409:
@@ -351,7 +353,10 @@ def audit_event(a: svc.AuditView) -> AuditEvent:
             {
                 "type": {"text": a.actor_kind},
                 "who": {
-                    "identifier": {"system": "urn:yibao:fhir:sid/institution", "value": a.actor_id}
+                    "identifier": {
+                        "system": f"urn:yibao:fhir:sid/{a.actor_kind}",
+                        "value": a.actor_id,
+                    }
                 },
                 "requestor": True,
             }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from yibao.channels.fhir import inputs
 from yibao.channels.fhir import resources as out
 from yibao.domain.errors import DomainError, invalid
 from yibao.runtime import Services
+from yibao.services.access import staff
 from yibao.services.access.institution_auth import Caller
 from yibao.services.fhir import fhir as svc
 from yibao.services.fhir import tokens
@@ -311,14 +313,42 @@ async def eob_search(request: Request) -> Response:
 
 @router.get("/AuditEvent")
 async def audit_search(request: Request) -> Response:
+    """For an institution's token its own entries; for a staff API token
+    (``yibao`` staff with ``audit.read``) those of the staff's area."""
+    authorization = request.headers.get("authorization") or ""
+    staff_token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+    if staff_token and not staff_token.startswith(tokens.PREFIX + "."):
+        return await _serve_staff(request, staff_token)
+
     def work(s: Services, c: Caller) -> Resource:
-        start, end = inputs.search_date(request.query_params.getlist("date"))
-        given = _param(request, "patient", "entity")
-        pid = inputs.patient_id(given, "patient") if given is not None else None
+        start, end, pid = _audit_params(request)
         rows = svc.audit_events(s.uow(), c, start=start, end=end, person_id=pid)
         return out.bundle([out.audit_event(r) for r in rows], _base(request))
 
     return await _serve(request, "system/AuditEvent.read", work)
+
+
+def _audit_params(request: Request) -> tuple[Any, Any, int | None]:
+    start, end = inputs.search_date(request.query_params.getlist("date"))
+    given = _param(request, "patient", "entity")
+    return start, end, inputs.patient_id(given, "patient") if given is not None else None
+
+
+async def _serve_staff(request: Request, token: str) -> Response:
+    services: Services = request.app.state.services
+
+    def run() -> Resource:
+        session = staff.authenticate_request(services.uow(), token=token)
+        start, end, pid = _audit_params(request)
+        rows = svc.staff_audit_events(
+            services.uow(), session.actor, start=start, end=end, person_id=pid
+        )
+        return out.bundle([out.audit_event(r) for r in rows], _base(request))
+
+    try:
+        return _reply(await run_in_threadpool(run))
+    except DomainError as exc:
+        return _refused(exc)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from yibao.clock import CHINA
 from yibao.domain import ledger as codes
-from yibao.domain.actors import Channel
+from yibao.domain.access import Perm
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.errors import DomainError, invalid, not_found
 from yibao.domain.use import Presenter, Purpose
 from yibao.domain.use import decide as decide_use
@@ -273,16 +274,25 @@ _ELEMENTS = {
     "insuplc_admdvs": "Claim.patient",
     "medfee_sumamt": "Claim.total",
     "insutype": "Claim.insurance",
+    "begntime": "Claim.created",
+    "med_type": "Claim.subType",
 }
 
 
-def _as_claim(exc: DomainError) -> DomainError:
-    f = exc.field or ""
-    tail = f.rsplit(".", 1)[-1]
+def _element(name: str | None) -> str | None:
+    tail = (name or "").rsplit(".", 1)[-1]
     if tail in _ELEMENTS:
-        exc.field = _ELEMENTS[tail]
-    elif "feedetail" in f:
-        exc.field = "Claim.item"
+        return _ELEMENTS[tail]
+    if "feedetail" in (name or ""):
+        return "Claim.item"
+    return name
+
+
+def _as_claim(exc: DomainError) -> DomainError:
+    """A refusal of the HIS's use cases, naming the Claim's element."""
+    exc.field = _element(exc.field)
+    for problem in exc.problems:
+        problem.field = _element(problem.field) or problem.field
     return exc
 
 
@@ -454,6 +464,29 @@ class AuditView:
     subject: str
 
 
+def _audit_rows(
+    uow: UnitOfWork,
+    stmt: Any,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    person_id: int | None,
+) -> list[AuditView]:
+    if start and end and end <= start:
+        raise invalid("date", "结束时间应晚于开始时间", "the end is after the start", "period")
+    if start is not None:
+        stmt = stmt.where(AuditEntry.at >= start)
+    if end is not None:
+        stmt = stmt.where(AuditEntry.at < end)
+    if person_id is not None:
+        stmt = stmt.where(AuditEntry.person_id == person_id)
+    rows = uow.session.execute(stmt.order_by(AuditEntry.id).limit(SEARCH_MAX)).scalars()
+    return [
+        AuditView(r.id, r.at, r.actor_kind, r.actor_id, r.channel, r.action, r.person_id, r.subject)
+        for r in rows
+    ]
+
+
 @use_case
 def audit_events(
     uow: UnitOfWork,
@@ -465,21 +498,35 @@ def audit_events(
 ) -> Sequence[AuditView]:
     """The institution's own entries of the audit log (what it did through
     the HIS and FHIR), oldest first, at most ``SEARCH_MAX``."""
-    if start and end and end <= start:
-        raise invalid("date", "结束时间应晚于开始时间", "the end is after the start", "period")
     stmt = select(AuditEntry).where(
         AuditEntry.actor_kind == "institution", AuditEntry.actor_id == caller.code
     )
-    if start is not None:
-        stmt = stmt.where(AuditEntry.at >= start)
-    if end is not None:
-        stmt = stmt.where(AuditEntry.at < end)
-    if person_id is not None:
-        stmt = stmt.where(AuditEntry.person_id == person_id)
-    rows = uow.session.execute(stmt.order_by(AuditEntry.id).limit(SEARCH_MAX)).scalars()
-    out = [
-        AuditView(r.id, r.at, r.actor_kind, r.actor_id, r.channel, r.action, r.person_id, r.subject)
-        for r in rows
-    ]
+    out = _audit_rows(uow, stmt, start=start, end=end, person_id=person_id)
     uow.audit(caller.record(channel=Channel.FHIR, action="fhir.audit_export", person_id=person_id))
+    return out
+
+
+@use_case
+def staff_audit_events(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    person_id: int | None,
+) -> Sequence[AuditView]:
+    """The audit log for staff who may read it (``audit.read``): the entries
+    about persons of their area, and those without a person written by
+    actors of their area; oldest first, at most ``SEARCH_MAX``."""
+    actor.require(Perm.AUDIT_READ)
+    prefix = actor.scope
+    mine = select(Person.id).where(Person.division_code.startswith(prefix))
+    stmt = select(AuditEntry).where(
+        or_(
+            AuditEntry.person_id.in_(mine),
+            and_(AuditEntry.person_id.is_(None), AuditEntry.actor_division.startswith(prefix)),
+        )
+    )
+    out = _audit_rows(uow, stmt, start=start, end=end, person_id=person_id)
+    uow.audit(actor.record(channel=Channel.FHIR, action="fhir.audit_export", person_id=person_id))
     return out
