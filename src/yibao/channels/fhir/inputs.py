@@ -26,6 +26,10 @@ YUAN_MAX = Decimal(10) ** 10
 MED_TYPE = "urn:yibao:fhir:CodeSystem/med-type"
 ACCOUNT_USED = "urn:yibao:fhir:StructureDefinition/account-used"
 _PATIENT = re.compile(r"(?:Patient/)?([0-9]{1,18})")
+# an identifier or a search value: printable, no control character
+_TEXT = re.compile(r"[^\x00-\x1f\x7f]+")
+# a catalogue code: visible ASCII
+_CODE = re.compile(r"[!-~]{1,50}")
 _ORG = re.compile(r"Organization/([A-Za-z0-9]{1,20})")
 
 R = TypeVar("R", bound=Resource)
@@ -145,11 +149,16 @@ def claim(data: dict[str, Any], now: dt.datetime) -> ClaimInput:
             "a Claim needs an identifier (system and value): its idempotency key",
             "missing",
         )
-    if len(ident.value or "") > IDENTIFIER_MAX or len(ident.system or "") > 200:
+    if (
+        len(ident.value or "") > IDENTIFIER_MAX
+        or len(ident.system or "") > 200
+        or not _TEXT.fullmatch(ident.value or "")
+        or not _TEXT.fullmatch(ident.system or "")
+    ):
         raise invalid(
             "Claim.identifier",
             f"标识最长{IDENTIFIER_MAX}个字符",
-            f"the identifier's value is at most {IDENTIFIER_MAX} characters",
+            f"the identifier's value is at most {IDENTIFIER_MAX} printable characters",
             "length",
         )
     person = patient_id(c.patient.reference if c.patient else None, "Claim.patient")
@@ -173,7 +182,7 @@ def claim(data: dict[str, Any], now: dt.datetime) -> ClaimInput:
         coding = (
             next(iter(item.productOrService.coding or []), None) if item.productOrService else None
         )
-        if coding is None or not coding.code or len(coding.code) > 50:
+        if coding is None or not coding.code or not _CODE.fullmatch(coding.code):
             raise invalid(
                 f"{where}.productOrService",
                 "缺少目录编码",
@@ -238,6 +247,26 @@ def claim(data: dict[str, Any], now: dt.datetime) -> ClaimInput:
         total=total,
         use_account=use_account,
     )
+
+
+def search_identifier(given: str | None) -> tuple[str, str]:
+    """``identifier=system|value``, each printable and bounded."""
+    if not given or "|" not in given:
+        raise invalid(
+            "identifier",
+            "应为identifier=system|value",
+            "identifier=system|value is required",
+            "missing",
+        )
+    system, value = given.split("|", 1)
+    if len(value) > IDENTIFIER_MAX or len(system) > 200 or not _TEXT.fullmatch(given):
+        raise invalid(
+            "identifier",
+            f"标识最长{IDENTIFIER_MAX}个可打印字符",
+            f"the identifier's value is at most {IDENTIFIER_MAX} printable characters",
+            "format",
+        )
+    return system, value
 
 
 def eligibility_request(data: dict[str, Any]) -> tuple[int, str | None]:

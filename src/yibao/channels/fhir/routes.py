@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fhir.resources.R4B.parameters import Parameters
@@ -69,21 +71,27 @@ async def _serve(
     except DomainError as exc:
         return _refused(exc)
     except Exception:
-        log.exception("FHIR %s %s failed", request.method, request.url.path[:100])
-        return Response(
-            out.dump(
-                out.outcome(
-                    DomainError(
-                        code="internal",
-                        zh="系统内部错误，请稍后再试",
-                        en="internal error; please try again later",
-                        status=500,
-                    )
+        return _internal(request)
+
+
+def _internal(request: Request) -> Response:
+    """A fault of yibao itself: logged for the operator, an outcome without
+    a stack trace for the client."""
+    log.exception("FHIR %s %s failed", request.method, request.url.path[:100])
+    return Response(
+        out.dump(
+            out.outcome(
+                DomainError(
+                    code="internal",
+                    zh="系统内部错误，请稍后再试",
+                    en="internal error; please try again later",
+                    status=500,
                 )
-            ),
-            status_code=500,
-            media_type=out.FHIR_JSON,
-        )
+            )
+        ),
+        status_code=500,
+        media_type=out.FHIR_JSON,
+    )
 
 
 def _param(request: Request, *names: str) -> str | None:
@@ -132,8 +140,6 @@ async def token(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
         raw = await _body(request)
-        from urllib.parse import parse_qs
-
         try:
             form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), strict_parsing=False).items()}
         except UnicodeDecodeError:
@@ -148,8 +154,8 @@ async def token(request: Request) -> Response:
         )
     except DomainError as exc:
         return _refused(exc)
-    import orjson
-
+    except Exception:
+        return _internal(request)
     return Response(
         orjson.dumps(
             {
@@ -176,15 +182,7 @@ async def patient_read(request: Request, pid: str) -> Response:
 @router.get("/Patient")
 async def patient_search(request: Request) -> Response:
     def work(s: Services, c: Caller) -> Resource:
-        given = _param(request, "identifier")
-        if not given or "|" not in given:
-            raise invalid(
-                "identifier",
-                "应为identifier=system|value",
-                "identifier=system|value is required",
-                "missing",
-            )
-        system, value = given.split("|", 1)
+        system, value = inputs.search_identifier(_param(request, "identifier"))
         found = svc.search_patients(s.uow(), c, system=system, value=value)
         return out.bundle([out.patient(p) for p in found], _base(request))
 
@@ -349,6 +347,8 @@ async def _serve_staff(request: Request, token: str) -> Response:
         return _reply(await run_in_threadpool(run))
     except DomainError as exc:
         return _refused(exc)
+    except Exception:
+        return _internal(request)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
