@@ -73,5 +73,12 @@ def test_broken_token_requests(client: Any) -> None:
         ),
         "client_secret",
     )
+    _refused(
+        client.post(
+            f"{BASE}/auth/token",
+            data={"grant_type": "client_credentials", "client_id": "H1\x00", "client_secret": "s"},
+        ),
+        "client_secret",
+    )
     _refused(client.get(f"{BASE}/Patient/1", headers={"Authorization": "Bearer " + "a" * 5000}))
     _refused(client.get(f"{BASE}/Patient/1", headers={"Authorization": "Bearer yb1.!!!.???"}))

@@ -108,7 +108,8 @@ def issue(
         )
     scopes = granted(scope)
     inst = None
-    if client_id and len(client_id) <= 20:
+    # an institution code is ASCII letters and digits; nothing else is looked up
+    if client_id and len(client_id) <= 20 and client_id.isascii() and client_id.isalnum():
         inst = uow.session.execute(
             select(Institution).where(Institution.code == client_id)
         ).scalar_one_or_none()
