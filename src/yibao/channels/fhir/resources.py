@@ -405,7 +405,7 @@ def capability(now: dt.datetime, base: str) -> CapabilityStatement:
             out["searchParam"] = [{"name": n, "type": t} for n, t in params]
         if ops:
             out["operation"] = [
-                {"name": o, "definition": f"{base}/OperationDefinition/{o}"} for o in ops
+                {"name": o, "definition": f"urn:yibao:fhir:OperationDefinition/{o}"} for o in ops
             ]
         return out
 

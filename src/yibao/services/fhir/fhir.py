@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -252,7 +252,6 @@ class ClaimInput:
     lines: list[ClaimLine]
     total: int  # fen
     use_account: bool = True
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def _yuan(fen: int) -> str:
