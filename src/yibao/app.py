@@ -101,6 +101,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.include_router(api_router, prefix="/api/v1")
 
+    from yibao.channels.fhir import router as fhir_router
+
+    app.include_router(fhir_router, prefix="/fhir/R4")
+
     from yibao.channels.ivr import router as ivr_router
 
     app.include_router(ivr_router)

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Days after a cash visit during an equipment failure within which the
     # institution may re-settle it (seed 000, part three, item 3).
     his_resettle_window_days: int = 90
+    # how long a FHIR bearer token (POST /fhir/R4/auth/token) is good for
+    fhir_token_minutes: int = 15
     # On PostgreSQL, 1101 and 2207 take the fast path (services/settlement/fast_path.py);
     # off, every request takes the general path.
     his_fast_path: bool = True

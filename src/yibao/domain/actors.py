@@ -19,6 +19,7 @@ class Channel:
     EMPLOYER = "employer"
     TELEPHONE = "telephone"
     HIS = "his"
+    FHIR = "fhir"
     SYSTEM = "system"
 
 
