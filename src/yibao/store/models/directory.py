@@ -22,6 +22,8 @@ class DirectoryChange(Base):
     subject_kind: Mapped[str] = mapped_column(String(20))  # institution, catalogue
     # an institution's code, or a catalogue item's "area/code"
     subject: Mapped[str] = mapped_column(String(60))
+    # the institution's division, or the catalogue's area: whose staff see it
+    division_code: Mapped[str] = mapped_column(String(9), index=True)
     action: Mapped[str] = mapped_column(String(20))  # create, change
     # field -> [old, new]; old is null for a created object
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

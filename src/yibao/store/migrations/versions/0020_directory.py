@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, nullable=False),
         sa.Column("subject_kind", sa.String(length=20), nullable=False),
         sa.Column("subject", sa.String(length=60), nullable=False),
+        sa.Column("division_code", sa.String(length=9), nullable=False),
         sa.Column("action", sa.String(length=20), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=False),
         sa.Column("actor_kind", sa.String(length=20), nullable=False),
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_index("ix_directory_changes_division_code", "directory_changes", ["division_code"])
     op.create_index(
         "ix_directory_changes_subject", "directory_changes", ["subject_kind", "subject"]
     )
@@ -59,6 +61,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_directory_changes_subject", table_name="directory_changes")
+    op.drop_index("ix_directory_changes_division_code", table_name="directory_changes")
     op.drop_table("directory_changes")
     with op.batch_alter_table("institutions") as batch:
         batch.drop_column("offsite")
