@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     kiosk_idle_seconds: int = 60
     # Hours a terminal's one-time activation code stays good after staff issue it.
     kiosk_activation_hours: int = 24
+    # The public look-ups' JSON (/api/v1/public/..., issue 16), per client
+    # address, in a moving window: "<count>/<n> <second|minute|hour>" as the
+    # ``limits`` library reads it, e.g. "120/minute" or "5 per 10 seconds".
+    public_rate_limit: str = "120/minute"
+
+    @field_validator("public_rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # refused at start-up, not at the first request
+        return value
 
     @field_validator("audit_key")
     @classmethod

@@ -20,6 +20,7 @@ from yibao.services.access import employer_login
 from yibao.services.access import staff as access_service
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import enrolment as enrolment_service
+from yibao.services.directory import directory
 from yibao.services.registry import registry
 from yibao.services.tx import use_case
 from yibao.store.models import DemoMarker
@@ -205,6 +206,15 @@ _INSTITUTIONS = [
     ("P33050200001", "湖州老百姓大药房月河店", "pharmacy", "0", "330502", "lbx-demo-secret-0004"),
 ]
 
+# what the public look-ups show of them (issue 16): address, telephone, and
+# whether they settle visits of persons insured in another area
+_INSTITUTION_PUBLIC = {
+    "H33050200001": ("湖州市吴兴区红旗路198号", "0572-2023300", True),
+    "H33050200002": ("湖州市吴兴区劳动路1558号", "0572-2181001", True),
+    "H33050300001": ("湖州市南浔区南浔镇朝阳路666号", "0572-3029000", False),
+    "P33050200001": ("湖州市吴兴区月河街道红旗路11号", "0572-2079966", False),
+}
+
 
 # where ``yibao serve`` listens unless told otherwise
 BASE_URL = "http://127.0.0.1:8000"
@@ -276,7 +286,7 @@ def fixtures(base_url: str = BASE_URL) -> dict[str, Any]:
         ],
         "catalogue": [
             {"code": code, "name": name, "category": cat, "price": price / 100}
-            for code, name, cat, _share, price in CATALOGUE
+            for code, name, cat, _share, price in CATALOGUE + MORE_CATALOGUE
         ],
     }
 
@@ -469,6 +479,16 @@ def _load_city(uow: UnitOfWork) -> list[int] | None:
             division_code=i["division"],
             access_secret=i["secret"],
         )
+        address, telephone, offsite = _INSTITUTION_PUBLIC[i["code"]]
+        directory.change_institution.step(
+            uow,
+            actor=system,
+            channel=Channel.CLI,
+            code=i["code"],
+            address=address,
+            telephone=telephone,
+            offsite=offsite,
+        )
     from yibao.services import security
 
     for p in data["persons"]:
@@ -586,6 +606,38 @@ CATALOGUE: list[tuple[str, str, str, int, int]] = [
     ("C00000000001", "医用护理口罩（目录外）", "C", 0, 5_00),
 ]
 
+# more of it, for the public look-ups to show (issue 16)
+MORE_CATALOGUE: list[tuple[str, str, str, int, int]] = [
+    ("001102000010000", "急诊诊查费", "A", 0, 15_00),
+    ("001103000010000", "副主任医师门诊诊查费", "A", 0, 25_00),
+    ("250102001", "尿常规检查", "A", 0, 10_00),
+    ("250301001", "肝功能检测", "A", 0, 60_00),
+    ("250302001", "肾功能检测", "A", 0, 45_00),
+    ("210102001", "胸部X线摄影", "A", 0, 80_00),
+    ("220201001", "腹部彩色多普勒超声", "B", 1000, 150_00),
+    ("210300001", "头颅CT平扫", "B", 1000, 260_00),
+    ("210400001", "膝关节磁共振平扫", "B", 2000, 550_00),
+    ("310701001", "常规心电图检查", "A", 0, 25_00),
+    ("XC09AAE056A001", "卡托普利片 25mg*100片", "A", 0, 8_20),
+    ("XA10BAA046A001", "盐酸二甲双胍片 0.5g*60片", "A", 0, 14_50),
+    ("XC10AAA198A001", "阿托伐他汀钙片 20mg*7片", "A", 0, 18_80),
+    ("XC08CAA025A001", "硝苯地平缓释片 20mg*30片", "A", 0, 16_40),
+    ("XJ01DCA018A001", "头孢呋辛酯片 0.25g*12片", "A", 0, 22_30),
+    ("XR06AEA041A001", "氯雷他定片 10mg*6片", "A", 0, 9_90),
+    ("XN02BEA002A001", "对乙酰氨基酚片 0.5g*20片", "A", 0, 4_60),
+    ("XB01ACA056A001", "阿司匹林肠溶片 100mg*30片", "A", 0, 15_20),
+    ("XA10AEA051B001", "甘精胰岛素注射液 3ml:300单位", "B", 500, 165_00),
+    ("XL01XEA038A001", "甲磺酸伊马替尼片 0.1g*60片", "B", 3000, 1_890_00),
+    ("XN06ABA056A001", "盐酸舍曲林片 50mg*14片", "B", 1000, 42_60),
+    ("XM01AEA149A001", "布洛芬缓释胶囊 0.3g*20粒", "A", 0, 11_80),
+    ("ZA04AAL0049010", "连花清瘟胶囊 0.35g*24粒", "B", 500, 14_80),
+    ("ZA09BAC0221010", "六味地黄丸 200丸", "B", 1000, 19_50),
+    ("ZA06BAS0021010", "板蓝根颗粒 10g*20袋", "A", 0, 12_00),
+    ("C00000000002", "医用冷敷贴（目录外）", "C", 0, 25_00),
+    ("C00000000003", "保健按摩（目录外）", "C", 0, 80_00),
+    ("C00000000004", "美容洁牙（目录外）", "C", 0, 150_00),
+]
+
 # scheme -> (annual deductible, annual fund cap, fund ratio by institution level), fen/bp
 BENEFITS: dict[str, tuple[int, int, dict[str, int]]] = {
     "310": (300_00, 200_000_00, {"0": 8000, "1": 8500, "2": 8000, "3": 7500}),
@@ -596,9 +648,11 @@ BENEFITS: dict[str, tuple[int, int, dict[str, int]]] = {
 def _benefits(uow: UnitOfWork, system: Actor, months: list[int]) -> None:
     from yibao.services.settlement import policy
 
-    for code, name, category, share, price in CATALOGUE:
-        policy.set_item.step(
+    for code, name, category, share, price in CATALOGUE + MORE_CATALOGUE:
+        directory.set_catalogue_item.step(
             uow,
+            actor=system,
+            channel=Channel.CLI,
             area="330500",
             code=code,
             name=name,

@@ -41,6 +41,9 @@ class Perm(StrEnum):
     STAFF_MANAGE = "staff.manage"
     CALENDAR_WRITE = "calendar.write"
     AUDIT_READ = "audit.read"
+    # the medical catalogue the public look-ups show (issue 16); an
+    # institution's public fields go with INSTITUTION_WRITE
+    CATALOGUE_WRITE = "catalogue.write"
 
 
 ROLE_LEVEL: dict[Role, Level] = {
@@ -84,10 +87,15 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.COUNTY_ADMIN: frozenset(_ADMIN),
     # the city center takes returned cards back too (seed 000, 3.4)
     Role.CITY_ADMIN: frozenset(
-        _ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE, Perm.CARD_CANCEL}
+        _ADMIN
+        | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE, Perm.CARD_CANCEL, Perm.CATALOGUE_WRITE}
     ),
-    Role.PROVINCE_ADMIN: frozenset(_ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE}),
-    Role.NATIONAL_ADMIN: frozenset(_ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE}),
+    Role.PROVINCE_ADMIN: frozenset(
+        _ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE, Perm.CATALOGUE_WRITE}
+    ),
+    Role.NATIONAL_ADMIN: frozenset(
+        _ADMIN | {Perm.INSTITUTION_WRITE, Perm.CALENDAR_WRITE, Perm.CATALOGUE_WRITE}
+    ),
 }
 
 ROLE_ZH = {

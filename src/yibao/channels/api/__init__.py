@@ -12,6 +12,7 @@ from yibao.channels.api import (
     errors,
     ivr,
     kiosk,
+    public,
     registry,
     settlement,
 )
@@ -20,7 +21,7 @@ from yibao.channels.api import (
 EVERY_STAFF = {("GET", "/auth/me"), ("GET", "/divisions")}
 
 router = APIRouter()
-for _part in (auth, registry, cards, calendar, enrolment, ivr, kiosk, settlement):
+for _part in (auth, registry, cards, calendar, enrolment, ivr, kiosk, settlement, public):
     # every operation's refusals in the OpenAPI document (errors.declare)
     for _route in _part.router.routes:
         if isinstance(_route, APIRoute):

@@ -290,6 +290,45 @@ Materials = Annotated[
     ),
 ]
 
+# ---- issue 16: public look-ups
+PageNo = Annotated[
+    int, Reading(_count(1, 10_000), {"type": "integer", "minimum": 1, "maximum": 10_000})
+]
+PageSize = Annotated[
+    int,
+    Reading(
+        _count(1, 100),
+        {"type": "integer", "minimum": 1, "maximum": 100, "description": "at most 100"},
+    ),
+]
+# a part of a code or a name to look for
+Query = Annotated[str, Reading(_text(50, required=False), _string(maxLength=50))]
+Address = Annotated[str, Reading(_text(200, required=False), _string(maxLength=200))]
+# a catalogue item's code: letters, digits and . - _
+ItemCode = Annotated[str, Reading(_code(50), _string(_WORD, maxLength=50))]
+Percent = Annotated[
+    int,
+    Reading(
+        _count(0, 10000),
+        {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10000,
+            "description": "basis points: 1000 = 10%",
+        },
+    ),
+]
+Price = Annotated[
+    int,
+    Reading(
+        _amount,
+        _string(
+            f"^[0-9]{{1,{MAX_YUAN_DIGITS}}}(\\.[0-9]{{1,2}})?$",
+            description="yuan, e.g. '28.60'",
+        ),
+    ),
+]
+
 
 class Body(BaseModel):
     """A request body: unknown fields are ignored, as before."""

@@ -13,15 +13,26 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    from yibao.channels.web import counter, employer, kiosk, landing, portal
+    from yibao.channels.web import (
+        counter,
+        counter_directory,
+        employer,
+        kiosk,
+        landing,
+        portal,
+        public,
+    )
     from yibao.channels.web.common import SecurityHeaders
 
     app.mount("/web-static", StaticFiles(directory=STATIC), name="web-static")
     root = APIRouter(include_in_schema=False)
     root.include_router(portal.router, prefix="/portal")
     root.include_router(kiosk.router, prefix="/kiosk")
+    # before the counter's own routes, whose last one takes every other path
+    root.include_router(counter_directory.router, prefix="/counter/directory")
     root.include_router(counter.router, prefix="/counter")
     root.include_router(employer.router, prefix="/employer")
+    root.include_router(public.router, prefix="/public")
     root.include_router(landing.router)
     app.include_router(root)
     # the pages' security headers, on every answer under their paths only

@@ -177,7 +177,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/employer", "/web-static")
+WEB_PREFIXES = ("/portal", "/kiosk", "/counter", "/employer", "/web-static", "/public")
 # pages at one path alone: the start page (a prefix "/" would be every path)
 WEB_PATHS = ("/",)
 

@@ -608,3 +608,107 @@ class OffsiteRef(Form):
     @property
     def id(self) -> int:
         return int(self.filing_id)
+
+
+# ---- issue 16: public look-ups
+
+PUBLIC_LABELS: dict[str, tuple[str, str]] = {
+    **LABELS,
+    "area": ("地区", "area"),
+    "kind": ("机构类型", "kind"),
+    "level": ("机构等级", "level"),
+    "offsite": ("异地就医结算", "off-site settlement"),
+    "name": ("名称", "name"),
+    "page": ("页码", "page"),
+    "q": ("编码或名称", "code or name"),
+    "category": ("类别", "category"),
+    "code": ("编码", "code"),
+    "address": ("地址", "address"),
+    "telephone": ("电话", "telephone"),
+    "selfpay_pct": ("先行自付比例", "self-pay share"),
+    "price": ("参考价格", "price"),
+}
+
+
+def _page_no(value: object, *, field: str) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1
+    return values.count(value, field=field, least=1, most=10_000)
+
+
+def _share(value: object, *, field: str) -> int:
+    from yibao.domain.catalogue import share_to_bp
+
+    return share_to_bp(value, field=field)
+
+
+def _checkbox(value: object, *, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    return value not in (None, "", "0", "off", "false")
+
+
+def _yes_no(value: object, *, field: str) -> str:
+    text = values.text(value, field=field, most=CHOICE_MOST, required=False)
+    if text not in ("", "yes", "no"):
+        raise invalid(field, "应为“是”或“否”", "yes or no", "choice")
+    return text
+
+
+PageNo = Annotated[int, _reading(_page_no)]
+YesNo = Annotated[str, _reading(_yes_no)]
+Share = Annotated[int, _reading(_share)]
+Checkbox = Annotated[bool, _reading(_checkbox)]
+AreaCode = Annotated[str, _reading(partial(values.digits, length=6))]
+
+
+class PublicInstitutions(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = PUBLIC_LABELS
+
+    area: DivisionCode = ""
+    kind: Choice = ""
+    level: Choice = ""
+    offsite: YesNo = ""
+    name: Name = ""
+    page: PageNo = 1
+
+
+class PublicCatalogue(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = PUBLIC_LABELS
+
+    q: Name = ""
+    area: DivisionCode = ""
+    category: Choice = ""
+    page: PageNo = 1
+
+
+class DirectoryInstitution(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = PUBLIC_LABELS
+
+    code: Code = ""
+    name: Text = ""
+    address: Text = ""
+    telephone: Annotated[str, _line(30)] = ""
+    offsite: Checkbox = False
+
+
+class DirectoryItem(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = PUBLIC_LABELS
+
+    area: AreaCode = ""
+    code: Annotated[str, _line(50)] = ""
+    name: Text = ""
+    category: Choice = ""
+    selfpay_pct: Share = 0
+    price: Yuan = 0
+
+
+class CatalogueUpload(Form):
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = PUBLIC_LABELS
+
+    area: AreaCode = ""
+    file: Upload = None
+
+    @property
+    def upload(self) -> UploadFile:
+        return typing.cast(UploadFile, self.file)

@@ -42,19 +42,29 @@ class Row:
     values: dict[str, Any]
 
 
-def _header_map(cells: list[Any]) -> dict[str, int]:
+def _header_map(
+    cells: list[Any], headers: dict[str, set[str]], required: tuple[str, ...]
+) -> dict[str, int]:
     found: dict[str, int] = {}
     for index, cell in enumerate(cells):
         label = str(cell or "").strip().lower()
-        for key, names in HEADERS.items():
+        for key, names in headers.items():
             if label in names and key not in found:
                 found[key] = index
-    missing = [k for k in ("certno", "name") if k not in found]
-    if missing:
+    missing = [k for k in required if k not in found]
+    if missing and headers is HEADERS:
         raise invalid(
             "file",
             "名单第一行应为表头，须包含“身份证号码”和“姓名”列",
             "the first row must be a header with the columns certno (身份证号码) and name (姓名)",
+            "header",
+        )
+    if missing:
+        labels = "、".join(missing)
+        raise invalid(
+            missing[0],
+            f"第1行（表头）缺少列：{labels}",
+            f"row 1 (the header) lacks the column {', '.join(missing)}",
             "header",
         )
     return found
@@ -62,6 +72,15 @@ def _header_map(cells: list[Any]) -> dict[str, int]:
 
 def read_rows(filename: str, content: bytes) -> list[Row]:
     """Read a CSV (UTF-8 or GB18030, as Excel in China saves it) or an XLSX list."""
+    return read_table(filename, content, HEADERS, ("certno", "name"))
+
+
+def read_table(
+    filename: str, content: bytes, headers: dict[str, set[str]], required: tuple[str, ...]
+) -> list[Row]:
+    """The rows of a CSV or XLSX file whose first row names the columns
+    (``headers``: each key's accepted labels, in lower case); a required
+    column missing refuses the file, naming it."""
     if not content:
         raise invalid("file", "上传的文件为空", "the uploaded file is empty", "empty")
     lower = filename.lower()
@@ -76,7 +95,7 @@ def read_rows(filename: str, content: bytes) -> list[Row]:
         )
     if not raw_rows:
         raise invalid("file", "名单没有内容", "the list has no rows", "empty")
-    header = _header_map(raw_rows[0])
+    header = _header_map(raw_rows[0], headers, required)
     rows: list[Row] = []
     for offset, cells in enumerate(raw_rows[1:], start=2):
         if not any(str(c or "").strip() for c in cells):
@@ -84,10 +103,10 @@ def read_rows(filename: str, content: bytes) -> list[Row]:
         values = {key: (cells[i] if i < len(cells) else None) for key, i in header.items()}
         rows.append(Row(offset, values))
     if not rows:
-        raise invalid("file", "名单中没有人员", "the list has a header but no staff rows", "empty")
+        raise invalid("file", "名单中没有数据行", "the list has a header but no rows", "empty")
     if len(rows) > MAX_ROWS:
         raise invalid(
-            "file", f"一次最多上传{MAX_ROWS}人", f"at most {MAX_ROWS} rows per upload", "too_many"
+            "file", f"一次最多上传{MAX_ROWS}行", f"at most {MAX_ROWS} rows per upload", "too_many"
         )
     return rows
 

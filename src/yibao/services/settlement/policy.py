@@ -75,34 +75,6 @@ def candidates(session: Session, *, insutype: str, area: str, year: int) -> list
     ]
 
 
-@use_case
-def set_item(
-    uow: UnitOfWork,
-    *,
-    area: str,
-    code: str,
-    name: str,
-    category: str,
-    selfpay_bp: int = 0,
-    price: int = 0,
-) -> CatalogueItem:
-    if category not in ("A", "B", "C"):
-        raise invalid("category", "目录类别应为甲A、乙B或丙C", "category is A, B or C")
-    if not 0 <= selfpay_bp <= 10000 or (category != "B" and selfpay_bp):
-        raise invalid(
-            "selfpay_bp", "只有乙类项目有先行自付比例", "only B items have a self-pay share"
-        )
-    item = uow.session.execute(
-        select(CatalogueItem).where(CatalogueItem.area == area, CatalogueItem.code == code)
-    ).scalar_one_or_none()
-    if item is None:
-        item = CatalogueItem(area=area, code=code)
-        uow.session.add(item)
-    item.name, item.category, item.selfpay_bp, item.price = name, category, selfpay_bp, price
-    uow.session.flush()
-    return item
-
-
 def catalogue_lookup(session: Session, *, area: str, codes: list[str]) -> dict[str, CatalogueItem]:
     """The catalogue items for the codes, the nearest area's entry winning."""
     found: dict[str, CatalogueItem] = {}

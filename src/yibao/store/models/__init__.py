@@ -32,6 +32,7 @@ from yibao.store.models.contributions import (
     Payment,
     PaymentVoucher,
 )
+from yibao.store.models.directory import DirectoryChange
 from yibao.store.models.registry import (
     CalendarOverride,
     DemoMarker,
@@ -71,6 +72,7 @@ __all__ = [
     "ContributionRule",
     "CrossAreaFiling",
     "DemoMarker",
+    "DirectoryChange",
     "Division",
     "EVoucher",
     "Employer",

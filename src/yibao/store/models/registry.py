@@ -11,6 +11,8 @@ from sqlalchemy import (
     ForeignKey,
     String,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,6 +79,11 @@ class Institution(Base):
     require_body_signature: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(10), default="active")  # active, suspended
     created_at: Mapped[dt.datetime]
+    # ---- issue 16: what the public look-ups show, kept by staff (services/directory)
+    address: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    telephone: Mapped[str] = mapped_column(String(30), default="", server_default=text("''"))
+    # whether it settles visits of persons insured in another area (异地就医直接结算)
+    offsite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CalendarOverride(Base):
