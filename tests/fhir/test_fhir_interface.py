@@ -160,7 +160,7 @@ def test_eligibility_says_why_not_for_a_person_insured_elsewhere(
         client.post(f"{BASE}/CoverageEligibilityRequest/$eligibility", json=req, headers=h).json()
     )
     assert resp.insurance[0].inforce is False
-    assert resp.error[0].code.coding[0].code == "person.other_area"
+    assert resp.error[0].code.coding[0].code == "offsite.not_covered"
     assert resp.insurance[0].item[0].benefit[0].allowedMoney.value == 0
     # and the reads of a person it may not serve are "not found"
     _outcome(client.get(f"{BASE}/Patient/{other.id}", headers=h), 404)
