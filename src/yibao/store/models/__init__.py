@@ -32,6 +32,7 @@ from yibao.store.models.contributions import (
     Payment,
     PaymentVoucher,
 )
+from yibao.store.models.family import FamilyBinding, FamilyPayment
 from yibao.store.models.registry import (
     CalendarOverride,
     DemoMarker,
@@ -79,6 +80,8 @@ __all__ = [
     "Enrolment",
     "EnrolmentApplication",
     "EquipmentFailure",
+    "FamilyBinding",
+    "FamilyPayment",
     "FeeDetail",
     "HisNonce",
     "HisSignIn",
