@@ -211,20 +211,22 @@ def test_the_general_path_alone_gives_the_same_split(
     psn_no = str(ids["wang"])
     answers = []
     for fast_path in (True, False):
-        with his_app(settings, clock, fast_path=fast_path) as application:
-            with TestClient(application, base_url="https://testserver") as c:
-                h = His(c, demo["institutions"][0], clock)
-                h.sign_in()
-                amount = before["wang"] + before["zhang"] + 77
-                mdtrt_id = _visit(h, wang, psn_no, amount)
-                inp = h.settle_input(mdtrt_id, psn_no, wang["card_no"], _yuan(amount))
-                out = h.ok("2207", inp)["setlinfo"]
-                answers.append(_fen(out, "acct_pay", "acct_mulaid_pay", "psn_cash_pay"))
-                if fast_path:
-                    assert application.state.his_fast.served == 0
-                h.ok(
-                    "2208",
-                    {"data": {"setl_id": out["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}},
-                )
+        with (
+            his_app(settings, clock, fast_path=fast_path) as application,
+            TestClient(application, base_url="https://testserver") as c,
+        ):
+            h = His(c, demo["institutions"][0], clock)
+            h.sign_in()
+            amount = before["wang"] + before["zhang"] + 77
+            mdtrt_id = _visit(h, wang, psn_no, amount)
+            inp = h.settle_input(mdtrt_id, psn_no, wang["card_no"], _yuan(amount))
+            out = h.ok("2207", inp)["setlinfo"]
+            answers.append(_fen(out, "acct_pay", "acct_mulaid_pay", "psn_cash_pay"))
+            if fast_path:
+                assert application.state.his_fast.served == 0
+            h.ok(
+                "2208",
+                {"data": {"setl_id": out["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}},
+            )
     assert answers[0] == answers[1] == (before["wang"], before["zhang"] + 77, 0)
     assert {k: _balance(services, v) for k, v in ids.items()} == before

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from yibao.domain import family as rules
 from yibao.domain import ledger as codes
@@ -82,6 +83,13 @@ class PaymentView:
     institution_code: str
     at: dt.datetime
     reversed: bool
+    entry_id: int
+
+    @property
+    def purpose(self) -> tuple[str, str]:
+        if self.kind == "contribution":
+            return (f"{self.reference}年度居民医保费", f"resident contribution {self.reference}")
+        return ("医疗费用结算", "medical costs")
 
     def role_of(self, person_id: int) -> str:
         """``paid`` when the person's account paid, ``received`` when it paid for them."""
@@ -121,10 +129,11 @@ def _view(b: FamilyBinding, names: dict[int, Person]) -> BindingView:
     )
 
 
-def _persons(uow: UnitOfWork, ids: set[int]) -> dict[int, Person]:
+def _persons(uow: UnitOfWork | Session, ids: set[int]) -> dict[int, Person]:
     if not ids:
         return {}
-    rows = uow.session.execute(select(Person).where(Person.id.in_(sorted(ids)))).scalars()
+    session = uow if isinstance(uow, Session) else uow.session
+    rows = session.execute(select(Person).where(Person.id.in_(sorted(ids)))).scalars()
     return {p.id: p for p in rows}
 
 
@@ -360,7 +369,7 @@ def _active_payers(uow: UnitOfWork, relative_id: int) -> list[FamilyBinding]:
 
 
 def payments_of(
-    uow: UnitOfWork,
+    session: Session,
     person_id: int,
     *,
     start: dt.datetime | None = None,
@@ -379,8 +388,8 @@ def payments_of(
         stmt = stmt.where(FamilyPayment.at >= start)
     if end is not None:
         stmt = stmt.where(FamilyPayment.at < end)
-    rows = list(uow.session.execute(stmt).scalars())
-    names = _persons(uow, {r.holder_id for r in rows} | {r.relative_id for r in rows})
+    rows = list(session.execute(stmt).scalars())
+    names = _persons(session, {r.holder_id for r in rows} | {r.relative_id for r in rows})
     return [
         PaymentView(
             id=r.id,
@@ -394,6 +403,7 @@ def payments_of(
             institution_code=r.institution_code,
             at=r.at,
             reversed=r.reversed_entry_id is not None,
+            entry_id=r.entry_id,
         )
         for r in rows
     ]
@@ -425,7 +435,7 @@ def family(uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int) -> Fa
         relatives=_views(uow, relatives),
         payers=_views(uow, _active_payers(uow, person.id)),
         pending=_views(uow, pending),
-        payments=payments_of(uow, person.id),
+        payments=payments_of(uow.session, person.id),
         max_holders=uow.settings.family_max_holders,
     )
 
@@ -558,7 +568,7 @@ def pay_contribution(
     )
     found = uow.session.get(FamilyPayment, done["family_payment_id"])
     assert found is not None
-    return next(p for p in payments_of(uow, holder.id, limit=1000) if p.id == found.id)
+    return next(p for p in payments_of(uow.session, holder.id, limit=1000) if p.id == found.id)
 
 
 # ---------------------------------------------------------------- settlement
@@ -656,3 +666,35 @@ def contribution_lines(uow: UnitOfWork, relative_id: int, year: int) -> list[Con
             .order_by(ContributionLine.month)
         ).scalars()
     )
+
+
+# the kinds a holder's account postings show for what they paid for relatives
+AID = "mutual_aid"
+AID_REVERSED = "reversal:mutual_aid"
+
+
+def relabel(session: Session, person_id: int, lines: Sequence[Any]) -> None:
+    """A holder's postings for a relative's settlement read as family mutual
+    aid (and its reversal as such), not as the holder's own visit: the
+    entry is the relative's, the posting the holder's (``ledger.Line``s,
+    changed in place)."""
+    ids = {line.entry_id for line in lines}
+    if not ids:
+        return
+    paid: set[int] = set()
+    back: set[int] = set()
+    for entry_id, reversed_id in session.execute(
+        select(FamilyPayment.entry_id, FamilyPayment.reversed_entry_id).where(
+            FamilyPayment.holder_id == person_id,
+            FamilyPayment.kind == "settlement",
+            or_(FamilyPayment.entry_id.in_(ids), FamilyPayment.reversed_entry_id.in_(ids)),
+        )
+    ):
+        paid.add(entry_id)
+        if reversed_id is not None:
+            back.add(reversed_id)
+    for line in lines:
+        if line.entry_id in paid:
+            line.kind = AID
+        elif line.entry_id in back:
+            line.kind = AID_REVERSED
