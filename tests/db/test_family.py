@@ -27,14 +27,17 @@ C = Channel.COUNTER
 
 
 def _bind(services: Any, holder: Person, relative: Person, relation: str = "parent", **kw: Any):  # type: ignore[no-untyped-def]
+    actor = kw.pop("actor", person_actor(holder))
     return family.bind(
         services.uow(),
-        actor=kw.pop("actor", person_actor(holder)),
+        actor=actor,
         channel=kw.pop("channel", P),
         holder_id=holder.id,
         certno=kw.pop("certno", relative.certno),
         name=kw.pop("name", relative.name),
         relation=relation,
+        # at the counter the clerk checks the relative's ID: the consent
+        relative_document=kw.pop("relative_document", "id_card" if actor.kind == "staff" else ""),
     )
 
 
@@ -90,6 +93,19 @@ def test_counter_binding_is_consented_there(services: Any) -> None:
     relative = fb.resident(services.uow)
     made = _bind(services, holder, relative, "child", actor=WUXING, channel=C)
     assert made.status == "active" and made.consented_via == C
+    # without the relative's document checked there is no consent at the counter
+    _refused(
+        "validation.required",
+        "relative_document",
+        lambda: _bind(
+            services,
+            holder,
+            fb.resident(services.uow),
+            actor=WUXING,
+            channel=C,
+            relative_document="",
+        ),
+    )
     # staff of another area do not find the holder
     with pytest.raises(DomainError) as caught:
         _bind(services, holder, fb.resident(services.uow), actor=NANXUN, channel=C)
@@ -189,6 +205,15 @@ def test_the_relative_orders_the_payers(services: Any) -> None:
     )
     with services.uow() as u:
         assert [p.person_id for p in family.payers(u, relative.id, lock=False)] == [b.id, a.id]
+    family.put_first(
+        services.uow(),
+        actor=person_actor(relative),
+        channel=P,
+        relative_id=relative.id,
+        binding_id=first.id,
+    )
+    with services.uow() as u:
+        assert [p.person_id for p in family.payers(u, relative.id, lock=False)] == [a.id, b.id]
 
 
 def test_contribution_paid_from_the_holders_account_once(services: Any) -> None:

@@ -45,6 +45,7 @@ def _bind_at_counter(services: Any, holder: dict[str, Any], relative: dict[str, 
         certno=relative["certno"],
         name=relative["name"],
         relation="spouse",
+        relative_document="id_card",
     ).id
 
 

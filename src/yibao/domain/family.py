@@ -176,6 +176,18 @@ def order(ranked: Sequence[tuple[int, int]]) -> list[int]:
     return [bid for _, bid in sorted((rank, bid) for bid, rank in ranked)]
 
 
+def put_first(order_: Sequence[int], binding_id: int) -> list[int]:
+    """The order with this binding first, the others as they were."""
+    if binding_id not in order_:
+        raise invalid(
+            "binding",
+            "该共济账户不在您的排序中",
+            "not one of your confirmed payers",
+            "family_order",
+        )
+    return [binding_id, *(b for b in order_ if b != binding_id)]
+
+
 def check_order(given: Sequence[int], bindings: Sequence[int]) -> None:
     """A new order names each of the relative's active bindings once."""
     if sorted(given) != sorted(bindings) or len(set(given)) != len(given):

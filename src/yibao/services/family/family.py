@@ -29,6 +29,7 @@ from yibao.domain.access import Perm
 from yibao.domain.actors import Actor
 from yibao.domain.errors import DomainError, invalid, not_found
 from yibao.domain.ids import mask_certno
+from yibao.domain.visits import DOCUMENTS
 from yibao.services import idempotency
 from yibao.services.contributions import contributions
 from yibao.services.ledger import ledger
@@ -207,12 +208,17 @@ def bind(
     certno: str,
     name: str,
     relation: str,
+    relative_document: str = "",
 ) -> BindingView:
     """The holder binds a relative by ID number, name and relation. From
     the portal it waits for the relative's consent; at the counter the
-    relative's ID was checked there, which is the consent."""
+    clerk checks the relative's document (``relative_document``, one of
+    ``domain.visits.DOCUMENTS``), which is the consent."""
     holder = _person(uow, actor, holder_id, write=True)
     rules.check_relation(relation)
+    at_counter = actor.kind == "staff"
+    if at_counter:
+        check_document(relative_document, field="relative_document")
     relative = uow.session.execute(
         select(Person).where(Person.certno == certno.strip().upper())
     ).scalar_one_or_none()
@@ -245,7 +251,6 @@ def bind(
         max_holders=uow.settings.family_max_holders,
     )
     now = uow.clock.now()
-    at_counter = actor.kind == "staff"
     row = existing or FamilyBinding(holder_id=holder.id, relative_id=relative.id)
     row.relation = relation
     row.status = "active" if at_counter else "pending"
@@ -270,6 +275,7 @@ def bind(
                     "relative": relative.id,
                     "relation": relation,
                     "consented": at_counter,
+                    "relative_document": relative_document if at_counter else "",
                 },
             )
         )
@@ -353,6 +359,33 @@ def reorder(
         )
     )
     return _views(uow, _active_payers(uow, relative.id))
+
+
+@use_case
+def put_first(
+    uow: UnitOfWork, *, actor: Actor, channel: str, relative_id: int, binding_id: int
+) -> list[BindingView]:
+    """The relative's payer who is to pay first; the others keep their order."""
+    current = [b.id for b in _active_payers(uow, relative_id)]
+    return reorder.step(
+        uow,
+        actor=actor,
+        channel=channel,
+        relative_id=relative_id,
+        order=rules.put_first(current, binding_id),
+    )
+
+
+def check_document(document: str, *, field: str) -> str:
+    """The document the clerk checked for the relative (the consent at the counter)."""
+    if document not in DOCUMENTS:
+        raise invalid(
+            field,
+            "请核验家庭成员本人的证件",
+            "check the relative's own document (their consent at the counter)",
+            "required",
+        )
+    return document
 
 
 def _active_payers(uow: UnitOfWork, relative_id: int) -> list[FamilyBinding]:
