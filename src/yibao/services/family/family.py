@@ -100,6 +100,8 @@ class PaymentView:
 @dataclass(frozen=True)
 class FamilyView:
     person_id: int
+    name: str
+    account_no: str
     relatives: list[BindingView]  # whom this person's account pays for (pending or active)
     payers: list[BindingView]  # who pays for this person, in their order (active)
     pending: list[BindingView]  # requests waiting for this person's consent
@@ -465,6 +467,8 @@ def family(uow: UnitOfWork, *, actor: Actor, channel: str, person_id: int) -> Fa
     uow.audit(actor.record(channel=channel, action="family.read", person_id=person.id))
     return FamilyView(
         person_id=person.id,
+        name=person.name,
+        account_no=person.account_no,
         relatives=_views(uow, relatives),
         payers=_views(uow, _active_payers(uow, person.id)),
         pending=_views(uow, pending),
