@@ -131,10 +131,10 @@ def test_portal_bind_confirm_order_and_the_records_of_both_sides(
         ).scalar_one()
     done = client.post("/portal/family/confirm", data={"binding": str(pending), "csrf": token})
     assert done.status_code == 200 and 'data-testid="family-pending"' not in done.text
-    payers = re.findall(r'data-testid="family-payer"><span>\d\. (\S+?)（', done.text)
+    payers = re.findall(r'data-testid="family-payer"><span>\d\. (\S+?) \(', done.text)
     assert payers == [zhang["name"], chen["name"]]
     first = client.post("/portal/family/first", data={"binding": str(pending), "csrf": token})
-    payers = re.findall(r'data-testid="family-payer"><span>\d\. (\S+?)（', first.text)
+    payers = re.findall(r'data-testid="family-payer"><span>\d\. (\S+?) \(', first.text)
     assert payers == [chen["name"], zhang["name"]]
 
     # a settlement of 王芳's beyond her own balance: 陈静 pays first now
@@ -171,6 +171,12 @@ def test_portal_bind_confirm_order_and_the_records_of_both_sides(
     assert 'data-testid="family-payment" data-role="paid"' in counter.text
     person_page = client.get(f"/counter/person/{chen['account_no']}")
     assert "家庭共济支付" in person_page.text
+    # in English, English throughout but for the names
+    names = {zhang["name"], wang["name"], chen["name"]}
+    english(client.get(f"/counter/family/{chen['account_no']}?lang=en").text, names)
+    _portal(client, wang)
+    english(client.get("/portal/family?lang=en").text, names)
+    english(client.get("/portal/postings?lang=en").text, names)
 
 
 def test_a_holder_pays_a_residents_contribution_once(client, demo, services):  # type: ignore[no-untyped-def]
@@ -195,6 +201,17 @@ def test_a_holder_pays_a_residents_contribution_once(client, demo, services):  #
     # a malformed year is refused by the form, naming it
     bad = client.post("/portal/family/contribution", data={**form, "year": "20x7"})
     assert bad.status_code == 422 and "年度" in bad.text
+
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def english(html: str, names: set[str]) -> None:
+    # the page's main part: the header names the clerk's office and offers 中文
+    text = re.sub(r"<[^>]+>", " ", html.split('<main id="main"', 1)[1])
+    for name in names:
+        text = text.replace(name, "")
+    assert not CJK.search(text), CJK.findall(text)[:20]
 
 
 def pdf_text_of(content: bytes) -> str:
