@@ -635,10 +635,6 @@ def payers(uow: UnitOfWork, relative_id: int, *, lock: bool) -> list[rules.Payer
     return [p for p in found if p.balance > 0]
 
 
-def has_payers(uow: UnitOfWork, relative_id: int) -> bool:
-    return bool(_active_payers(uow, relative_id))
-
-
 def record_settlement(
     uow: UnitOfWork,
     *,
