@@ -123,7 +123,6 @@ class Decision:
     amounts: dict[str, int] = field(default_factory=dict)  # the answer's numbers, in fen
     # family mutual aid: (holder's person id, amount) in the order they paid
     mulaid: tuple[tuple[int, int], ...] = ()
-    family_seen: tuple[family.Payer, ...] = ()
 
 
 def _refuse(code: str, zh: str, en: str, field_name: str | None, status: int = 409) -> DomainError:
@@ -321,7 +320,6 @@ def decide(facts: Facts) -> Decision:
         balance_seen=facts.balance,
         amounts={**result.as_dict(), "refund_owed": owed},
         mulaid=mulaid,
-        family_seen=tuple(facts.family) if mulaid else (),
     )
 
 
