@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # settlements do not change: only what 2206, 2207, 2208 and 5203 answer
     # and what 3201 compares the institution's total with.
     his_fund_pay_includes_acct: bool = False
+    # Family mutual aid (issue 16): the most holders one relative may be
+    # bound to at once (domain.family).
+    family_max_holders: int = 3
     # Seconds without a touch before a self-service terminal forgets the person.
     kiosk_idle_seconds: int = 60
     # Hours a terminal's one-time activation code stays good after staff issue it.

@@ -109,6 +109,9 @@ class Split:
     acct_pay: int
     psn_cash_pay: int
     balc: int
+    # what bound holders' accounts paid for the person (family mutual aid,
+    # domain.family); 0 unless the settlement adds it
+    acct_mulaid_pay: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -120,8 +123,11 @@ class Split:
         )
         assert self.inscp_scp_amt == self.act_pay_dedc + self.hifp_pay + self.pool_prop_selfpay
         assert self.psn_part_amt == self.medfee_sumamt - self.fund_pay_sumamt
-        assert self.psn_part_amt == self.acct_pay + self.psn_cash_pay
-        assert min(self.acct_pay, self.psn_cash_pay, self.hifp_pay, self.balc) >= 0
+        assert self.psn_part_amt == self.acct_pay + self.acct_mulaid_pay + self.psn_cash_pay
+        assert (
+            min(self.acct_pay, self.acct_mulaid_pay, self.psn_cash_pay, self.hifp_pay, self.balc)
+            >= 0
+        )
 
 
 def split(items: Sequence[Item], terms: Terms) -> Split:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from yibao.domain import family
 from yibao.domain import ledger as codes
 from yibao.domain.benefit import Item, Policy, Split, Terms, choose_policy, pool_prop_selfpay, split
 from yibao.domain.errors import DomainError, invalid
@@ -101,6 +102,9 @@ class Facts:
     window_days: int  # Settings.his_resettle_window_days
     resettled_before: bool = False  # a settlement of this cash visit exists, cancelled or not
     named: Named | None = None  # certno and psn_name beside the certificate, when sent
+    # family mutual aid: the bound holders who may pay now, in the person's
+    # order, with their balances (domain.family); used with acct_used_flag 1
+    family: Sequence[family.Payer] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class Decision:
     refund_owed: int
     balance_seen: int
     amounts: dict[str, int] = field(default_factory=dict)  # the answer's numbers, in fen
+    # family mutual aid: (holder's person id, amount) in the order they paid
+    mulaid: tuple[tuple[int, int], ...] = ()
 
 
 def _refuse(code: str, zh: str, en: str, field_name: str | None, status: int = 409) -> DomainError:
@@ -129,7 +135,7 @@ def refund_owed(kind: Kind | str, split_: Split) -> int:
     person back (seed 000, part three, item 3). An ordinary visit: nothing."""
     if kind != Kind.RESETTLEMENT:
         return 0
-    return split_.acct_pay + split_.fund_pay_sumamt
+    return split_.acct_pay + split_.acct_mulaid_pay + split_.fund_pay_sumamt
 
 
 # The clearing type (clr_type) of a settlement's medical type (med_type):
@@ -150,15 +156,28 @@ def wire_fund_pay(fund_pay_sumamt: int, acct_pay: int, *, includes_acct: bool) -
     return fund_pay_sumamt + acct_pay if includes_acct else fund_pay_sumamt
 
 
-def legs(split_: Split, *, person_id: int, area: str, institution_code: str) -> tuple[Leg, ...]:
-    """The ledger entry of a settlement: the account and the fund pay the
-    institution (zero legs left out, one kept so that an entry exists)."""
+def legs(
+    split_: Split,
+    *,
+    person_id: int,
+    area: str,
+    institution_code: str,
+    mulaid: Sequence[tuple[int, int]] = (),
+) -> tuple[Leg, ...]:
+    """The ledger entry of a settlement: the account, the bound holders'
+    accounts (family mutual aid: each leg carries the holder's person id,
+    the entry the person's) and the fund pay the institution (zero legs
+    left out, one kept so that an entry exists)."""
     all_legs = (
         Leg(codes.individual(person_id), -split_.acct_pay, "individual", person_id),
+        *(
+            Leg(codes.individual(holder), -amount, "individual", holder)
+            for holder, amount in mulaid
+        ),
         Leg(codes.fund(area, person_id), -split_.hifp_pay, "fund", None, area),
         Leg(
             codes.institution_share(institution_code, person_id),
-            split_.acct_pay + split_.hifp_pay,
+            split_.acct_pay + split_.acct_mulaid_pay + split_.hifp_pay,
             "institution",
         ),
     )
@@ -272,6 +291,14 @@ def decide(facts: Facts) -> Decision:
         use_account=facts.use_account and enrolment.insutype != RESIDENT,
     )
     result = split(facts.fees, terms)
+    mulaid: tuple[tuple[int, int], ...] = ()
+    if facts.use_account and facts.family:
+        # family mutual aid: the own account paid first (in split), the
+        # bound holders' accounts pay what is left, in the person's order
+        mulaid = family.cover(result.psn_cash_pay, facts.family)
+        paid = sum(amount for _, amount in mulaid)
+        result = replace(result, acct_mulaid_pay=paid, psn_cash_pay=result.psn_cash_pay - paid)
+        result.check()
     owed = refund_owed(kind, result)
     return Decision(
         kind=kind,
@@ -285,12 +312,14 @@ def decide(facts: Facts) -> Decision:
             person_id=person.id,
             area=enrolment.area,
             institution_code=facts.institution.code,
+            mulaid=mulaid,
         ),
         usage_seen=facts.usage,
         usage_delta=Usage(result.act_pay_dedc, result.hifp_pay),
         refund_owed=owed,
         balance_seen=facts.balance,
         amounts={**result.as_dict(), "refund_owed": owed},
+        mulaid=mulaid,
     )
 
 

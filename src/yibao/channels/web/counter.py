@@ -53,6 +53,7 @@ from yibao.services.cards import batches
 from yibao.services.cards import cards as card_service
 from yibao.services.closing import closing
 from yibao.services.contributions import contributions, enrolment
+from yibao.services.family import family as family_aid
 from yibao.services.inquiry import person_file, records
 from yibao.services.registry import registry, visits
 from yibao.services.settlement import offsite
@@ -981,5 +982,96 @@ def offsite_cancel(request: Request, ref: OffsiteRef, given: GivenCsrf) -> Respo
     return _offsite_page(request, clerk, ref.account_no, done="cancelled", done_id=ref.id)
 
 
-# the catch-all answers last: routes added below it would never be reached
+# ---- issue 16: family mutual aid
+
+FamilyBindForm = Annotated[forms.FamilyBind, Depends(forms.posted(forms.FamilyBind))]
+FamilyRefForm = Annotated[forms.FamilyRef, Depends(forms.posted(forms.FamilyRef))]
+
+
+def _family_page(
+    request: Request, clerk: Clerk, account_no: str, status: int = 200, **context: Any
+) -> Response:
+    """The visit's person's family mutual aid: whom their account pays
+    for, who pays for them, the payments both ways."""
+    here = require_visit(_visit(clerk.data), account_no)
+    view = family_aid.family(
+        _uow(request), actor=clerk.actor, channel=Channel.COUNTER, person_id=here.person_id
+    )
+    return _page(
+        request,
+        clerk.data,
+        "counter/family.html",
+        status,
+        actor=clerk.actor,
+        view=view,
+        documents=DOCUMENTS,
+        **context,
+    )
+
+
+def _family_do(
+    request: Request, clerk: Clerk, account_no: str, done: str, act: Callable[[int], object]
+) -> Response:
+    here = require_visit(_visit(clerk.data), account_no)
+    try:
+        act(here.person_id)
+    except DomainError as exc:
+        return _family_page(request, clerk, account_no, exc.status, error=error_text(request, exc))
+    return _family_page(request, clerk, account_no, done=done)
+
+
+@router.get("/family/{account_no}")
+def family_home(request: Request, ref: PersonRef) -> Response:
+    return _family_page(request, _clerk(request), ref.account_no)
+
+
+@router.post("/family/{account_no}/bind")
+def family_bind(
+    request: Request, ref: PersonRef, given: GivenCsrf, form: FamilyBindForm
+) -> Response:
+    """The visit's person binds a relative whose document the clerk checked
+    here: the relative's consent, so the binding takes effect at once."""
+    clerk = _clerk(request, csrf=given)
+    return _family_do(
+        request,
+        clerk,
+        ref.account_no,
+        "bind",
+        lambda person_id: family_aid.bind(
+            _uow(request),
+            actor=clerk.actor,
+            channel=Channel.COUNTER,
+            holder_id=person_id,
+            certno=form.certno,
+            name=form.name,
+            relation=form.relation,
+            relative_document=form.relative_document,
+        ),
+    )
+
+
+@router.post("/family/{account_no}/unbind")
+def family_unbind(
+    request: Request, ref: PersonRef, given: GivenCsrf, form: FamilyRefForm
+) -> Response:
+    clerk = _clerk(request, csrf=given)
+    return _family_do(
+        request,
+        clerk,
+        ref.account_no,
+        "unbind",
+        lambda person_id: family_aid.unbind(
+            _uow(request),
+            actor=clerk.actor,
+            channel=Channel.COUNTER,
+            person_id=person_id,
+            binding_id=form.binding,
+        ),
+    )
+
+
+# the catch-all answers only what no route above it does: it stays last
+
+
+# the catch-all answers last: routes added above would otherwise never be reached
 router.routes.sort(key=lambda r: getattr(r, "path", "") == "/{rest:path}")

@@ -712,3 +712,55 @@ class CatalogueUpload(Form):
     @property
     def upload(self) -> UploadFile:
         return typing.cast(UploadFile, self.file)
+
+
+# ---- issue 16: family mutual aid
+
+FAMILY_LABELS = {
+    "certno": ("家庭成员公民身份号码", "relative's ID number"),
+    "name": ("家庭成员姓名", "relative's name"),
+    "relation": ("关系", "relation"),
+    "relative_document": ("已核验的家庭成员证件", "relative's document checked"),
+    "binding": ("共济绑定", "family binding"),
+    "year": ("年度", "year"),
+    "key": ("提交编号", "submission key"),
+}
+
+
+def _year(value: object, *, field: str) -> int:
+    return values.count(value, field=field, least=1901, most=2199)
+
+
+def _binding(value: object, *, field: str) -> int:
+    return values.count(value, field=field, least=1, most=10**15)
+
+
+class FamilyBind(Form):
+    """A holder binds a relative: the relative's ID number, name and
+    relation; at the counter also the document checked for the relative."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = FAMILY_LABELS
+
+    certno: CertNo = ""
+    name: Name = ""
+    relation: Choice = ""
+    relative_document: Choice = ""
+
+
+class FamilyRef(Form):
+    """One family binding, by its number on the page."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = FAMILY_LABELS
+
+    binding: Annotated[int, _reading(_binding)] = 0
+
+
+class FamilyContribution(Form):
+    """A holder pays a bound relative's yearly resident contribution; the
+    page's key makes a resubmitted form pay once."""
+
+    LABELS: ClassVar[dict[str, tuple[str, str]]] = FAMILY_LABELS
+
+    binding: Annotated[int, _reading(_binding)] = 0
+    year: Annotated[int, _reading(_year)] = 0
+    key: Annotated[str, _reading(partial(values.key, most=80))] = ""

@@ -15,6 +15,8 @@ that opens anything."""
 from __future__ import annotations
 
 import io
+import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import qrcode
@@ -41,6 +43,7 @@ from yibao.services.access import person_login, self_service
 from yibao.services.access.person_login import PersonView, PortalSession, person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
+from yibao.services.family import family as family_aid
 from yibao.services.inquiry import records
 from yibao.services.inquiry.summary import account_summary
 from yibao.services.settlement import offsite
@@ -224,6 +227,7 @@ def postings(request: Request, me: Me, period: PeriodQuery) -> Response:
         "portal/_postings.html" if partial else "portal/postings.html",
         person=me,
         lines=found.lines,
+        family=found.family,
         start=found.start,
         end=found.end,
         cause=records.cause,
@@ -451,5 +455,132 @@ def offsite_cancel(request: Request, me: Me, _: Checked, ref: OffsiteRef) -> Res
     return _offsite(request, me, done="cancelled", done_id=ref.id)
 
 
-# the catch-all answers last: routes added below it would never be reached
+# ---- issue 16: family mutual aid
+
+FamilyBindForm = Annotated[forms.FamilyBind, Depends(forms.posted(forms.FamilyBind))]
+FamilyRefForm = Annotated[forms.FamilyRef, Depends(forms.posted(forms.FamilyRef))]
+FamilyPayForm = Annotated[forms.FamilyContribution, Depends(forms.posted(forms.FamilyContribution))]
+
+
+def _family_page(request: Request, me: PersonView, status: int = 200, **extra: Any) -> Response:
+    """Both sides of the person's family mutual aid, and what a form just
+    did (``done``) or why it was refused (``error``)."""
+    view = family_aid.family(
+        services_of(request).uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
+    )
+    return PAGES.page(
+        request,
+        "portal/family.html",
+        status,
+        person=me,
+        view=view,
+        year=services_of(request).clock.today().year,
+        # a resubmitted contribution form pays once: the key is the form's
+        pay_key=secrets.token_urlsafe(16),
+        **extra,
+    )
+
+
+def _family_do(request: Request, me: PersonView, done: str, act: Callable[[], object]) -> Response:
+    try:
+        act()
+    except DomainError as exc:
+        return _family_page(request, me, exc.status, error=error_text(request, exc))
+    return _family_page(request, me, done=done)
+
+
+@router.get("/family")
+def family_home(request: Request, me: Me) -> Response:
+    return _family_page(request, me)
+
+
+@router.post("/family/bind")
+def family_bind(request: Request, me: Me, _: Checked, form: FamilyBindForm) -> Response:
+    """The holder asks to pay for a relative; the relative confirms."""
+    return _family_do(
+        request,
+        me,
+        "bind",
+        lambda: family_aid.bind(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            holder_id=me.id,
+            certno=form.certno,
+            name=form.name,
+            relation=form.relation,
+        ),
+    )
+
+
+@router.post("/family/confirm")
+def family_confirm(request: Request, me: Me, _: Checked, form: FamilyRefForm) -> Response:
+    return _family_do(
+        request,
+        me,
+        "confirm",
+        lambda: family_aid.confirm(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            relative_id=me.id,
+            binding_id=form.binding,
+        ),
+    )
+
+
+@router.post("/family/unbind")
+def family_unbind(request: Request, me: Me, _: Checked, form: FamilyRefForm) -> Response:
+    return _family_do(
+        request,
+        me,
+        "unbind",
+        lambda: family_aid.unbind(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            person_id=me.id,
+            binding_id=form.binding,
+        ),
+    )
+
+
+@router.post("/family/first")
+def family_first(request: Request, me: Me, _: Checked, form: FamilyRefForm) -> Response:
+    return _family_do(
+        request,
+        me,
+        "first",
+        lambda: family_aid.put_first(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            relative_id=me.id,
+            binding_id=form.binding,
+        ),
+    )
+
+
+@router.post("/family/contribution")
+def family_contribution(request: Request, me: Me, _: Checked, form: FamilyPayForm) -> Response:
+    return _family_do(
+        request,
+        me,
+        "contribution",
+        lambda: family_aid.pay_contribution(
+            services_of(request).uow(),
+            actor=person_actor(me),
+            channel=Channel.PORTAL,
+            holder_id=me.id,
+            binding_id=form.binding,
+            year=form.year,
+            key=form.key,
+        ),
+    )
+
+
+# the catch-all answers only what no route above it does: it stays last
+
+
+# the catch-all answers last: routes added above would otherwise never be reached
 router.routes.sort(key=lambda r: getattr(r, "path", "") == "/{rest:path}")

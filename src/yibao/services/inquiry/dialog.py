@@ -470,6 +470,7 @@ def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Spee
                 + f", balance {speech.amount_en(line.balance_after)}.",
             )
         )
+    out.extend(_family_lines(uow, lang, s))
     paid = contributions.payment_records(uow.session, s.person_id)
     if not paid:
         out.append(prompt("no_contribution", lang))
@@ -492,6 +493,25 @@ def read_records(uow: UnitOfWork, call: IvrCall, *, limit: int = 3) -> list[Spee
             )
         )
     return [*out, *_suspension(call, s)]
+
+
+def _family_lines(uow: UnitOfWork, lang: str, s: summary.AccountSummary) -> list[Speech]:
+    """The latest family mutual aid payments, both ways: whose account paid
+    for whom (issue 16)."""
+    out = []
+    for p in s.family:
+        day = uow.clock.local(p.at).date()
+        amount_zh, amount_en = speech.amount_zh(p.amount), speech.amount_en(p.amount)
+        purpose_zh, purpose_en = p.purpose
+        undone_zh, undone_en = ("，已撤销", ", cancelled") if p.reversed else ("", "")
+        if p.role_of(s.person_id) == "paid":
+            zh = f"{speech.date_zh(day)}，家庭共济，您的账户为{p.relative_name}支付{purpose_zh}{amount_zh}"
+            en = f"{speech.date_en(day)}, family aid: your account paid {amount_en} of {p.relative_name}'s {purpose_en}"
+        else:
+            zh = f"{speech.date_zh(day)}，家庭共济，{p.holder_name}的账户为您支付{purpose_zh}{amount_zh}"
+            en = f"{speech.date_en(day)}, family aid: {p.holder_name}'s account paid {amount_en} of your {purpose_en}"
+        out.append(_say(lang, f"{zh}{undone_zh}。", f"{en}{undone_en}."))
+    return out
 
 
 def _tail(card_no: str, lang: str) -> str:

@@ -11,7 +11,7 @@ paper are China dates and times, whatever the server's zone.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from yibao.domain.use import Named, Presenter
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
 from yibao.services.documents import Document, yuan
+from yibao.services.family import family as family_aid
 from yibao.services.inquiry import summary
 from yibao.services.ledger import ledger
 from yibao.services.tx import use_case
@@ -54,6 +55,8 @@ CAUSES: dict[str, tuple[str, str]] = {
     "transfer_in": ("转入余额", "balance carried in from another area"),
     "inheritance": ("余额由继承人领取", "balance payable to the heirs"),
     "mutual_aid": ("家庭共济支付", "family mutual-aid payment"),
+    "reversal:mutual_aid": ("家庭共济撤销退回", "family mutual-aid payment refunded"),
+    "family_contribution": ("家庭共济代缴居民医保费", "resident contribution paid for a relative"),
 }
 
 
@@ -66,6 +69,9 @@ class RightsRecord:
     enrolments: list[Enrolment]
     postings: list[ledger.Line]
     balance: int
+    # family mutual aid: what the person's account paid for relatives and
+    # what holders' accounts paid for them, newest first
+    family: list[family_aid.PaymentView] = field(default_factory=list)
 
 
 def rights_records(
@@ -75,14 +81,39 @@ def rights_records(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> RightsRecord:
-    """Enrolment periods and status, account postings with their causes, benefit use."""
+    """Enrolment periods and status, account postings with their causes,
+    benefit use, and family mutual aid both ways."""
+    lines = ledger.history(
+        session, code=codes.individual(person_id), start=start, end=end, limit=5000
+    )
+    family_aid.relabel(session, person_id, lines)
     return RightsRecord(
         enrolments=contributions.enrolments_of(session, person_id),
-        postings=ledger.history(
-            session, code=codes.individual(person_id), start=start, end=end, limit=5000
-        ),
+        postings=lines,
         balance=ledger.individual_balance(session, person_id),
+        family=family_aid.payments_of(session, person_id, start=start, end=end, limit=5000),
     )
+
+
+def family_rows(person_id: int, payments: list[family_aid.PaymentView]) -> list[list[str]]:
+    """Family mutual aid as the statement's table shows it."""
+    rows = []
+    for p in payments:
+        if p.role_of(person_id) == "paid":
+            way = f"为{p.relative_name}支付 paid for {p.relative_name}"
+        else:
+            way = f"{p.holder_name}为本人支付 paid by {p.holder_name}"
+        zh, en = p.purpose
+        rows.append(
+            [
+                p.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+                way,
+                f"{zh} {en}",
+                yuan(p.amount),
+                "已撤销 cancelled" if p.reversed else "",
+            ]
+        )
+    return rows
 
 
 def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -174,6 +205,13 @@ def statement_pdf(
         ],
         [34, 84, 26, 30],
     )
+    if rights.family:
+        doc.heading("家庭共济 Family mutual aid")
+        doc.table(
+            ["日期 Date", "共济 Who", "用途 For", "金额 Amount", "状态 Status"],
+            family_rows(person.id, rights.family),
+            [30, 56, 50, 20, 18],
+        )
     doc.paragraph(
         "依据《中华人民共和国社会保险法》第四条，参保人有权查询缴费记录和个人权益记录。"
         "Under Article 4 of the Social Insurance Law, insured persons may inquire their payment "
@@ -208,6 +246,9 @@ class Postings:
     start: dt.date
     end: dt.date
     lines: list[ledger.Line]
+    # family mutual aid of the period, both ways (the relative's side moves
+    # no posting of their own account)
+    family: list[family_aid.PaymentView] = field(default_factory=list)
 
 
 @use_case
@@ -231,6 +272,7 @@ def postings(
     lines = ledger.history(
         uow.session, code=codes.individual(person.id), start=since, end=until, limit=limit
     )
+    family_aid.relabel(uow.session, person.id, lines)
     uow.audit(
         actor.record(
             channel=channel,
@@ -239,7 +281,12 @@ def postings(
             subject=f"{lo}..{hi}",
         )
     )
-    return Postings(lo, hi, lines)
+    return Postings(
+        lo,
+        hi,
+        lines,
+        family_aid.payments_of(uow.session, person.id, start=since, end=until, limit=limit),
+    )
 
 
 @use_case

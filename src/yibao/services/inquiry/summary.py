@@ -36,6 +36,7 @@ from yibao.domain.use import (
 )
 from yibao.services.cards import cards as card_service
 from yibao.services.contributions import contributions
+from yibao.services.family import family as family_aid
 from yibao.services.ledger import ledger
 from yibao.services.tx import use_case
 from yibao.store.models import Card, ContributionLine, Employer, Enrolment, Person
@@ -84,6 +85,8 @@ class AccountSummary:
     card: CardView | None
     enrolment: EnrolmentView | None
     recent: list[ledger.Line] = field(default_factory=list)
+    # the latest family mutual aid payments, both ways, as many as ``recent``
+    family: list[family_aid.PaymentView] = field(default_factory=list)
     # (YYYY-MM, balance at the month's end in fen), oldest first, when asked for
     month_ends: list[tuple[str, int]] = field(default_factory=list)
     # when benefits are suspended: the unpaid months behind it
@@ -266,6 +269,7 @@ def summarize(
         if recent
         else []
     )
+    family_aid.relabel(uow.session, person.id, lines)
     uow.audit(
         actor.record(
             channel=channel,
@@ -287,6 +291,7 @@ def summarize(
         card=card_view(shown, card_service.card_state(uow, shown)) if shown else None,
         enrolment=_enrolment_view(enrolment),
         recent=lines,
+        family=family_aid.payments_of(uow.session, person.id, limit=recent) if recent else [],
         month_ends=_month_ends(uow, person.id, balance, months) if months else [],
         arrears=arrears_of(uow, enrolment),
     )

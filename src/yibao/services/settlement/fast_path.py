@@ -450,6 +450,10 @@ class FastPath:
         enrolment, _ = self._enrolment(r)
         if enrolment is not None and not same_pool(enrolment.area, caller.division[:6]):
             return None  # the cross-area filings are read on the general path
+        if data.acct_used_flag == "1" and getattr(r, "family", False):
+            # family mutual aid: the holders' accounts are read, locked and
+            # recorded on the general path alone
+            return None
         person, card = self._states(r, enrolment)
         day = dt.date.fromisoformat(v["day"])
         return rules.Facts(

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from yibao.clock import CHINA
 from yibao.domain import benefit
+from yibao.domain import family as family_rules
 from yibao.domain import settlement as rules
 from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
@@ -48,6 +49,7 @@ from yibao.services import idempotency
 from yibao.services.access.institution_auth import Caller, purge_nonces
 from yibao.services.cards import cards, evoucher
 from yibao.services.contributions import contributions
+from yibao.services.family import family as family_aid
 from yibao.services.ledger import backends, ledger, usage
 from yibao.services.registry.registry import age_on
 from yibao.services.settlement import equipment, inputs, offsite, policy
@@ -679,9 +681,17 @@ class Read:
     person: Person | None
 
 
-def read_facts(uow: UnitOfWork, caller: Caller, data: inputs.Settle | Mapping[str, Any]) -> Read:
+def read_facts(
+    uow: UnitOfWork,
+    caller: Caller,
+    data: inputs.Settle | Mapping[str, Any],
+    *,
+    lock_family: bool = False,
+) -> Read:
     """What ``domain.settlement.decide`` decides from, read through the ORM
-    without locks: the write checks that it still holds."""
+    without locks: the write checks that it still holds. The bound family
+    payers' accounts (read when the account is used) are locked with
+    ``lock_family``, since the write checks only the person's own balance."""
     d = inputs.Settle.read(data, "input.data")
     psn_no, mdtrt_id = d.psn_no, d.mdtrt_id
     cert_type, cert_no, total = d.mdtrt_cert_type, d.mdtrt_cert_no, d.medfee_sumamt
@@ -706,6 +716,9 @@ def read_facts(uow: UnitOfWork, caller: Caller, data: inputs.Settle | Mapping[st
         used = usage.read(
             session, person_id=who.person.id, insutype=enrolment.insutype, year=day.year
         )
+    payers: list[family_rules.Payer] = []
+    if who.person is not None and d.acct_used_flag == "1":
+        payers = family_aid.payers(uow, who.person.id, lock=lock_family)
     fees: list[benefit.Item] = []
     resettled = False
     if row is not None:
@@ -743,6 +756,7 @@ def read_facts(uow: UnitOfWork, caller: Caller, data: inputs.Settle | Mapping[st
             window_days=uow.settings.his_resettle_window_days,
             resettled_before=resettled,
             named=named(d),
+            family=payers,
         ),
         who.person,
     )
@@ -795,7 +809,7 @@ def setlinfo(
         "psn_cash_pay": s.psn_cash_pay,
         "hosp_part_amt": 0,
         "balc": s.balc,
-        "acct_mulaid_pay": 0,
+        "acct_mulaid_pay": s.acct_mulaid_pay,
         "medins_setl_id": "",
         "clr_optins": d.enrolment.area,
         "clr_way": "1",
@@ -834,7 +848,7 @@ def settlement_write(
         key=ledger_key(caller, msgid),
         kind=d.kind.value,
         person_id=d.person_id,
-        memo=f"{caller.code} {d.visit.mdtrt_id}",
+        memo=f"{caller.code} {d.visit.mdtrt_id}" + mulaid_memo(d),
         at=now,
         legs=d.legs,
         visit_id=d.visit.id,
@@ -871,6 +885,15 @@ def settlement_write(
             "status": "settled",
         },
     )
+
+
+def mulaid_memo(d: rules.Decision) -> str:
+    """Whose accounts paid for the person, in the entry's memo (the legs
+    carry the same by person id)."""
+    if not d.mulaid:
+        return ""
+    paid = ", ".join(f"{holder}:{amount}" for holder, amount in d.mulaid)
+    return f" 家庭共济 family aid for {d.person_id} by {paid}"
 
 
 @use_case
@@ -924,16 +947,27 @@ def settle(
     def work() -> dict[str, Any]:
         write = backends.of(uow.session).settle
         for _ in range(RETRIES):
-            read = read_facts(uow, caller, data)
+            read = read_facts(uow, caller, data, lock_family=True)
             d = rules.decide(read.facts)
             assert read.person is not None
             now = uow.clock.now()
             setl_id = _new_id("ST", caller, now)
             try:
-                write(uow, settlement_write(d, caller, msgid=msg.msgid, setl_id=setl_id, now=now))
+                entry_id = write(
+                    uow, settlement_write(d, caller, msgid=msg.msgid, setl_id=setl_id, now=now)
+                )
             except backends.Stale:
                 uow.session.expire_all()  # read again what changed under us
                 continue
+            if d.mulaid:
+                family_aid.record_settlement(
+                    uow,
+                    relative_id=d.person_id,
+                    mulaid=d.mulaid,
+                    entry_id=entry_id,
+                    setl_id=setl_id,
+                    institution_code=caller.code,
+                )
             uow.audit(
                 caller.record(
                     channel=Channel.HIS,
@@ -1018,6 +1052,7 @@ def settlement_info(uow: UnitOfWork, row: Settlement, sign: int = 1) -> dict[str
         "setl_stas": "1" if row.status == "settled" else "0",
         "balc": ledger.individual_balance(uow.session, p.id),
         **amounts,
+        "acct_mulaid_pay": sign * family_aid.mulaid_of(uow, row.setl_id),
     }
 
 
@@ -1054,6 +1089,7 @@ def cancel_settlement(
         )
         output["setlinfo"]["balc"] = ledger.individual_balance(uow.session, row.person_id)
         row.cancel_entry_id = posted.entry.id
+        family_aid.reverse_settlement(uow, setl_id=row.setl_id, reversal_entry_id=posted.entry.id)
         usage.give_back(
             uow.session,
             person_id=row.person_id,

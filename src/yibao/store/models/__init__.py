@@ -33,6 +33,7 @@ from yibao.store.models.contributions import (
     PaymentVoucher,
 )
 from yibao.store.models.directory import DirectoryChange
+from yibao.store.models.family import FamilyBinding, FamilyPayment
 from yibao.store.models.registry import (
     CalendarOverride,
     DemoMarker,
@@ -81,6 +82,8 @@ __all__ = [
     "Enrolment",
     "EnrolmentApplication",
     "EquipmentFailure",
+    "FamilyBinding",
+    "FamilyPayment",
     "FeeDetail",
     "HisNonce",
     "HisSignIn",

@@ -3,9 +3,11 @@
 -- institution with its nonce and sign-in, the card presented (with whether a
 -- reissue replaced it) or the person of the ID number, the person, the
 -- enrolments, the balance, and for 2207 the visit, its fee details, the
--- year's usage and the candidate benefit policies. NULL when the access id
--- is unknown; the caller checks the rest with the same rules as the general
--- path (domain.use, domain.settlement). It only reads.
+-- year's usage and the candidate benefit policies, and whether a bound family
+-- payer may pay for the person (family mutual aid is settled on the general
+-- path alone). NULL when the access id is unknown; the caller checks the rest
+-- with the same rules as the general path (domain.use, domain.settlement).
+-- It only reads.
 CREATE FUNCTION yb_his_read(
     p_access text, p_sign_no text, p_nonce text, p_cert_type text, p_cert_no text,
     p_mdtrt_id text
@@ -67,6 +69,8 @@ BEGIN
                        FROM enrolments e LEFT JOIN employers emp ON emp.id = e.employer_id
                        WHERE e.person_id = v_pid),
         'balance', (SELECT a.balance FROM ledger_accounts a WHERE a.code = 'IA:' || v_pid),
+        'family', EXISTS (SELECT 1 FROM family_bindings b
+                          WHERE b.relative_id = v_pid AND b.status = 'active'),
         'visit', v_visit,
         'fees', (SELECT coalesce(json_agg(json_build_array(f.amount, f.category, f.selfpay_bp)
                                           ORDER BY f.id), '[]')

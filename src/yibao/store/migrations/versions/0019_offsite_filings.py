@@ -1,7 +1,7 @@
 """Off-site filings (异地就医备案) get their kind, state and who filed them
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-11-26 12:00:00
 
 Issue 16: a filing for care in another area is a long stay (retired, living
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
