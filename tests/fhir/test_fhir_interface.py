@@ -195,6 +195,8 @@ def test_a_claim_splits_as_2207_settled_once_and_cancelled_once(
         assert ledger.individual_balance(u.session, int(pid)) == before
 
     body = claim(pid, hosp["code"], LINES, identifier="CLM-1", total="701.00")
+    with services.uow() as u:
+        audited = u.session.execute(select(func.max(AuditEntry.id))).scalar_one()
     r = client.post(f"{BASE}/Claim", json=body, headers=auth)
     assert r.status_code == 200, r.text
     resp = valid(r.json())
@@ -224,6 +226,17 @@ def test_a_claim_splits_as_2207_settled_once_and_cancelled_once(
             .all()
         )
         assert len(rows) == 1
+        # the HIS steps the Claim ran are audited as the FHIR channel's
+        channels = set(
+            u.session.execute(
+                select(AuditEntry.channel).where(
+                    AuditEntry.id > audited,
+                    AuditEntry.actor_id == hosp["code"],
+                    AuditEntry.action.in_(("his.register", "his.fee_upload", "his.settlement")),
+                )
+            ).scalars()
+        )
+        assert channels == {"fhir"}, channels  # and there were such entries
     # the identifier of another Claim
     changed = claim(pid, hosp["code"], [("250101001", "100.00")], identifier="CLM-1")
     _outcome(client.post(f"{BASE}/Claim", json=changed, headers=auth), 409, "Claim.identifier")

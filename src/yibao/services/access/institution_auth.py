@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, text
 
-from yibao.domain.actors import Actor
+from yibao.domain.actors import Actor, Channel
 from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import DomainError
 from yibao.services.tx import use_case
@@ -53,6 +53,9 @@ class Caller:
     # the envelope's cainfo and signtype: a province's SM2/SM4 signature of
     # the body, recorded with every audit entry of the request (not verified)
     signed_with: tuple[str, str] = ("", "")
+    # the channel its requests come by, named in every audit entry: the HIS
+    # interface, or FHIR, whose Claim runs the HIS's own use cases
+    channel: str = Channel.HIS
 
     @classmethod
     def of(
@@ -61,6 +64,7 @@ class Caller:
         access_id: str,
         signed_in: bool | None,
         signed_with: tuple[str, str] = ("", ""),
+        channel: str = Channel.HIS,
     ) -> Caller:
         """From an institution row (or anything that reads like one)."""
         return cls(
@@ -73,6 +77,7 @@ class Caller:
             access_id,
             signed_in,
             signed_with,
+            channel,
         )
 
     @property

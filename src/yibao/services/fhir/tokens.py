@@ -133,7 +133,7 @@ def issue(
     mac = _b64(
         hmac.new(_key(uow.settings.effective_secret_key), payload.encode(), "sha256").digest()
     )
-    caller = Caller.of(inst, inst.access_id, None)
+    caller = Caller.of(inst, inst.access_id, None, channel=Channel.FHIR)
     uow.audit(
         caller.record(
             channel=Channel.FHIR,
@@ -183,4 +183,4 @@ def authenticate(uow: UnitOfWork, *, authorization: str | None, scope: str) -> C
     ).scalar_one_or_none()
     if inst is None or inst.status != "active":
         raise bad
-    return Caller.of(inst, inst.access_id, None)
+    return Caller.of(inst, inst.access_id, None, channel=Channel.FHIR)

@@ -40,7 +40,6 @@ from yibao.clock import CHINA
 from yibao.domain import benefit
 from yibao.domain import family as family_rules
 from yibao.domain import settlement as rules
-from yibao.domain.actors import Channel
 from yibao.domain.areas import same_pool
 from yibao.domain.errors import DomainError, conflict, invalid
 from yibao.domain.use import CardState, Named, PersonState, Presenter, Purpose
@@ -429,7 +428,7 @@ def register(
             raise equipment.receipt_recorded() from None
         uow.audit(
             caller.record(
-                channel=Channel.HIS,
+                channel=caller.channel,
                 action="his.register",
                 person_id=who.person.id,
                 subject=visit.mdtrt_id,
@@ -465,7 +464,7 @@ def cancel_registration(
         visit.status = "cancelled"
         uow.audit(
             caller.record(
-                channel=Channel.HIS,
+                channel=caller.channel,
                 action="his.register_cancel",
                 person_id=visit.person_id,
                 subject=visit.mdtrt_id,
@@ -499,7 +498,7 @@ def visit_info(
             visit.med_type = info.med_type
         uow.audit(
             caller.record(
-                channel=Channel.HIS,
+                channel=caller.channel,
                 action="his.visit_info",
                 person_id=visit.person_id,
                 subject=visit.mdtrt_id,
@@ -589,7 +588,7 @@ def upload_fees(
         for visit in visits.values():
             uow.audit(
                 caller.record(
-                    channel=Channel.HIS,
+                    channel=caller.channel,
                     action="his.fee_upload",
                     person_id=visit.person_id,
                     subject=visit.mdtrt_id,
@@ -624,7 +623,7 @@ def cancel_fees(
             row.status = "cancelled"
         uow.audit(
             caller.record(
-                channel=Channel.HIS,
+                channel=caller.channel,
                 action="his.fee_cancel",
                 person_id=visit.person_id,
                 subject=visit.mdtrt_id,
@@ -906,7 +905,7 @@ def presettle(
     assert read.person is not None
     uow.audit(
         caller.record(
-            channel=Channel.HIS,
+            channel=caller.channel,
             action="his.presettle",
             person_id=d.person_id,
             subject=d.visit.mdtrt_id,
@@ -970,7 +969,7 @@ def settle(
                 )
             uow.audit(
                 caller.record(
-                    channel=Channel.HIS,
+                    channel=caller.channel,
                     action=f"his.{d.kind.value}",
                     person_id=d.person_id,
                     subject=setl_id,
@@ -1101,7 +1100,7 @@ def cancel_settlement(
         visit.status = "registered"
         uow.audit(
             caller.record(
-                channel=Channel.HIS,
+                channel=caller.channel,
                 action="his.settlement_cancel",
                 person_id=row.person_id,
                 subject=row.setl_id,
@@ -1122,7 +1121,7 @@ def query_settlement(
     info = settlement_info(uow, row)
     uow.audit(
         caller.record(
-            channel=Channel.HIS,
+            channel=caller.channel,
             action="his.settlement_query",
             person_id=row.person_id,
             subject=row.setl_id,
