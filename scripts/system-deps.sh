@@ -23,6 +23,10 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v chromium >/dev/null || need+=(chromium)
 compgen -G "/usr/share/fonts/truetype/wqy/wqy-zenhei.tt*" >/dev/null || need+=(fonts-wqy-zenhei)
 
+# issue 17: the failover test (pg_auto_failover) and the restore drill (pgBackRest)
+compgen -G "/usr/lib/postgresql/*/bin/pg_autoctl" >/dev/null || need+=(postgresql-15-auto-failover)
+command -v pgbackrest >/dev/null || need+=(pgbackrest)
+
 if ((${#need[@]} == 0)); then
   exit 0
 fi
