@@ -24,7 +24,7 @@ command -v chromium >/dev/null || need+=(chromium)
 compgen -G "/usr/share/fonts/truetype/wqy/wqy-zenhei.tt*" >/dev/null || need+=(fonts-wqy-zenhei)
 
 # issue 17: the failover test (pg_auto_failover) and the restore drill (pgBackRest)
-compgen -G "/usr/lib/postgresql/*/bin/pg_autoctl" >/dev/null || need+=(postgresql-15-auto-failover)
+{ command -v pg_autoctl && compgen -G "/usr/lib/postgresql/*/lib/pgautofailover.so"; } >/dev/null || need+=(postgresql-15-auto-failover)
 command -v pgbackrest >/dev/null || need+=(pgbackrest)
 
 if ((${#need[@]} == 0)); then
