@@ -148,3 +148,26 @@ def test_catalogue_import_over_the_api(client, demo, token_for):
             "en": bad[0]["en"],
         }
     ]
+
+
+def test_a_catalogue_file_over_the_upload_limit_is_refused_naming_the_file(
+    client, demo, token_for, monkeypatch
+):
+    settings = client.app.state.services.settings
+    monkeypatch.setattr(settings, "upload_max_bytes", 64)
+    content = ("code,name,category,selfpay_pct,price\n" + "BIG1,一,A,,1\n" * 10).encode()
+    r = client.post(
+        f"{API}/catalogue/330500/import",
+        files={"file": ("c.csv", content, "text/csv")},
+        headers=token_for("admin"),
+    )
+    assert r.status_code == 422, r.text
+    assert (r.json()["field"], r.json()["code"]) == ("file", "validation.too_large")
+    small = "code,name,category,selfpay_pct,price\nOK1,一,A,,1\n".encode()
+    assert len(small) <= 64
+    r = client.post(
+        f"{API}/catalogue/330500/import",
+        files={"file": ("c.csv", small, "text/csv")},
+        headers=token_for("admin"),
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == 1

@@ -186,3 +186,19 @@ def test_a_text_of_lines_keeps_tabs_and_line_breaks_only():
         with pytest.raises(DomainError) as refused:
             values.text(bad, field="name", most=50, lines=True)
         assert refused.value.field == "name"
+
+
+def test_an_upload_is_read_to_one_byte_past_its_limit_and_refused_when_larger() -> None:
+    import io
+
+    asked: list[int] = []
+
+    def read(n: int, data: io.BytesIO = io.BytesIO(b"x" * 100)) -> bytes:
+        asked.append(n)
+        return data.read(n)
+
+    with pytest.raises(DomainError) as refused:
+        values.upload(read, most=10)
+    assert (refused.value.field, refused.value.code) == ("file", "validation.too_large")
+    assert asked == [11]  # never the whole file
+    assert values.upload(io.BytesIO(b"y" * 10).read, most=10) == b"y" * 10

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 from yibao.clock import CHINA
@@ -280,3 +281,18 @@ def key(value: object, *, field: str, least: int = 1, most: int) -> str:
             "format",
         )
     return text
+
+
+def upload(read: Callable[[int], bytes], *, most: int, field: str = "file") -> bytes:
+    """An uploaded file's content, read through ``read`` (a spooled file's
+    ``read``) at most one byte past ``most``, so that a file too large is
+    refused without being held whole."""
+    content = read(most + 1)
+    if len(content) > most:
+        raise invalid(
+            field,
+            f"文件超过{most / 1024 / 1024:g}MB",
+            f"the file is larger than {most} bytes",
+            "too_large",
+        )
+    return content

@@ -23,9 +23,9 @@ from yibao.channels.api.fields import (
     Uscc,
     Word,
 )
+from yibao.domain import values
 from yibao.domain.actors import Channel
 from yibao.domain.cards import CardKind, Path
-from yibao.domain.errors import invalid
 from yibao.services.cards import batches as batch_service
 from yibao.services.cards import cards as card_service
 
@@ -248,15 +248,7 @@ def upload_batch(
     kind: Annotated[CardKind, Form()] = CardKind.SOCIAL_SECURITY,
 ) -> dict[str, Any]:
     """An employer's batch: good rows accepted, bad rows listed with row number and reason."""
-    limit = work.settings.upload_max_bytes
-    content = file.file.read(limit + 1)
-    if len(content) > limit:
-        raise invalid(
-            "file",
-            f"文件超过{limit // 1024 // 1024}MB",
-            f"the file is larger than {limit} bytes",
-            "too_large",
-        )
+    content = values.upload(file.file.read, most=work.settings.upload_max_bytes)
     result = batch_service.upload_batch(
         work,
         actor=ctx.actor,

@@ -41,8 +41,9 @@ from yibao.channels.api.fields import (
     Text,
     Word,
 )
+from yibao.domain import values
 from yibao.domain.actors import Channel
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.errors import DomainError
 from yibao.domain.money import format_yuan
 from yibao.services.directory import catalogue_import, directory
 from yibao.store.models import CatalogueItem
@@ -265,15 +266,7 @@ def import_catalogue(
     ],
 ) -> dict[str, Any]:
     """A catalogue file: good rows written, bad rows listed with row, field and reason."""
-    limit = work.settings.upload_max_bytes
-    content = file.file.read(limit + 1)
-    if len(content) > limit:
-        raise invalid(
-            "file",
-            f"文件超过{limit // 1024 // 1024}MB",
-            f"the file is larger than {limit} bytes",
-            "too_large",
-        )
+    content = values.upload(file.file.read, most=work.settings.upload_max_bytes)
     result = catalogue_import.import_catalogue(
         work,
         actor=ctx.actor,

@@ -42,9 +42,10 @@ from yibao.channels.web.common import (
     see_other,
     services_of,
 )
+from yibao.domain import values
 from yibao.domain.actors import Actor, Channel
 from yibao.domain.cards import Path
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.errors import DomainError
 from yibao.domain.visits import DOCUMENTS, Visit, require_visit
 from yibao.services.access import employer_login, person_login
 from yibao.services.access import staff as access_service
@@ -730,11 +731,10 @@ def _batch_error(request: Request, exc: DomainError, fields: dict[str, str]) -> 
 @on_refusal(_batch_error)
 def batch_upload(request: Request, given: GivenCsrf, form: BatchForm) -> Response:
     clerk = _clerk(request, csrf=given)
-    limit = services_of(request).settings.upload_max_bytes
     # read here, off the event loop: the form keeps the file spooled
-    content = form.upload.file.read(limit + 1)
-    if len(content) > limit:
-        raise invalid("file", "文件过大", "the file is too large", "size")
+    content = values.upload(
+        form.upload.file.read, most=services_of(request).settings.upload_max_bytes
+    )
     res = batches.upload_batch(
         _uow(request),
         actor=clerk.actor,

@@ -19,9 +19,10 @@ from yibao.channels.web.common import (
     services_of,
 )
 from yibao.channels.web.counter import GivenCsrf, _clerk, _page
+from yibao.domain import values
 from yibao.domain.actors import Channel
 from yibao.domain.catalogue import CATEGORIES
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.errors import DomainError
 from yibao.services.directory import catalogue_import, directory
 
 TEMPLATE = "counter/directory.html"
@@ -121,11 +122,10 @@ def set_item(request: Request, given: GivenCsrf, form: ItemForm) -> Response:
 @router.post("/import")
 def import_file(request: Request, given: GivenCsrf, form: UploadForm) -> Response:
     clerk = _clerk(request, csrf=given)
-    limit = services_of(request).settings.upload_max_bytes
     # read here, off the event loop: the form keeps the file spooled
-    content = form.upload.file.read(limit + 1)
-    if len(content) > limit:
-        raise invalid("file", "文件过大", "the file is too large", "size")
+    content = values.upload(
+        form.upload.file.read, most=services_of(request).settings.upload_max_bytes
+    )
     result = catalogue_import.import_catalogue(
         services_of(request).uow(),
         actor=clerk.actor,

@@ -34,8 +34,9 @@ from yibao.channels.web.common import (
     refusals_on,
     services_of,
 )
+from yibao.domain import values
 from yibao.domain.actors import Channel
-from yibao.domain.errors import DomainError, invalid
+from yibao.domain.errors import DomainError
 from yibao.services.access import employer_login
 from yibao.services.access.employer_login import EmployerSession, EmployerView
 from yibao.services.cards import batches
@@ -243,11 +244,10 @@ def batch_form(request: Request, me: Me) -> Response:
 @router.post("/batch")
 @refusals_on("employer/batch.html", keep=("handler_certno", "handler_name"))
 def batch_upload(request: Request, me: Me, _: Checked, form: BatchForm) -> Response:
-    limit = services_of(request).settings.upload_max_bytes
     # read here, off the event loop: the form keeps the file spooled
-    content = form.upload.file.read(limit + 1)
-    if len(content) > limit:
-        raise invalid("file", "文件过大", "the file is too large", "size")
+    content = values.upload(
+        form.upload.file.read, most=services_of(request).settings.upload_max_bytes
+    )
     done = batches.upload_own_batch(
         services_of(request).uow(),
         actor=me.actor,
