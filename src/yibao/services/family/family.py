@@ -200,6 +200,29 @@ def _next_rank(uow: UnitOfWork, relative_id: int) -> int:
 # ---------------------------------------------------------------- bind and consent
 
 
+def _audit_both(
+    uow: UnitOfWork,
+    actor: Actor,
+    channel: str,
+    action: str,
+    people: tuple[int, int],
+    subject: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A family change is the holder's and the relative's data alike: one
+    audit entry in each one's history."""
+    for person_id in people:
+        uow.audit(
+            actor.record(
+                channel=channel,
+                action=action,
+                person_id=person_id,
+                subject=subject,
+                detail=detail,
+            )
+        )
+
+
 @use_case
 def bind(
     uow: UnitOfWork,
@@ -265,22 +288,21 @@ def bind(
     if existing is None:
         uow.session.add(row)
     uow.session.flush()
-    for person_id in (holder.id, relative.id):
-        uow.audit(
-            actor.record(
-                channel=channel,
-                action="family.bind",
-                person_id=person_id,
-                subject=str(row.id),
-                detail={
-                    "holder": holder.id,
-                    "relative": relative.id,
-                    "relation": relation,
-                    "consented": at_counter,
-                    "relative_document": relative_document if at_counter else "",
-                },
-            )
-        )
+    _audit_both(
+        uow,
+        actor,
+        channel,
+        "family.bind",
+        (holder.id, relative.id),
+        str(row.id),
+        {
+            "holder": holder.id,
+            "relative": relative.id,
+            "relation": relation,
+            "consented": at_counter,
+            "relative_document": relative_document if at_counter else "",
+        },
+    )
     return _views(uow, [row])[0]
 
 
@@ -301,15 +323,9 @@ def confirm(
     row.status, row.rank = "active", _next_rank(uow, relative.id)
     row.consented_at, row.consented_via, row.consented_by = now, channel, actor.id
     uow.session.flush()
-    for person_id in (row.holder_id, row.relative_id):
-        uow.audit(
-            actor.record(
-                channel=channel,
-                action="family.confirm",
-                person_id=person_id,
-                subject=str(row.id),
-            )
-        )
+    _audit_both(
+        uow, actor, channel, "family.confirm", (row.holder_id, row.relative_id), str(row.id)
+    )
     return _views(uow, [row])[0]
 
 
@@ -325,12 +341,7 @@ def unbind(
         raise not_found("共济绑定", "family binding", "family.not_found")
     row.status, row.ended_at, row.ended_by = "ended", uow.clock.now(), actor.id
     uow.session.flush()
-    for pid in (row.holder_id, row.relative_id):
-        uow.audit(
-            actor.record(
-                channel=channel, action="family.unbind", person_id=pid, subject=str(row.id)
-            )
-        )
+    _audit_both(uow, actor, channel, "family.unbind", (row.holder_id, row.relative_id), str(row.id))
     return _views(uow, [row])[0]
 
 
@@ -576,21 +587,15 @@ def pay_contribution(
         )
         uow.session.add(paid)
         uow.session.flush()
-        for person_id in (holder.id, relative.id):
-            uow.audit(
-                actor.record(
-                    channel=channel,
-                    action="family.contribution",
-                    person_id=person_id,
-                    subject=str(paid.id),
-                    detail={
-                        "holder": holder.id,
-                        "relative": relative.id,
-                        "year": year,
-                        "amount": amount,
-                    },
-                )
-            )
+        _audit_both(
+            uow,
+            actor,
+            channel,
+            "family.contribution",
+            (holder.id, relative.id),
+            str(paid.id),
+            {"holder": holder.id, "relative": relative.id, "year": year, "amount": amount},
+        )
         return {"family_payment_id": paid.id}
 
     done = idempotency.once(
