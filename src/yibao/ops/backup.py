@@ -468,7 +468,9 @@ class RestoredCluster:
 
     def log_tail(self) -> str:
         log = self.root / "log"
-        return " | ".join(log.read_text(errors="replace").splitlines()[-5:]) if log.exists() else ""
+        return (
+            " | ".join(log.read_text(errors="replace").splitlines()[-12:]) if log.exists() else ""
+        )
 
 
 @contextmanager
@@ -491,10 +493,11 @@ def restored(backrest: BackRest, *, target: dt.datetime | None) -> Iterator[Rest
         # the copy must not archive into the repository it came from
         backrest.run("restore", f"--pg1-path={cluster.data}", "--archive-mode=off", *how)
         _fill_missing_config(cluster.data)
+        # the server's own settings otherwise: during recovery a copy may not
+        # have fewer connections, locks or workers than the server had
         options = (
             f"-c port={cluster.port} -c listen_addresses=127.0.0.1 "
-            f"-c unix_socket_directories={root} -c archive_mode=off "
-            "-c max_connections=20 -c shared_buffers=32MB"
+            f"-c unix_socket_directories={root} -c archive_mode=off"
         )
         _run(
             [
