@@ -101,7 +101,9 @@ def inspect_sqlite(path: Path) -> SqliteFacts:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"not a readable database 数据库无法读取: {path}: {exc}") from None
+        raise BackupError(
+            f"damaged database or not one 数据库已损坏或无法读取: {path}: {exc}"
+        ) from None
     known, heads = _known_revisions()
     revision = row[0] if row else ""
     if revision not in known:
