@@ -171,3 +171,16 @@ def test_backup_create_is_for_the_embedded_database(
     monkeypatch.setenv("YIBAO_DATABASE_URL", "postgresql+psycopg://yibao@127.0.0.1:1/yibao")
     out = CliRunner().invoke(app, ["backup", "create", str(tmp_path / "x.sqlite3")])
     assert out.exit_code == 1 and "pgBackRest" in out.output
+
+
+def test_a_scheduled_copy_into_a_directory_is_named_by_its_time(
+    live: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    out = CliRunner().invoke(app, ["backup", "create", str(folder)])
+    assert out.exit_code == 0, out.output
+    made = folder / "yibao-20261123T020000Z.sqlite3"
+    assert [p.name for p in folder.iterdir()] == [made.name]
+    assert ops.inspect_sqlite(made).revision
+    assert made.stat().st_mode & 0o077 == 0  # every person's data: its owner's alone

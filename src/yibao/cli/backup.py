@@ -54,11 +54,19 @@ def _backrest(repo: Path | None, config: Path | None, stanza: str) -> ops.BackRe
 
 @backup_app.command("create")
 def create(
-    file: Annotated[Path, typer.Argument(help="the backup file to write (must not exist)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="the backup file to write (must not exist); a directory: a dated file in it"
+        ),
+    ],
 ) -> None:
     """Copy the embedded SQLite database into FILE with SQLite's online
     backup API: safe while yibao serves. 在线备份内置数据库。"""
     source = _sqlite_database()
+    if file.is_dir():
+        # the schedule's copies sort by the moment they were taken
+        file = file / f"yibao-{clock().now().astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.sqlite3"
     try:
         made = ops.create_sqlite_backup(source, file)
     except ops.BackupError as exc:
