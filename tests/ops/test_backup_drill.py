@@ -7,6 +7,7 @@ and folder is removed, also when a test fails."""
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import pytest
 
 from tests.helpers import START, CliRunner
 from tests.ops.settlements import Hospital
+from yibao.cli import app
 from yibao.clock import FixedClock
 from yibao.config import Settings
 from yibao.ops import backup as ops
@@ -94,7 +96,6 @@ def test_the_drill_restores_the_last_backup_and_its_checks_pass(
     monkeypatch.setenv("YIBAO_VAR_DIR", str(archived["settings"].var_dir))
     monkeypatch.setenv("YIBAO_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.setenv("YIBAO_ARGON2_PROFILE", "fast")
-    from yibao.cli import app
 
     # the backup is taken by the drill; one more settlement after it comes from the WAL
     runner = CliRunner()
@@ -165,3 +166,25 @@ def test_the_drill_refuses_sqlite(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'y.sqlite3'}", var_dir=tmp_path)
     with pytest.raises(ops.BackupError, match="PostgreSQL"):
         ops.drill(settings, ops.BackRest(tmp_path / "none.conf"), clock=FixedClock(START))
+
+
+def test_a_target_that_is_not_a_time_is_refused_first(tmp_path: Path) -> None:
+    out = CliRunner().invoke(
+        app, ["backup", "drill", "--config", str(tmp_path / "absent.conf"), "--target", "yesterday"]
+    )
+    assert out.exit_code == 1
+    assert "--target: not a time" in out.output and "'yesterday'" in out.output
+
+
+def test_the_drill_needs_a_repository_or_a_configuration(tmp_path: Path) -> None:
+    out = CliRunner().invoke(app, ["backup", "drill", "--config", str(tmp_path / "absent.conf")])
+    assert (
+        out.exit_code == 1 and f"no such file 文件不存在: {tmp_path / 'absent.conf'}" in out.output
+    )
+    out = CliRunner().invoke(app, ["backup", "drill"])
+    assert out.exit_code == 1 and "--repo DIR" in out.output and "--config FILE" in out.output
+
+
+def test_the_schedule_takes_a_full_backup_on_sunday_and_a_differential_one_otherwise() -> None:
+    week = [START.date() + dt.timedelta(days=n) for n in range(7)]  # Monday 2026-11-23 on
+    assert [ops.scheduled_kind(day) for day in week] == ["diff"] * 6 + ["full"]

@@ -153,8 +153,8 @@ def drill(
     port, run ledger check and audit verify on it, print the restore time and
     the last settlement present, then remove it. 恢复演练。"""
     settings = get_settings()
+    moment = _target(target)  # a wrong time is told before anything is set up
     backrest = _backrest(repo, config, stanza)
-    moment = _target(target)
     try:
         report = ops.drill(settings, backrest, clock=clock(), take_backup=backup, target=moment)
     except ops.BackupError as exc:
