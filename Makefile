@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz
+.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz backup-drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,13 @@ FUZZ_EXAMPLES ?= 60
 fuzz: $(VENV)/.installed-test
 	YIBAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) YIBAO_TEST_DATABASES=$${YIBAO_TEST_DATABASES:-sqlite} \
 	  $(BIN)/pytest -p no:cacheprovider -q -s --timeout=0 tests/channels/test_api_fuzz.py
+
+## backup-drill: restore the last pgBackRest backup of YIBAO_DATABASE_URL (PostgreSQL) into a new cluster, check it and remove it
+## (make backup-drill BACKUP_CONFIG=/etc/pgbackrest/pgbackrest.conf; or BACKUP_REPO=DIR to set pgBackRest up there, superuser URL)
+BACKUP_CONFIG ?= /etc/pgbackrest/pgbackrest.conf
+backup-drill: $(VENV)/.installed
+	@if [ -n "$(BACKUP_REPO)" ]; then $(BIN)/yibao backup drill --repo "$(BACKUP_REPO)"; \
+	else $(BIN)/yibao backup drill --config "$(BACKUP_CONFIG)"; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

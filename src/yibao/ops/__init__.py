@@ -1,0 +1,1 @@
+"""Running yibao for a city: backups and restore drills, high availability."""
