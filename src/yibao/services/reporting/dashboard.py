@@ -372,7 +372,7 @@ def read_figures(
             _in(CardApplication.division_code, prefix),
         )
         .options(lazyload(CardApplication.person), lazyload(Card.person))
-    ).tuples():
+    ):
         state = application_state(app, card, today)
         slot = {"in_progress": 0, "awaiting_pickup": 0, "overdue": 1, "pickup_overdue": 1}.get(
             state, 2 if state == "returned_to_center" else -1
@@ -522,7 +522,7 @@ def read_figures(
             _in(Reconciliation.area, prefix),
         )
         .order_by(Reconciliation.at, Reconciliation.id)
-    ).tuples():
+    ):
         new: list[Any] = [r.institution_code, inst_name or "", 0, 0]
         row = recon.setdefault(r.institution_code, new)
         row[2] += 1
@@ -630,6 +630,7 @@ def dashboard(
         division = session.get(Division, where)
         if division is None:
             raise not_found("统计地区", "area", "report.area_not_found")
+        area_zh, area_en = division.name, division.name_en
         figures = read_figures(session, prefix=scope_prefix(where), period=period, today=today)
     detail: dict[str, object] = {
         "area": where,
@@ -648,8 +649,8 @@ def dashboard(
     )
     return Dashboard(
         area=where,
-        area_zh=division.name,
-        area_en=division.name_en,
+        area_zh=area_zh,
+        area_en=area_en,
         period=period,
         as_of=uow.clock.now(),
         isolation=isolation,
