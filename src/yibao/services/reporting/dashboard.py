@@ -138,10 +138,15 @@ class Column:
     key: str
     zh: str
     en: str
-    kind: str = "int"  # text, int, fen (money in fen)
+    kind: str = "int"  # text, int, fen (money in fen), place (a division's (zh, en) names)
 
     def label(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
+
+    def text(self, value: Any, lang: str) -> str:
+        """A place's name in the language, the Chinese one where no other is kept."""
+        zh, en = value
+        return str((en or zh) if lang == "en" else zh)
 
 
 @dataclass
@@ -387,12 +392,12 @@ def read_figures(
         "Service points' card deadlines",
         (
             _col("office", "受理点代码", "office code", "text"),
-            _col("name", "受理点", "office", "text"),
+            _col("name", "受理点", "office", "place"),
             _col("due", "在期限内", "within the deadline"),
             _col("overdue", "已逾期", "overdue"),
             _col("returned", "逾期未领退回", "returned after the pickup window"),
         ),
-        [(code, names.get(code, ("", ""))[0], *v) for code, v in sorted(sla.items())],
+        [(code, names.get(code, ("", "")), *v) for code, v in sorted(sla.items())],
     )
 
     # ---- enrolment reviews waiting or overdue
@@ -418,11 +423,11 @@ def read_figures(
         "Enrolment applications waiting for review",
         (
             _col("county", "区县代码", "county code", "text"),
-            _col("name", "区县", "county", "text"),
+            _col("name", "区县", "county", "place"),
             _col("waiting", "待审核", "waiting"),
             _col("overdue", "已逾期", "overdue"),
         ),
-        [(code, names.get(code, ("", ""))[0], *v) for code, v in sorted(waiting.items())],
+        [(code, names.get(code, ("", "")), *v) for code, v in sorted(waiting.items())],
     )
 
     # ---- employers in arrears
@@ -573,7 +578,7 @@ def read_figures(
         "By county",
         (
             _col("county", "区县代码", "county code", "text"),
-            _col("name", "区县", "county", "text"),
+            _col("name", "区县", "county", "place"),
             _col("settlements", "结算笔数", "settlements"),
             _col("medfee", "医疗费总额(元)", "medical fees (yuan)", "fen"),
             _col("refusals", "拒付次数", "refusals"),
@@ -583,10 +588,7 @@ def read_figures(
             _col("arrears_employers", "欠缴单位数", "employers in arrears"),
             _col("arrears_amount", "欠缴金额(元)", "arrears (yuan)", "fen"),
         ),
-        [
-            (code, names.get(code, ("", ""))[0], *(by_county[code][k] for k in keys))
-            for code in shown
-        ],
+        [(code, names.get(code, ("", "")), *(by_county[code][k] for k in keys)) for code in shown],
     )
     return figures
 
