@@ -2,7 +2,7 @@
 (issue 17): settlements at two institutions of different levels in two
 counties, a refused settlement, a reconciliation that differs, a card past
 its deadline, an enrolment review past its day, a terminal's and a
-telephone's inquiry. The demo city already has an employer in arrears
+telephone call's. The demo city already has an employer in arrears
 (南浔木业, three months, 3,240.00 yuan)."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from tests.db.test_counter_15 import submit
 from tests.his.client import His
 from yibao.domain.actors import Actor, Channel
 from yibao.domain.use import Presenter
-from yibao.services.access.person_login import person_actor
+from yibao.services.inquiry import dialog
 from yibao.services.inquiry.summary import account_summary
-from yibao.store.models import CardApplication, Person
+from yibao.store.models import CardApplication
 
 # the lines of every visit: 10.00 + 286.00 + 5.00 + 400.00
 LINES = [
@@ -123,19 +123,11 @@ def build(client: Any, demo: dict[str, Any], uow: Any, clock: Any) -> DataSet:
         presenter=Presenter.HOLDER,
         card_no=zhang["card_no"],
     )
-    with uow:
-        person = uow.session.execute(
-            select(Person).where(Person.certno == li["certno"])
-        ).scalar_one()
-        caller = person_actor(person)
-        person_id = person.id
-    account_summary(
-        uow,
-        actor=caller,
-        channel=Channel.TELEPHONE,
-        presenter=Presenter.HOLDER,
-        person_id=person_id,
-    )
+    # a call: 普通话, balance, Li Na's ID number, her telephone PIN
+    call_id = f"CA-dashboard-{li['certno'][-4:]}"
+    dialog.start_call(uow, call_id=call_id, caller="+8613800000000", platform="sim")
+    for keys in ("1", "1", li["certno"].replace("X", "*") + "#", li["phone_pin"] + "#"):
+        dialog.step(uow, call_id=call_id, digits=keys)
     # an enrolment application at Wuxing's Yuehe service point, filed today
     submit(uow)
     return data

@@ -92,9 +92,9 @@ def test_the_city_sees_every_figure_of_both_counties(uow: Any, data: DataSet) ->
     assert rows(d, "arrears") == {
         "91330503MA2E6F7G8Q": ("南浔木业股份有限公司", "330503", 3, "202608", 324000)
     }
-    # a terminal's inquiry and a telephone's
-    use = {(r[0], r[1]): r[2:4] for r in d.figures["channels"].rows}
-    assert use == {("kiosk", "T-HZZX-01"): (1, 1), ("telephone", ""): (1, 1)}
+    # a terminal's inquiry; a call whose caller heard the balance
+    use = {(r[0], r[1]): r[2:] for r in d.figures["channels"].rows}
+    assert use == {("kiosk", "T-HZZX-01"): (1, 1, None), ("telephone", ""): (1, 1, 1)}
     # the per-county breakdown
     counties = rows(d, "counties")
     assert counties["330502"][1:] == (1, a.medfee, 1, 1, 1, 1, 0, 0)
