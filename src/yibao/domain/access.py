@@ -44,6 +44,10 @@ class Perm(StrEnum):
     # the medical catalogue the public look-ups show (issue 16); an
     # institution's public fields go with INSTITUTION_WRITE
     CATALOGUE_WRITE = "catalogue.write"
+    # the bureau's dashboard and its downloads (issue 17): counts and sums of
+    # the area, no person's data; county center clerks and every
+    # administrator, not service points nor contribution clerks
+    REPORT_READ = "report.read"
 
 
 ROLE_LEVEL: dict[Role, Level] = {
@@ -57,7 +61,7 @@ ROLE_LEVEL: dict[Role, Level] = {
 }
 
 _READ = {Perm.PERSON_READ}
-_ADMIN = _READ | {Perm.STAFF_MANAGE, Perm.AUDIT_READ}
+_ADMIN = _READ | {Perm.STAFF_MANAGE, Perm.AUDIT_READ, Perm.REPORT_READ}
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.SERVICE_POINT_CLERK: frozenset(
@@ -81,6 +85,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.CARD_RECEIVE,
             Perm.CARD_CANCEL,
             Perm.EMPLOYER_WRITE,
+            Perm.REPORT_READ,
         }
     ),
     Role.CONTRIBUTION_CLERK: frozenset(_READ | {Perm.PERSON_WRITE, Perm.EMPLOYER_WRITE}),

@@ -16,6 +16,7 @@ def mount(app: FastAPI) -> None:
     from yibao.channels.web import (
         counter,
         counter_directory,
+        dashboard,
         employer,
         kiosk,
         landing,
@@ -30,6 +31,7 @@ def mount(app: FastAPI) -> None:
     root.include_router(kiosk.router, prefix="/kiosk")
     # before the counter's own routes, whose last one takes every other path
     root.include_router(counter_directory.router, prefix="/counter/directory")
+    root.include_router(dashboard.router, prefix="/counter/dashboard")
     root.include_router(counter.router, prefix="/counter")
     root.include_router(employer.router, prefix="/employer")
     root.include_router(public.router, prefix="/public")

@@ -764,3 +764,22 @@ class FamilyContribution(Form):
     binding: Annotated[int, _reading(_binding)] = 0
     year: Annotated[int, _reading(_year)] = 0
     key: Annotated[str, _reading(partial(values.key, most=80))] = ""
+
+
+# ---- issue 17: dashboard
+
+
+class DashboardQuery(Form):
+    """The dashboard's period and area (a division inside the staff member's
+    own; empty for their own)."""
+
+    start: Day = None
+    end: Day = None
+    area: DivisionCode = ""
+
+
+class DashboardFile(Form):
+    """A download: one figure, as CSV or XLSX."""
+
+    figure: Choice = ""
+    fmt: Choice = ""

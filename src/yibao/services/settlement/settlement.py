@@ -28,10 +28,11 @@ model. Amounts are integer fen; the channel turns them into yuan.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -52,7 +53,7 @@ from yibao.services.family import family as family_aid
 from yibao.services.ledger import backends, ledger, usage
 from yibao.services.registry.registry import age_on
 from yibao.services.settlement import equipment, inputs, offsite, policy
-from yibao.services.tx import use_case
+from yibao.services.tx import P, R, UseCase, use_case
 from yibao.store.models import (
     Card,
     Employer,
@@ -61,10 +62,14 @@ from yibao.store.models import (
     HisSignIn,
     LedgerEntry,
     Person,
+    Reconciliation,
     Settlement,
+    SettlementRefusal,
     Visit,
 )
 from yibao.store.uow import UnitOfWork
+
+log = logging.getLogger("yibao.his")
 
 # the platform's person type codes (psn_type) for yibao's categories
 PSN_TYPE_CODES = {"employee": "11", "flexible": "11", "retiree": "12", "resident": "15"}
@@ -935,6 +940,56 @@ def _busy() -> DomainError:
 
 
 @use_case
+def record_refusal(uow: UnitOfWork, *, caller: Caller, infno: str, code: str) -> None:
+    """Keep that a request of ``infno`` was refused and why (its code), for
+    the bureau's dashboard (issue 17): the refused request's own transaction
+    was rolled back, so this is a transaction of its own."""
+    uow.session.add(
+        SettlementRefusal(
+            institution_code=caller.code,
+            area=caller.division,
+            infno=infno,
+            code=code[:60],
+            at=uow.clock.now(),
+        )
+    )
+
+
+class RefusalsKept(UseCase[P, R]):
+    """A use case whose refusals are kept (``record_refusal``) once its own
+    transaction has rolled back; the refusal itself is raised unchanged. An
+    unknown outcome is no refusal; composition (``.step``) records nothing,
+    the outer use case answers for itself."""
+
+    def __init__(self, infno: str, step: Any) -> None:
+        super().__init__(step)
+        self.infno = infno
+
+    def __call__(self, uow: UnitOfWork, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return super().__call__(uow, *args, **kwargs)
+        except DomainError as exc:
+            caller = args[0] if args else None
+            if isinstance(caller, Caller) and exc.code != "system.outcome_unknown":
+                try:
+                    record_refusal(uow, caller=caller, infno=self.infno, code=exc.code)
+                except DomainError:
+                    # the database went away after refusing: the answer
+                    # stays the refusal, the count misses one
+                    log.warning("refusal %s of %s not recorded", exc.code, caller.code)
+            raise
+
+
+def refusals_kept(
+    infno: str,
+) -> Callable[[Callable[Concatenate[UnitOfWork, P], R]], RefusalsKept[P, R]]:
+    def wrap(step: Callable[Concatenate[UnitOfWork, P], R]) -> RefusalsKept[P, R]:
+        return RefusalsKept(infno, step)
+
+    return wrap
+
+
+@refusals_kept("2207")
 def settle(
     uow: UnitOfWork, caller: Caller, *, msg: Message, data: inputs.Settle | Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -1182,6 +1237,26 @@ def reconcile(
     ]
     if given_cnt != int(cnt):
         diffs.append(f"fixmedins_setl_cnt {given_cnt} != {cnt}")
+    # kept for the bureau's dashboard: the differences by institution
+    uow.session.add(
+        Reconciliation(
+            institution_code=caller.code,
+            area=caller.division,
+            begin_date=d.stmt_begndate,
+            end_date=d.stmt_enddate,
+            insutype=d.insutype or "",
+            given_medfee=given["medfee_sumamt"],
+            our_medfee=ours["medfee_sumamt"],
+            given_fund=given["fund_pay_sumamt"],
+            our_fund=ours["fund_pay_sumamt"],
+            given_acct=given["acct_pay"],
+            our_acct=ours["acct_pay"],
+            given_count=given_cnt,
+            our_count=int(cnt),
+            balanced=not diffs,
+            at=uow.clock.now(),
+        )
+    )
     return {
         "stmtinfo": {
             "setl_optins": d.setl_optins or caller.division[:6],

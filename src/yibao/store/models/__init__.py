@@ -42,6 +42,7 @@ from yibao.store.models.registry import (
     Institution,
     Person,
 )
+from yibao.store.models.reporting import Reconciliation, SettlementRefusal
 from yibao.store.models.settlement import (
     BenefitPolicy,
     BenefitUsage,
@@ -100,8 +101,10 @@ __all__ = [
     "PhonePin",
     "PortalAccount",
     "Posting",
+    "Reconciliation",
     "RequestKey",
     "Settlement",
+    "SettlementRefusal",
     "StaffCredential",
     "StaffUser",
     "Visit",
