@@ -20,6 +20,7 @@ run as the ``postgres`` user, as ``tests/conftest.py`` runs initdb.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -253,7 +254,7 @@ class HaCluster:
             # pg_basebackup (which pg_autoctl runs without --checkpoint=fast)
             # waits for a spread checkpoint, about a minute and a half on an
             # idle primary: an explicit CHECKPOINT makes it immediate
-            self._superuser(first, "CHECKPOINT")
+            self.superuser(first, "CHECKPOINT")
             return self.healthy()
 
         self._wait(caught_up, deadline, "the secondary to catch up")
@@ -361,7 +362,8 @@ class HaCluster:
 
     # ------------------------------------------------------------ yibao
 
-    def _superuser(self, node: Node, *statements: str) -> None:
+    def superuser(self, node: Node, *statements: str) -> None:
+        """Statements run as the cluster's superuser, on one node."""
         import psycopg
 
         dsn = f"host=127.0.0.1 port={node.port} user=postgres dbname={DBNAME} connect_timeout=5"
@@ -370,7 +372,7 @@ class HaCluster:
                 conn.execute(statement.encode())
 
     def _create_role(self) -> None:
-        self._superuser(
+        self.superuser(
             self.nodes[0],
             f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}'",
             f"ALTER DATABASE {DBNAME} OWNER TO {ROLE}",
@@ -418,14 +420,10 @@ class HaCluster:
     def _kill(self, node: Node) -> None:
         if node.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(node.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             node.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
     def stop(self) -> None:
         """Stop every service and postgres started here; remove the folder if
