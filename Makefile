@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz
+.PHONY: ha-demo run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ FUZZ_EXAMPLES ?= 60
 fuzz: $(VENV)/.installed-test
 	YIBAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) YIBAO_TEST_DATABASES=$${YIBAO_TEST_DATABASES:-sqlite} \
 	  $(BIN)/pytest -p no:cacheprovider -q -s --timeout=0 tests/channels/test_api_fuzz.py
+
+## ha-demo: a pg_auto_failover cluster (monitor, primary, synchronous secondary) on loopback ports under a temporary folder, migrated, with the demo city, served; Ctrl-C stops it all
+ha-demo: $(VENV)/.installed system-deps
+	$(BIN)/yibao ha demo --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -2,6 +2,7 @@
 ``yibao.cli.common``."""
 
 from yibao.cli import admin, cards, money, server, telephone
+from yibao.cli import ha as ha  # issue 17: yibao ha demo
 from yibao.cli.common import app
 from yibao.domain.errors import DomainError
 from yibao.store.db import DatabaseUnreachable
