@@ -16,6 +16,7 @@ primary.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -145,6 +146,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         lost.connected()
 
     return engine
+
+
+REPLICA_AS_OF = text(
+    # the standby has replayed all it received: as fresh as its last contact
+    # with the primary, i.e. now; else as of its last replayed commit
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+    "THEN NULL ELSE pg_last_xact_replay_timestamp() END, pg_is_in_recovery()"
+)
+
+
+def replica_as_of(session: Session) -> dt.datetime | None:
+    """The time a standby's data is as of, or None when it is current (or
+    the server is a primary)."""
+    row = session.execute(REPLICA_AS_OF).one()
+    at, in_recovery = row[0], row[1]
+    if not in_recovery or at is None:
+        return None
+    return at if isinstance(at, dt.datetime) else None
 
 
 def asyncpg_connect_args(url: URL) -> dict[str, Any]:
