@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz backup-drill
+.PHONY: run test lint check system-deps bench clean web-assets api-assets screenshots messages fuzz backup-drill ha-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,11 @@ BACKUP_CONFIG ?= /etc/pgbackrest/pgbackrest.conf
 backup-drill: $(VENV)/.installed
 	@if [ -n "$(BACKUP_REPO)" ]; then $(BIN)/yibao backup drill --repo "$(BACKUP_REPO)"; \
 	else $(BIN)/yibao backup drill --config "$(BACKUP_CONFIG)"; fi
+
+
+## ha-demo: a pg_auto_failover cluster (monitor, primary, synchronous secondary) on loopback ports under a temporary folder, migrated, with the demo city, served; Ctrl-C stops it all
+ha-demo: $(VENV)/.installed system-deps
+	$(BIN)/yibao ha demo --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

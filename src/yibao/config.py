@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     # ``limits`` library reads it, e.g. "120/minute" or "5 per 10 seconds".
     public_rate_limit: str = "120/minute"
 
+    # ---- issue 17: high availability
+    # A standby of the PostgreSQL cluster (one host, e.g. the pg_auto_failover
+    # secondary): set, the balance inquiries that only read (the portal's
+    # first page, the terminal, the staff API's account summary) read the
+    # balance and the postings there, and the page's "as of" is the standby's
+    # last replayed transaction. Unset (or on SQLite), they read the primary.
+    read_replica_url: str = ""
+
     @field_validator("public_rate_limit")
     @classmethod
     def _a_rate(cls, value: str) -> str:

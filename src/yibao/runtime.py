@@ -35,6 +35,8 @@ class Services:
     # what differs between the databases (the settlement's write, the monthly
     # credit's statements, how to read one snapshot), chosen here once
     backend: backends.Backend
+    # the read replica's sessions (issue 17), for balance inquiries
+    replica_factory: sessionmaker[Session] | None = None
 
     @classmethod
     def from_settings(
@@ -58,11 +60,21 @@ class Services:
         # every session carries the choice and the audit key, for a service
         # handed a session alone
         factory.configure(info={BACKEND_KEY: backend, auditlog.KEY: audit_key})
-        return cls(settings, made, factory, clock or Clock(), backend)
+        replica = None
+        if settings.read_replica_url and made.dialect.name == "postgresql":
+            replica = make_session_factory(make_engine(settings.read_replica_url, pool_size=5))
+            replica.configure(info={BACKEND_KEY: backend, auditlog.KEY: audit_key})
+        return cls(settings, made, factory, clock or Clock(), backend, replica)
 
     def uow(self) -> UnitOfWork:
         """A new unit of work; a service opens and commits it."""
-        return UnitOfWork(self.session_factory, self.clock, self.settings)
+        uow = UnitOfWork(self.session_factory, self.clock, self.settings)
+        uow.replica_factory = self.replica_factory
+        return uow
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.replica_factory is not None:
+            bind = self.replica_factory.kw.get("bind")
+            if isinstance(bind, Engine):
+                bind.dispose()

@@ -3,6 +3,7 @@
 
 from yibao.cli import admin, cards, money, server, telephone
 from yibao.cli import backup as backup  # registers `yibao backup`
+from yibao.cli import ha as ha  # issue 17: yibao ha demo
 from yibao.cli.common import app
 from yibao.domain.errors import DomainError
 from yibao.store.db import DatabaseUnreachable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -36,6 +37,8 @@ class UnitOfWork:
         self.settings = settings
         self._audit: list[AuditRecord] = []
         self._session: Session | None = None
+        # the read replica's sessions (Settings.read_replica_url), when set
+        self.replica_factory: sessionmaker[Session] | None = None
 
     @property
     def session(self) -> Session:
@@ -74,6 +77,20 @@ class UnitOfWork:
         """Open for one use case (``services.tx.use_case``)."""
         with self:
             yield self
+
+    @contextmanager
+    def replica_read(self) -> Iterator[tuple[Session, dt.datetime]]:
+        """A session for a read that may be a little stale (a balance
+        inquiry), and the time its data is as of: on the read replica when
+        one is configured, else this unit of work's own session and now."""
+        if self.replica_factory is None:
+            yield self.session, self.clock.now()
+            return
+        from yibao.store.db import replica_as_of
+
+        with self.replica_factory() as session:
+            at = replica_as_of(session)
+            yield session, min(at, self.clock.now()) if at is not None else self.clock.now()
 
     def audit(self, record: AuditRecord) -> None:
         self._audit.append(record)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from yibao.clock import CHINA
 from yibao.domain import ledger as codes
@@ -189,16 +190,13 @@ def month_end_balances(
 
 
 def _month_ends(
-    uow: UnitOfWork, person_id: int, balance: int, months: int
+    session: Session, today: dt.date, person_id: int, balance: int, months: int
 ) -> list[tuple[str, int]]:
-    today = uow.clock.today()
     first = today.replace(day=1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     since = dt.datetime.combine(first, dt.time(), CHINA)
-    lines = ledger.history(
-        uow.session, code=codes.individual(person_id), start=since, limit=100_000
-    )
+    lines = ledger.history(session, code=codes.individual(person_id), start=since, limit=100_000)
     opening = balance - sum(line.amount for line in lines)
     return month_end_balances(
         [(line.at, line.balance_after) for line in lines],
@@ -246,12 +244,17 @@ def summarize(
     months: int = 0,
     subject: str | None = None,
     detail: dict[str, Any] | None = None,
+    replica: bool = False,
 ) -> AccountSummary:
     """The step of ``account_summary``, for a use case that reads it inside its
     own transaction (the HIS's 1101, the telephone dialog, the terminal's
     receipt). ``months``: also the balance at the end of each of the last
     so many months. ``subject`` and ``detail`` go into the audit entry (the
-    telephone names its call); the subject is else the card shown."""
+    telephone names its call); the subject is else the card shown.
+    ``replica``: the balance, the postings and the month ends may come from
+    the read replica (``uow.replica_read``), and ``as_of`` says how fresh
+    they are; who may see them is decided on the primary, and the read is
+    audited there."""
     opened = open_for_inquiry(
         uow,
         actor=actor,
@@ -263,12 +266,30 @@ def summarize(
     )
     person, enrolment = opened.person, opened.enrolment
     shown = opened.card or card_service.current_card(uow, person)
-    balance = ledger.individual_balance(uow.session, person.id)
-    lines = (
-        ledger.history(uow.session, code=codes.individual(person.id), limit=recent)
-        if recent
-        else []
-    )
+    if replica:
+        with uow.replica_read() as (reads, as_of):
+            balance = ledger.individual_balance(reads, person.id)
+            lines = (
+                ledger.history(reads, code=codes.individual(person.id), limit=recent)
+                if recent
+                else []
+            )
+            ends = (
+                _month_ends(reads, uow.clock.today(), person.id, balance, months) if months else []
+            )
+    else:
+        as_of = uow.clock.now()
+        balance = ledger.individual_balance(uow.session, person.id)
+        lines = (
+            ledger.history(uow.session, code=codes.individual(person.id), limit=recent)
+            if recent
+            else []
+        )
+        ends = (
+            _month_ends(uow.session, uow.clock.today(), person.id, balance, months)
+            if months
+            else []
+        )
     family_aid.relabel(uow.session, person.id, lines)
     uow.audit(
         actor.record(
@@ -287,14 +308,50 @@ def summarize(
         division_code=person.division_code,
         person_status=person.status,
         balance=balance,
-        as_of=uow.clock.now(),
+        as_of=as_of,
         card=card_view(shown, card_service.card_state(uow, shown)) if shown else None,
         enrolment=_enrolment_view(enrolment),
         recent=lines,
         family=family_aid.payments_of(uow.session, person.id, limit=recent) if recent else [],
-        month_ends=_month_ends(uow, person.id, balance, months) if months else [],
+        month_ends=ends,
         arrears=arrears_of(uow, enrolment),
     )
 
 
-account_summary = use_case(summarize)
+@use_case
+def account_summary(
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    channel: str,
+    presenter: Presenter,
+    person_id: int | None = None,
+    card_no: str | None = None,
+    named: Named | None = None,
+    recent: int = 10,
+    action: str = "balance.read",
+    card_field: str = "card_no",
+    months: int = 0,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AccountSummary:
+    """The account summary as a use case of its own: a read alone (the
+    portal's first page, the terminal, the counter, the staff API), so the
+    balance may come from the read replica. Inside another use case
+    (1101, the telephone, a receipt) ``summarize`` reads the primary."""
+    return summarize(
+        uow,
+        actor=actor,
+        channel=channel,
+        presenter=presenter,
+        person_id=person_id,
+        card_no=card_no,
+        named=named,
+        recent=recent,
+        action=action,
+        card_field=card_field,
+        months=months,
+        subject=subject,
+        detail=detail,
+        replica=True,
+    )

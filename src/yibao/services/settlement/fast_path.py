@@ -48,6 +48,7 @@ from yibao.services.contributions.contributions import pick_current
 from yibao.services.ledger import backends
 from yibao.services.settlement import inputs
 from yibao.services.settlement import settlement as svc
+from yibao.store.db import LostConnections, asyncpg_connect_args
 
 log = logging.getLogger("yibao.his")
 
@@ -70,6 +71,9 @@ SETTLE = (
 LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # a connection left in a broken state by a server that went away, or
+    # (TargetServerAttributeNotMatched) only standbys answering
+    asyncpg.InternalClientError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     OSError,
@@ -108,7 +112,9 @@ class FastPath:
         acct_in_fund: bool = False,
         max_size: int = 10,
     ) -> None:
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # every host of a multi-host URL, and the one that takes writes
+        self.connect_args = asyncpg_connect_args(engine.url)
+        self._lost = LostConnections()
         self.clock = clock
         # the audit entries' secrets are made here; the database never holds the key
         self.audit_key = audit_key
@@ -127,17 +133,29 @@ class FastPath:
         pool = self._pools.get(loop)
         if pool is None:
             pool = await asyncpg.create_pool(
-                self.dsn,
+                **self.connect_args,
                 min_size=1,
                 max_size=self.max_size,
                 command_timeout=30,
                 reset=_keep_session,
+                init=self._connected,
             )
             kept = self._pools.setdefault(loop, pool)
             if kept is not pool:  # another request of this loop opened one first
                 await pool.close()
                 pool = kept
         return pool
+
+    async def _connected(self, _conn: asyncpg.Connection) -> None:
+        self._lost.connected()
+
+    async def _connection_failed(self) -> None:
+        """The server went away (a failover): every pooled connection is
+        made again on its next use, to whichever server now takes writes."""
+        self._lost.failed()
+        pool = self._pools.get(asyncio.get_running_loop())
+        if pool is not None:
+            await pool.expire_connections()
 
     async def close(self) -> None:
         """The running loop's pool; the app's lifespan calls it on shutdown."""
@@ -171,23 +189,25 @@ class FastPath:
             raise done.error from None
         except DomainError:
             pass  # the general path says why
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, *LOST) as exc:
             # nothing was written (a write's failure is Answered above)
             log.info("HIS fast path gave way to the general path: %s", exc)
+            if isinstance(exc, LOST):
+                await self._connection_failed()
         if output is None:
             self.gave_way += 1
         else:
             self.served += 1
         return output
 
-    @staticmethod
-    async def _write(conn: asyncpg.Connection, query: str, *args: Any) -> Any:
+    async def _write(self, conn: asyncpg.Connection, query: str, *args: Any) -> Any:
         """One writing call; when the connection fails on it, whether it
         committed is unknown, and the answer says so."""
         try:
             return await conn.fetchval(query, *args)
         except LOST as exc:
             log.warning("HIS fast path lost the database during a write: %s", exc)
+            await self._connection_failed()
             raise Answered(outcome_unknown()) from None
 
     # ---------------------------------------------------------- the read
