@@ -72,9 +72,9 @@ def _uvicorn_access(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """uvicorn's access line, its parts as fields: client, method, path, status."""
+    args = event.pop("positional_args", None)  # the formatter's copy of record.args
     record = event.get("_record")
     if record is not None and record.name == "uvicorn.access":
-        args = record.args
         if isinstance(args, tuple) and len(args) == 5:
             client, method, path, _version, status = args
             event.update(client=client, method=method, path=path, status=status)
@@ -96,6 +96,7 @@ def _formatter() -> structlog.stdlib.ProcessorFormatter:
     worker process too, where it also configures structlog there."""
     _configure_structlog()
     return structlog.stdlib.ProcessorFormatter(
+        pass_foreign_args=True,
         foreign_pre_chain=[*_shared(), structlog.stdlib.ExtraAdder(), _uvicorn_access],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
