@@ -71,8 +71,9 @@ def served(app: Any, settings: Any) -> Iterator[Served]:
     before = (list(root.handlers), root.level)
     logs.configure("INFO", stream=out)
     port = _free_port()
+    # the lifespan closes the HIS fast path's pool on the server's own loop
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=True, lifespan="off"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=True, lifespan="on"
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
