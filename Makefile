@@ -77,5 +77,13 @@ fuzz: $(VENV)/.installed-test
 	YIBAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) YIBAO_TEST_DATABASES=$${YIBAO_TEST_DATABASES:-sqlite} \
 	  $(BIN)/pytest -p no:cacheprovider -q -s --timeout=0 tests/channels/test_api_fuzz.py
 
+## ops-check: ask the server `make run` started whether it is alive (/healthz) and ready (/readyz), and show its yibao_ metrics (with YIBAO_METRICS_TOKEN when set)
+.PHONY: ops-check
+ops-check:
+	curl -fsS http://$(HOST):$(PORT)/healthz && echo
+	curl -sS http://$(HOST):$(PORT)/readyz && echo
+	curl -fsS $${YIBAO_METRICS_TOKEN:+-H "Authorization: Bearer $$YIBAO_METRICS_TOKEN"} \
+	  http://$(HOST):$(PORT)/metrics | grep '^yibao_'
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from tests.his.client import His
 from yibao.observability import logs
+from yibao.store import auditlog
 from yibao.store.models import AuditEntry
 
 
@@ -137,6 +138,9 @@ def test_a_his_settlement_shares_its_request_id_and_logs_nothing_personal(
     # the audit entries the request wrote, the settlement's and its ledger entry's
     assert _entry(services, "his.settlement").detail["request_id"] == rid
     assert _entry(services, "ledger.entry").detail["request_id"] == rid
+    # the id is part of the entries' keyed hash: the chain verifies with it
+    with services.uow() as u:
+        assert auditlog.verify(u.session).ok
     # the log line: uvicorn's access line, through the JSON formatter
     (line,) = served.with_id(rid)
     assert line["channel"] == "his" and line["status"] == 200 and line["method"] == "POST"
