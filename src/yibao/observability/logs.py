@@ -74,11 +74,11 @@ def _uvicorn_access(
     """uvicorn's access line, its parts as fields: client, method, path, status."""
     args = event.pop("positional_args", None)  # the formatter's copy of record.args
     record = event.get("_record")
-    if record is not None and record.name == "uvicorn.access":
-        if isinstance(args, tuple) and len(args) == 5:
-            client, method, path, _version, status = args
-            event.update(client=client, method=method, path=path, status=status)
-            event["event"] = "http request"
+    access = record is not None and record.name == "uvicorn.access"
+    if access and isinstance(args, tuple) and len(args) == 5:
+        client, method, path, _version, status = args
+        event.update(client=client, method=method, path=path, status=status)
+        event["event"] = "http request"
     return event
 
 
