@@ -254,4 +254,3 @@ def scrape(pools: Collector | None = None) -> bytes:
         own.register(pools)
         text += generate_latest(own)
     return text
-
