@@ -234,3 +234,12 @@ def test_serve_with_workers_gives_them_a_fresh_metrics_directory(tmp_path: Path)
         assert where.is_dir() and where.parent == tmp_path / "var" / "metrics"
         assert not any(where.iterdir())
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ and not where.exists()
+
+
+def test_a_failover_seen_is_counted(client: Any) -> None:
+    """``failover_seen()`` is what the reconnect code calls on a new primary."""
+    from yibao.observability import metrics
+
+    before = scrape(client).value("yibao_database_failovers_seen_total")
+    metrics.failover_seen()
+    assert scrape(client).value("yibao_database_failovers_seen_total") == before + 1
