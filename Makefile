@@ -89,5 +89,14 @@ backup-drill: $(VENV)/.installed
 ha-demo: $(VENV)/.installed system-deps
 	$(BIN)/yibao ha demo --host $(HOST) --port $(PORT)
 
+
+## ops-check: ask the server `make run` started whether it is alive (/healthz) and ready (/readyz), and show its yibao_ metrics (with YIBAO_METRICS_TOKEN when set)
+.PHONY: ops-check
+ops-check:
+	curl -fsS http://$(HOST):$(PORT)/healthz && echo
+	curl -sS http://$(HOST):$(PORT)/readyz && echo
+	curl -fsS $${YIBAO_METRICS_TOKEN:+-H "Authorization: Bearer $$YIBAO_METRICS_TOKEN"} \
+	  http://$(HOST):$(PORT)/metrics | grep '^yibao_'
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     # last replayed transaction. Unset (or on SQLite), they read the primary.
     read_replica_url: str = ""
 
+    # ---- issue 17: observability
+    # GET /metrics answers a request carrying "Authorization: Bearer <this>";
+    # unset, it answers only loopback and private addresses (127.0.0.0/8,
+    # ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7).
+    metrics_token: str = ""
+    # GET /readyz: seconds the database has to answer before "not ready".
+    readyz_timeout_seconds: float = 2.0
+    # the log lines' lowest level (DEBUG, INFO, WARNING, ERROR)
+    log_level: str = "INFO"
+
     @field_validator("public_rate_limit")
     @classmethod
     def _a_rate(cls, value: str) -> str:

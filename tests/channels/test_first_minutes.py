@@ -50,7 +50,7 @@ def test_the_package_builds_without_a_deprecation_warning(tmp_path):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
 
 
-def test_healthz_answers_503_and_logs_one_line_when_the_database_is_unreachable(tmp_path, caplog):
+def test_readyz_answers_503_and_logs_one_line_when_the_database_is_unreachable(tmp_path, caplog):
     from fastapi.testclient import TestClient
 
     from tests.helpers import START
@@ -64,13 +64,17 @@ def test_healthz_answers_503_and_logs_one_line_when_the_database_is_unreachable(
     )
     app = create_app(settings, FixedClock(START))
     with TestClient(app, raise_server_exceptions=False) as client:
-        answer = client.get("/healthz")
+        answer = client.get("/readyz")
+        alive = client.get("/healthz")
     app.state.services.engine.dispose()
     assert answer.status_code == 503
-    assert answer.json()["status"] == "database unreachable"
+    assert answer.json()["reason"] == "database unreachable"
+    # the process is alive all the same: a load balancer stops sending, and
+    # nothing restarts it
+    assert alive.status_code == 200
     said = [r.getMessage() for r in caplog.records if r.name == "yibao"]
     assert said == [
-        f"healthz: cannot connect to the database 无法连接数据库 {url}: unable to open database file"
+        f"readyz: cannot connect to the database 无法连接数据库 {url}: unable to open database file"
     ]
     assert all(r.exc_info is None for r in caplog.records)
 

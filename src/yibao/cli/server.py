@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,18 +45,43 @@ def serve(
     # a wrong role, password or host is one line now, not a trace per request later
     reachable(settings.effective_database_url)
     _links(settings, host, port)
+    from yibao.observability import logs
+
+    # one JSON object per line, uvicorn's access and error lines included,
+    # in every worker process (uvicorn applies log_config in each)
+    logs.configure(settings.log_level)
     common: dict[str, Any] = {
         "host": host,
         "port": port,
-        "log_level": "info",
+        "log_level": settings.log_level.lower(),
         "access_log": access_log,
+        "log_config": logs.uvicorn_log_config(settings.log_level),
     }
     if workers > 1:
-        uvicorn.run("yibao.asgi:app", workers=workers, **common)
+        with _multiprocess_metrics(settings):
+            uvicorn.run("yibao.asgi:app", workers=workers, **common)
     else:
         from yibao.app import create_app
 
         uvicorn.run(create_app(settings), **common)
+
+
+@contextmanager
+def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
+    """The workers' metrics in a fresh directory under var/ that a scrape
+    merges (prometheus-client's multiprocess mode): set before the workers
+    start and import prometheus_client, removed when the server stops."""
+    from yibao.observability import metrics
+
+    parent = settings.var_dir / "metrics"
+    parent.mkdir(parents=True, exist_ok=True)
+    fresh = tempfile.mkdtemp(prefix="serve-", dir=parent)
+    os.environ[metrics.MULTIPROC_ENV] = fresh
+    try:
+        yield
+    finally:
+        os.environ.pop(metrics.MULTIPROC_ENV, None)
+        shutil.rmtree(fresh, ignore_errors=True)
 
 
 # Listening on every address: this machine's browser reaches it on loopback.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 from sqlalchemy import Connection, Table, func, insert, select, text, update
@@ -27,6 +27,7 @@ from yibao.domain.audit import (
     chained_hash,
     entry_hash,
 )
+from yibao.observability import context, metrics
 from yibao.store.models import AuditChainHead, AuditEntry
 
 # where runtime.Services hangs the audit key on every session it makes
@@ -64,7 +65,7 @@ def append(
     key = key or key_of(target)
     by_chain: dict[int, list[AuditRecord]] = {}
     for record in records:
-        by_chain.setdefault(record.chain, []).append(record)
+        by_chain.setdefault(record.chain, []).append(stamped(record))
     for chain in sorted(by_chain):
         locked = (
             select(_heads.c.seq, _heads.c.hash).where(_heads.c.chain == chain).with_for_update()
@@ -98,6 +99,32 @@ def append(
             prev = digest
         target.execute(insert(_log), rows)
         target.execute(update(_heads).where(_heads.c.chain == chain).values(seq=seq, hash=prev))
+        appended(target, chain, [r.action for r in by_chain[chain]])
+
+
+def stamped(record: AuditRecord) -> AuditRecord:
+    """The record with the request's id in its detail (``request_id``),
+    when written while a request is served: the log lines and the answer
+    carry the same id. It is part of the detail, so the entry's HMAC covers
+    it like the rest of the entry."""
+    rid = context.request_id()
+    if rid is None or "request_id" in record.detail:
+        return record
+    return replace(record, detail={**record.detail, "request_id": rid})
+
+
+def appended(target: Session | Connection, chain: int, actions: Sequence[str]) -> None:
+    """Count entries appended, once their transaction commits (a session's)
+    or now (a connection's, or a server-side function's that returned)."""
+
+    def count() -> None:
+        for action in actions:
+            metrics.audit_appended(chain, action)
+
+    if isinstance(target, Session):
+        metrics.on_commit(target, count)
+    else:
+        count()
 
 
 def append_unkeyed(target: Connection, record: AuditRecord, at: dt.datetime) -> None:

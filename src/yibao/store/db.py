@@ -25,6 +25,8 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from yibao.observability import metrics
+
 log = logging.getLogger("yibao.db")
 
 
@@ -33,6 +35,7 @@ def _failover_seen() -> None:
     failed: a failover (or a restart of the server) was seen. The one place
     that counts them."""
     log.warning("the database connection was re-established after a failure (failover seen)")
+    metrics.failover_seen()
 
 
 class LostConnections:

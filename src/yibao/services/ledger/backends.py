@@ -28,6 +28,7 @@ from yibao.domain.settlement import SettlementWrite
 from yibao.services.ledger import monthly_credit, writes
 from yibao.services.ledger.ledger import BACKEND_KEY
 from yibao.services.ledger.writes import Stale as Stale
+from yibao.services.ledger.writes import counted_fast as counted_fast
 from yibao.services.ledger.writes import his_settle_audit as his_settle_audit
 from yibao.services.ledger.writes import settle_args as settle_args
 from yibao.store.uow import UnitOfWork

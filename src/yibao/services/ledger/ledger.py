@@ -27,6 +27,7 @@ from yibao.domain import ledger_audit
 from yibao.domain.audit import AuditRecord
 from yibao.domain.errors import conflict
 from yibao.domain.ledger import Leg as Leg  # the posting rule's leg, re-exported
+from yibao.observability import metrics
 from yibao.services.ledger import audited
 from yibao.services.tx import use_case
 from yibao.store.models import LedgerAccount, LedgerEntry, Posting
@@ -168,7 +169,14 @@ def post(
         session.expire(acct, ["balance"])
     if audit:
         uow.audit(entry_record(key=key, kind=kind, person_id=person_id, legs=legs))
+        fen = moved(legs)
+        metrics.on_commit(session, lambda: metrics.ledger_posted(kind, fen))
     return Posted(entry, replay=False)
+
+
+def moved(legs: Sequence[Leg]) -> int:
+    """The fen an entry moves: its positive postings (they sum to zero)."""
+    return sum(leg.amount for leg in legs if leg.amount > 0)
 
 
 def entry_record(*, key: str, kind: str, person_id: int | None, legs: Sequence[Leg]) -> AuditRecord:

@@ -28,7 +28,9 @@ from yibao.domain import ledger as codes
 from yibao.domain.audit import AuditKey, AuditRecord
 from yibao.domain.errors import DomainError, conflict
 from yibao.domain.settlement import SettlementWrite
+from yibao.observability import metrics
 from yibao.services.ledger import ledger, usage
+from yibao.store import auditlog
 from yibao.store.models import Settlement, Visit
 from yibao.store.uow import UnitOfWork
 
@@ -103,7 +105,21 @@ def settle_orm(uow: UnitOfWork, w: SettlementWrite) -> int:
         session.add(Settlement(**w.settlement, entry_id=posted.entry.id))
         session.flush()
     uow.audit(_record(w))
+    _count(uow, w)
     return posted.entry.id
+
+
+def _count(uow: UnitOfWork, w: SettlementWrite) -> None:
+    fen = ledger.moved(w.legs)
+    metrics.on_commit(uow.session, lambda: metrics.settled(w.kind, "general", fen))
+
+
+def counted_fast(w: SettlementWrite, *records: AuditRecord) -> None:
+    """The HIS fast path's ``yb_his_settle`` returned: its settlement, its
+    ledger entry and its audit entries stand."""
+    metrics.settled(w.kind, "fast", ledger.moved(w.legs))
+    for record in (*records, _record(w)):
+        metrics.audit_appended(record.chain, record.action)
 
 
 def _record(w: SettlementWrite) -> AuditRecord:
@@ -159,6 +175,7 @@ def settle_sql(uow: UnitOfWork, w: SettlementWrite) -> int:
     if entry is None:
         raise _replayed()
     uow.audit(_record(w))
+    _count(uow, w)
     return int(entry)
 
 
@@ -167,4 +184,4 @@ def his_settle_audit(key: AuditKey, w: SettlementWrite) -> list[Any]:
     ``yb_settle``'s write (its ``p_l_*`` arguments, in order): the record,
     and HMAC's inner and outer keys of its secret (``AuditKey.pads``); the
     chain, the person and the time are the settlement's."""
-    return key.function_args(_record(w), w.at)
+    return key.function_args(auditlog.stamped(_record(w)), w.at)

@@ -42,12 +42,14 @@ from yibao.domain.audit import CHAINS, AuditKey, AuditRecord
 from yibao.domain.errors import DomainError, not_found, outcome_unknown
 from yibao.domain.use import CardState, PersonState, Presenter, Purpose
 from yibao.domain.use import decide as decide_use
+from yibao.observability import metrics
 from yibao.services import idempotency
 from yibao.services.access.institution_auth import Caller, check_credentials, check_headers
 from yibao.services.contributions.contributions import pick_current
 from yibao.services.ledger import backends
 from yibao.services.settlement import inputs
 from yibao.services.settlement import settlement as svc
+from yibao.store import auditlog
 from yibao.store.db import LostConnections, asyncpg_connect_args
 
 log = logging.getLogger("yibao.his")
@@ -331,6 +333,7 @@ class FastPath:
         )
 
     def _audit_args(self, record: AuditRecord, at: dt.datetime) -> list[Any]:
+        record = auditlog.stamped(record)  # the request's id, as the general path's
         return [
             record.chain,
             record.actor_kind,
@@ -408,6 +411,8 @@ class FastPath:
         )
         audit = self._audit_args(record, now)
         claimed = await self._write(conn, TOUCH, caller.access_id, req[2], now, *audit)
+        if claimed:
+            metrics.audit_appended(record.chain, record.action)
         return output if claimed else None
 
     async def _person_info_once(
@@ -448,11 +453,14 @@ class FastPath:
             cert_no,
             now,
             CHAINS,
-            *self.audit_key.function_args(record, now),
+            *self.audit_key.function_args(auditlog.stamped(record), now),
         )
         if text is None:
             return None
         r = SimpleNamespace(**orjson.loads(text))
+        person = getattr(r, "person", None)  # the entry's chain is its person's, if found
+        chain = int(person["id"]) % CHAINS if isinstance(person, dict) else record.chain
+        metrics.audit_appended(chain, record.action)
         try:
             return self._person_output(r, data, now)
         except DomainError as exc:
@@ -565,4 +573,5 @@ class FastPath:
             if "yb:stale" in str(exc):
                 raise Stale from None
             return None  # a replayed nonce or msgid: the general path answers
+        backends.counted_fast(write, record)
         return output
