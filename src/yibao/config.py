@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # ---- issue 17: high availability
     # A standby of the PostgreSQL cluster (one host, e.g. the pg_auto_failover
     # secondary): set, the balance inquiries that only read (the portal's
-    # first page, the terminal, the staff API's account summary) read the
+    # first page, the terminal) read the
     # balance and the postings there, and the page's "as of" is the standby's
     # last replayed transaction. Unset (or on SQLite), they read the primary.
     read_replica_url: str = ""
