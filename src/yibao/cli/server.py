@@ -45,6 +45,11 @@ def serve(
         "port": port,
         "log_level": "info",
         "access_log": access_log,
+        # named, not "auto": auto falls back without a word to asyncio's loop
+        # and h11 when uvloop or httptools is missing, and that front took
+        # half again the server's CPU per settlement (issue 18, bench.settlement)
+        "loop": "uvloop",
+        "http": "httptools",
     }
     if workers > 1:
         uvicorn.run("yibao.asgi:app", workers=workers, **common)
