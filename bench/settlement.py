@@ -229,12 +229,14 @@ def postmaster(cluster: PgCluster) -> int:
 
 
 def cpu_seconds(server_pid: int, postmaster_pid: int) -> dict[str, float]:
-    """CPU time so far of the server (its processes), PostgreSQL (with its
-    backends that have exited) and this process (with its children that have
-    exited: pgbench)."""
+    """CPU time so far of the server (its processes), PostgreSQL (this
+    cluster's postmaster and its backends, with those that have exited) and
+    this process (with its children that have exited: pgbench). Processes are
+    told apart by their ancestry, not by name: other PostgreSQL clusters on a
+    shared machine (a test suite's) are no part of this benchmark."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {"server": 0.0, "postgres": 0.0, "clients": 0.0}
-    procs: dict[int, tuple[int, str, float]] = {}
+    procs: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -242,13 +244,12 @@ def cpu_seconds(server_pid: int, postmaster_pid: int) -> dict[str, float]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         cpu = int(fields[11]) + int(fields[12])
         if int(entry.name) in (postmaster_pid, os.getpid()):
             cpu += int(fields[13]) + int(fields[14])  # its children that have exited
-        procs[int(entry.name)] = (int(fields[1]), name, cpu / tick)
-    for pid, (ppid, name, cpu) in procs.items():
+        procs[int(entry.name)] = (int(fields[1]), cpu / tick)
+    for pid, (ppid, cpu) in procs.items():
         chain, p = {pid}, ppid
         while p > 1 and p in procs and p not in chain:
             chain.add(p)
@@ -257,7 +258,7 @@ def cpu_seconds(server_pid: int, postmaster_pid: int) -> dict[str, float]:
             out["clients"] += cpu
         elif server_pid in chain:
             out["server"] += cpu
-        elif name.startswith("postgres") or name.startswith("postmaster"):
+        elif postmaster_pid in chain:
             out["postgres"] += cpu
     return out
 

@@ -56,6 +56,11 @@ def serve(
         "log_level": settings.log_level.lower(),
         "access_log": access_log,
         "log_config": logs.uvicorn_log_config(settings.log_level),
+        # named, not "auto": auto falls back without a word to asyncio's loop
+        # and h11 when uvloop or httptools is missing, and that front took
+        # half again the server's CPU per settlement (issue 18, bench.settlement)
+        "loop": "uvloop",
+        "http": "httptools",
     }
     if workers > 1:
         with _multiprocess_metrics(settings):

@@ -5,10 +5,15 @@
 -- the ledger entry's audit record (``p_l_*``, services/ledger/writes.py
 -- ``his_settle_audit``; the general path's unit of work appends the same)
 -- and the settlement's. Any outcome but a written settlement raises, so that
--- nothing of it stays: 'yb:replay_nonce', 'yb:replay' (the request's key or
--- the ledger's was used: the general path answers it), or yb_settle's
+-- nothing of it stays: 'yb:replay' (the nonce, the request's key or the
+-- ledger's was used: the general path answers it), or yb_settle's
 -- 'yb:stale'. A concurrent send of the same msgid waits on the request key's
 -- unique index until this one ends.
+--
+-- Fewer statements than one per step (issue 18): the nonce and the request's
+-- key are claimed by one statement, and the two audit entries are appended
+-- by one, under one lock and one move of the chain's head, as
+-- yb_audit_append appends one (the same link, entry after entry).
 CREATE FUNCTION yb_his_settle(
     p_access text, p_nonce text, p_scope text, p_request text, p_fingerprint text,
     p_result json,
@@ -24,17 +29,17 @@ CREATE FUNCTION yb_his_settle(
 DECLARE
     v_claim bigint;
     v_entry bigint;
+    v_person text := coalesce(p_person::text, 'null');  -- as yb_audit_append links it
 BEGIN
-    INSERT INTO his_nonces (access_id, nonce, at) VALUES (p_access, p_nonce, p_at)
-        ON CONFLICT DO NOTHING RETURNING id INTO v_claim;
-    IF v_claim IS NULL THEN
-        RAISE EXCEPTION 'yb:replay_nonce';
-    END IF;
+    WITH nonce AS (
+        INSERT INTO his_nonces (access_id, nonce, at) VALUES (p_access, p_nonce, p_at)
+            ON CONFLICT DO NOTHING RETURNING id
+    )
     INSERT INTO request_keys (scope, key, fingerprint, output, at)
-        VALUES (p_scope, p_request, p_fingerprint, p_result, p_at)
+        SELECT p_scope, p_request, p_fingerprint, p_result, p_at FROM nonce
         ON CONFLICT (scope, key) DO NOTHING RETURNING id INTO v_claim;
     IF v_claim IS NULL THEN
-        RAISE EXCEPTION 'yb:replay';
+        RAISE EXCEPTION 'yb:replay';  -- the nonce or the request's key was used
     END IF;
     v_entry := yb_settle(p_key, p_kind, p_person, p_memo, p_at, p_codes, p_kinds, p_amounts,
                          p_pids, p_areas, p_visit, p_insutype, p_year, p_ded_seen, p_fund_seen,
@@ -44,11 +49,40 @@ BEGIN
     END IF;
     -- both about the person, on the person's chain: the ledger entry's first,
     -- in the order the general path appends them
-    PERFORM yb_audit_append(p_chain, p_at, p_l_actor_kind, p_l_actor_id, p_l_actor_division,
-                            p_l_channel, p_l_action, p_person, p_l_subject, p_l_detail,
-                            p_l_ikey, p_l_okey);
-    PERFORM yb_audit_append(p_chain, p_at, p_actor_kind, p_actor_id, p_actor_division,
-                            p_channel, p_action, p_person, p_subject, p_detail, p_ikey, p_okey);
-    RETURN v_entry;
+    FOR i IN 1..2 LOOP
+        WITH head AS (
+            SELECT seq, hash FROM audit_chain_heads WHERE chain = p_chain FOR UPDATE
+        ), e1 AS (
+            SELECT seq + 1 AS seq, hash AS prev, encode(sha256(p_l_okey || sha256(p_l_ikey
+                || convert_to(hash || '[' || p_chain || ',' || (seq + 1) || ',' || v_person
+                              || ']', 'UTF8'))), 'hex') AS hash
+            FROM head
+        ), second AS (
+            SELECT f.seq + 1 AS seq, f.hash AS prev, encode(sha256(p_okey || sha256(p_ikey
+                || convert_to(f.hash || '[' || p_chain || ',' || (f.seq + 1) || ',' || v_person
+                              || ']', 'UTF8'))), 'hex') AS hash
+            FROM e1 f
+        ), moved AS (
+            UPDATE audit_chain_heads h SET seq = s.seq, hash = s.hash FROM second s
+            WHERE h.chain = p_chain RETURNING s.seq
+        )
+        INSERT INTO audit_log (chain, seq, at, actor_kind, actor_id, actor_division, channel,
+                               action, person_id, subject, detail, prev_hash, hash)
+            SELECT p_chain, f.seq, p_at, p_l_actor_kind, p_l_actor_id, p_l_actor_division,
+                   p_l_channel, p_l_action, p_person, p_l_subject, p_l_detail::json, f.prev,
+                   f.hash
+            FROM e1 f, moved
+            UNION ALL
+            SELECT p_chain, s.seq, p_at, p_actor_kind, p_actor_id, p_actor_division,
+                   p_channel, p_action, p_person, p_subject, p_detail::json, s.prev, s.hash
+            FROM second s, moved;
+        IF FOUND THEN
+            RETURN v_entry;
+        END IF;
+        -- the chain's first entry: its head is made, and once more
+        INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (p_chain, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+    END LOOP;
+    RAISE EXCEPTION 'yb:audit chain % has no head', p_chain;
 END;
 $$;

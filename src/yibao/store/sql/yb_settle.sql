@@ -53,31 +53,44 @@ BEGIN
     IF NOT FOUND OR (v_inserted AND (p_ded_seen <> 0 OR p_fund_seen <> 0)) THEN
         RAISE EXCEPTION 'yb:stale' USING DETAIL = 'the year''s usage moved';
     END IF;
-    INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative, created_at)
-        SELECT c, k, pid, a, 0, k NOT IN ('individual', 'payable_person', 'payable_heirs',
-                                          'payable_area', 'ia_pending'), p_at
-        FROM unnest(p_codes, p_kinds, p_pids, p_areas) AS l(c, k, pid, a)
-        ON CONFLICT (code) DO NOTHING;
+    -- the accounts locked by ascending id; those missing (an institution's or
+    -- a fund's first entry) are made first, and all of them locked again
     PERFORM 1 FROM ledger_accounts WHERE code = ANY(p_codes) ORDER BY id FOR UPDATE;
-    UPDATE ledger_accounts acc SET balance = acc.balance + l.amt
-        FROM unnest(p_codes, p_amounts) AS l(c, amt)
-        WHERE acc.code = l.c AND (acc.allow_negative OR acc.balance + l.amt >= 0);
     GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved < cardinality(p_codes) THEN
+        INSERT INTO ledger_accounts (code, kind, person_id, area, balance, allow_negative,
+                                     created_at)
+            SELECT c, k, pid, a, 0, k NOT IN ('individual', 'payable_person', 'payable_heirs',
+                                              'payable_area', 'ia_pending'), p_at
+            FROM unnest(p_codes, p_kinds, p_pids, p_areas) AS l(c, k, pid, a)
+            ON CONFLICT (code) DO NOTHING;
+        PERFORM 1 FROM ledger_accounts WHERE code = ANY(p_codes) ORDER BY id FOR UPDATE;
+    END IF;
+    -- the balances moved, the postings written in the entry's order and the
+    -- individual account's balance before this entry read back: one statement
+    WITH moved AS (
+        UPDATE ledger_accounts acc SET balance = acc.balance + l.amt
+            FROM unnest(p_codes, p_amounts, p_pids) WITH ORDINALITY AS l(c, amt, pid, n)
+            WHERE acc.code = l.c AND (acc.allow_negative OR acc.balance + l.amt >= 0)
+            RETURNING acc.id, acc.code, acc.balance - l.amt AS before, l.amt, l.pid, l.n
+    ), posted AS (
+        INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at)
+            SELECT v_entry, m.id, m.pid, m.amt, p_at FROM moved m ORDER BY m.n
+    )
+    SELECT count(*), max(m.before) FILTER (WHERE m.code = 'IA:' || p_person)
+        INTO v_moved, v_balance FROM moved m;
     IF v_moved <> cardinality(p_codes) THEN
         RAISE EXCEPTION 'yb:stale' USING DETAIL = 'a balance would go below zero';
     END IF;
-    -- the balance before this entry, as the decision saw it
-    SELECT coalesce((SELECT balance FROM ledger_accounts WHERE code = 'IA:' || p_person), 0)
-           - coalesce((SELECT sum(l.amt) FROM unnest(p_codes, p_amounts) AS l(c, amt)
-                       WHERE l.c = 'IA:' || p_person), 0)
-        INTO v_balance;
+    -- the balance before this entry, as the decision saw it (the account is
+    -- read alone when this entry does not post to it)
+    IF v_balance IS NULL THEN
+        v_balance := coalesce((SELECT balance FROM ledger_accounts WHERE code = 'IA:' || p_person),
+                              0);
+    END IF;
     IF v_balance <> p_balance_seen THEN
         RAISE EXCEPTION 'yb:stale' USING DETAIL = 'the balance moved';
     END IF;
-    INSERT INTO ledger_postings (entry_id, account_id, person_id, amount, at)
-        SELECT v_entry, acc.id, l.pid, l.amt, p_at
-        FROM unnest(p_codes, p_amounts, p_pids) WITH ORDINALITY AS l(c, amt, pid, n)
-        JOIN ledger_accounts acc ON acc.code = l.c ORDER BY l.n;
     INSERT INTO settlements (setl_id, person_id, institution_code, visit_id, mdtrt_id, msgid,
                              kind, insutype, psn_type, med_type, year, setl_time,
                              medfee_sumamt, fulamt_ownpay_amt, preselfpay_amt, inscp_scp_amt,
