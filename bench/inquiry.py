@@ -521,13 +521,15 @@ def serve(url: str, workers: int, access_log: bool) -> tuple[subprocess.Popen[by
     )
     deadline = time.monotonic() + 60
     while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
                 return server, port
         except OSError:
             pass
+        finally:
+            conn.close()
         if server.poll() is not None or time.monotonic() > deadline:
             server.terminate()
             raise RuntimeError("the server did not start")
