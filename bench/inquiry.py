@@ -51,7 +51,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,6 @@ from yibao.services import security
 from yibao.services.access import staff as access_service
 from yibao.services.access import terminals
 from yibao.store import migrate
-from yibao.testing import his as signer
 from yibao.testing.pgcluster import PgCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,13 +137,18 @@ def load(url: str, persons: int, terminals_wanted: int) -> Fixture:
         w["card_no"] = card_no(i)
         w["account_no"] = f"9{i:015d}"
         rows.append(
-            {"pid": int(w["psn_no"]), "c": w["certno"], "old": w["old_card_no"], "new": w["card_no"]}
+            {
+                "pid": int(w["psn_no"]),
+                "c": w["certno"],
+                "old": w["old_card_no"],
+                "new": w["card_no"],
+            }
         )
     with services.engine.begin() as conn:
         conn.execute(
-            text("UPDATE persons SET certno = :c, portal_password_hash = :h WHERE id = :pid").bindparams(
-                bindparam("h", password)
-            ),
+            text(
+                "UPDATE persons SET certno = :c, portal_password_hash = :h WHERE id = :pid"
+            ).bindparams(bindparam("h", password)),
             rows,
         )
         conn.execute(
@@ -173,7 +177,10 @@ def load(url: str, persons: int, terminals_wanted: int) -> Fixture:
             division_code="330502",
         )
         _, token = terminals.activate(
-            services.uow(), terminal_code=code, activation_code=issued.activation_code, channel=Channel.CLI
+            services.uow(),
+            terminal_code=code,
+            activation_code=issued.activation_code,
+            channel=Channel.CLI,
         )
         devices.append((code, token))
     api_token, _ = access_service.issue_api_token(
@@ -381,12 +388,12 @@ class Inquirer:
         return body
 
     async def _prepare_ivr(self) -> None:
-        self.call_sid = "CA" + hashlib.sha256(f"{self.k}-{time.time_ns()}".encode()).hexdigest()[:32]
+        self.call_sid = (
+            "CA" + hashlib.sha256(f"{self.k}-{time.time_ns()}".encode()).hexdigest()[:32]
+        )
         await self._step("/ivr/twiml/voice", {"CallSid": self.call_sid, "From": "+8613900000000"})
         for digits in ("1", "1", self.person["certno"].replace("X", "*"), PHONE_PIN):
-            said = await self._step(
-                "/ivr/twiml/step", {"CallSid": self.call_sid, "Digits": digits}
-            )
+            said = await self._step("/ivr/twiml/step", {"CallSid": self.call_sid, "Digits": digits})
         if speech.amount_zh(BALANCE).encode() not in said:
             raise RuntimeError(f"ivr: the PIN step did not speak the balance: {said[:300]!r}")
 
@@ -430,7 +437,9 @@ async def _run(
     async def one(q: Inquirer, stop: float) -> None:
         due = time.perf_counter()
         done = 0
-        while (count is None and time.perf_counter() < stop) or (count is not None and done < count):
+        while (count is None and time.perf_counter() < stop) or (
+            count is not None and done < count
+        ):
             if interval:
                 due += interval
                 pause = due - time.perf_counter()
@@ -475,7 +484,9 @@ def audited(url: str) -> dict[tuple[str, str], int]:
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
-def audit_of(channel: str, before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]) -> dict[str, int]:
+def audit_of(
+    channel: str, before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]
+) -> dict[str, int]:
     """What the channel's run wrote to the audit log, by action."""
     name = AUDITED[channel][0]
     return {
@@ -553,7 +564,7 @@ def profile(url: str, fixture: Fixture, channel: str, n: int) -> str:
         return func(*args, **kwargs)
 
     patched = [
-        (m, getattr(m, "run_in_threadpool"))
+        (m, m.run_in_threadpool)
         for m in (fastapi.routing, fastapi.dependencies.utils, starlette.concurrency)
     ]
     for m, _ in patched:
@@ -561,10 +572,12 @@ def profile(url: str, fixture: Fixture, channel: str, n: int) -> str:
     settings = Settings(database_url=url, secret_key="bench", twilio_auth_token=TWILIO_TOKEN)
     app = create_app(settings)
     statements = [0]
+    seen: list[str] = []
 
     @event.listens_for(app.state.services.engine, "before_cursor_execute")
-    def _count(*_args: Any) -> None:
+    def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements[0] += 1
+        seen.append(" ".join(statement.split())[:150])
 
     loop = asyncio.new_event_loop()
     try:
@@ -578,6 +591,9 @@ def profile(url: str, fixture: Fixture, channel: str, n: int) -> str:
         else:
             loop.run_until_complete(getattr(q, f"_prepare_{channel}")())
         loop.run_until_complete(q.inquire())  # the first one warms the caches
+        seen.clear()
+        loop.run_until_complete(q.inquire())
+        one = "\n".join(f"    {k + 1:2d}. {sql}" for k, sql in enumerate(seen))
         before = statements[0]
         prof = cProfile.Profile()
         started = time.perf_counter()
@@ -594,7 +610,7 @@ def profile(url: str, fixture: Fixture, channel: str, n: int) -> str:
         return (
             f"\nprofile of {n} {channel} inquiries in one thread, no HTTP server, no concurrency: "
             f"{wall / n * 1000:.2f} ms each (profiled), {per:.1f} SQL statements through "
-            f"SQLAlchemy each\n" + out[:9000]
+            f"SQLAlchemy each; those of one:\n{one}\n" + out[:9000]
         )
     finally:
         if app.state.his_fast is not None:  # what the app's lifespan ends
@@ -796,7 +812,9 @@ def main() -> None:
         if args.warmup:
             for c in channels:
                 warm = run(port, fixture, c, args.clients, args.warmup)
-                print(f"warm-up {c}: {warm['per_second']:.0f}/s, errors {warm['errors']} {warm['first_error'][:100]}")
+                print(
+                    f"warm-up {c}: {warm['per_second']:.0f}/s, errors {warm['errors']} {warm['first_error'][:100]}"
+                )
             with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
                 conn.execute(text("ANALYZE"))
         results = {
@@ -817,7 +835,9 @@ def main() -> None:
         )
         for c, r in results.items():
             report(c, r, tps, tpcb)
-        print("\n| channel | inquiries/s | ratio | p50 ms | p99 ms | p99 at 70 % ms | CPU server/postgres/clients ms |")
+        print(
+            "\n| channel | inquiries/s | ratio | p50 ms | p99 ms | p99 at 70 % ms | CPU server/postgres/clients ms |"
+        )
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for c, r in results.items():
             p, cpu = r["peak"], r["cpu"]
@@ -827,7 +847,9 @@ def main() -> None:
                 f"{cpu['server'] * 1000:.2f} / {cpu['postgres'] * 1000:.2f} / {cpu['clients'] * 1000:.2f} |"
             )
         load1, load5, _ = os.getloadavg()
-        print(f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)"
+        )
         missing = [c for c, r in results.items() if r["audited"] != r["answered"]]
         if args.profile_inquiries:
             for c in channels:
