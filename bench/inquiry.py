@@ -477,10 +477,14 @@ async def _run(
 
 def audited(url: str) -> dict[tuple[str, str], int]:
     """Audit entries so far, by (channel, action)."""
-    with create_engine(url).connect() as conn:
-        rows = conn.execute(
-            text("SELECT channel, action, count(*) FROM audit_log GROUP BY channel, action")
-        ).all()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT channel, action, count(*) FROM audit_log GROUP BY channel, action")
+            ).all()
+    finally:
+        engine.dispose()
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
@@ -815,8 +819,10 @@ def main() -> None:
                 print(
                     f"warm-up {c}: {warm['per_second']:.0f}/s, errors {warm['errors']} {warm['first_error'][:100]}"
                 )
-            with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            analyze = create_engine(url, isolation_level="AUTOCOMMIT")
+            with analyze.connect() as conn:
                 conn.execute(text("ANALYZE"))
+            analyze.dispose()
         results = {
             c: measure(url, cluster, server, port, fixture, c, args.clients, args.seconds)
             for c in channels
