@@ -730,6 +730,10 @@ def measure(
 ) -> dict[str, Any]:
     """Peak, then paced at 70 %, with the CPU of each part and the audit count."""
     before = audited(url)
+    # the count's connection has closed; let its backend exit before the CPU
+    # is read, or its CPU moves from a live process to the postmaster's
+    # children between the two readings and is counted twice or not at all
+    time.sleep(1)
     cpu0 = settlement.cpu_seconds(server.pid, settlement.postmaster(cluster))
     peak = run(port, fixture, channel, clients, seconds)
     cpu1 = settlement.cpu_seconds(server.pid, settlement.postmaster(cluster))
