@@ -38,14 +38,12 @@ from yibao.channels.web.common import (
 )
 from yibao.domain.actors import Channel
 from yibao.domain.errors import DomainError
-from yibao.domain.use import Presenter
 from yibao.services.access import person_login, self_service
 from yibao.services.access.person_login import PersonView, PortalSession, person_actor
 from yibao.services.cards import cards as card_service
 from yibao.services.cards import evoucher
 from yibao.services.family import family as family_aid
 from yibao.services.inquiry import records
-from yibao.services.inquiry.summary import account_summary
 from yibao.services.settlement import offsite
 
 SESSION = SessionCookie("yb_portal_session", "/portal")
@@ -172,19 +170,15 @@ def _home(request: Request, me: PersonView, status: int = 200, **extra: Any) -> 
     """The first page: the balance, the card and the benefits, the card
     applications under way, the chart and the last postings; ``extra`` is
     what a form just did (a loss report confirmed) or why it was refused."""
-    uow = services_of(request).uow
-    summary = account_summary(
-        uow(),
+    home = records.portal_home(
+        services_of(request).uow(),
         actor=person_actor(me),
         channel=Channel.PORTAL,
-        presenter=Presenter.HOLDER,
         person_id=me.id,
         recent=5,
         months=12,
     )
-    progress = records.card_progress(
-        uow(), actor=person_actor(me), channel=Channel.PORTAL, person_id=me.id
-    )
+    summary, progress = home.summary, home.progress
     top = max([1, *(v for _, v in summary.month_ends)])
     return PAGES.page(
         request,
