@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
 from tests.helpers import START
@@ -31,11 +32,20 @@ def test_ready_on_a_migrated_database(client: Any) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
 
 
+def _head_and_previous() -> tuple[str, str]:
+    """The newest migration and the one it revises, as the scripts chain them
+    (revision ids need not be consecutive numbers)."""
+    (head,) = migrate.heads()
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    return head, previous
+
+
 def test_not_ready_while_the_database_is_a_migration_behind(
     client: Any, db_url: str, caplog: Any
 ) -> None:
-    (head,) = migrate.heads()
-    previous = f"{int(head) - 1:04d}"
+    head, previous = _head_and_previous()
     command.stamp(migrate.alembic_config(db_url), previous, purge=True)
     r = client.get("/readyz")
     assert r.status_code == 503
@@ -49,9 +59,9 @@ def test_not_ready_while_the_database_is_a_migration_behind(
 
 def test_not_ready_on_a_database_migrated_to_the_revision_before(tmp_path: Path) -> None:
     """A database really built up to the previous migration, not only stamped."""
-    (head,) = migrate.heads()
+    _, previous = _head_and_previous()
     url = f"sqlite:///{tmp_path}/behind.sqlite3"
-    migrate.upgrade(url, f"{int(head) - 1:04d}")
+    migrate.upgrade(url, previous)
     settings = Settings(database_url=url, var_dir=tmp_path / "var", secret_key="t")
     app = create_app(settings, FixedClock(START))
     with _client(app) as c:

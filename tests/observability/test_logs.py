@@ -73,8 +73,16 @@ def served(app: Any, settings: Any) -> Iterator[Served]:
     logs.configure("INFO", stream=out)
     port = _free_port()
     # the lifespan closes the HIS fast path's pool on the server's own loop
+    # log_level named: a server an earlier test started with "warning" left
+    # uvicorn's loggers at that level, and the access line would be dropped
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=True, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="info",
+        access_log=True,
+        lifespan="on",
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
