@@ -1,7 +1,7 @@
 """Fewer statements per settlement on PostgreSQL
 
-Revision ID: 0024
-Revises: 0022
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-11-26 14:00:00
 
 Issue 18, "Less CPU per settlement": ``yb_his_settle`` claims the nonce and
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from yibao.store import sql
 
-revision: str = "0024"
-down_revision: str | None = "0022"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
