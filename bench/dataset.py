@@ -209,7 +209,7 @@ def populate(url: str, params: Params, *, now: dt.datetime | None = None) -> dic
                       "request_keys", "audit_log", "contribution_lines"):  # fmt: skip
             conn.execute(
                 text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - our own names
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"
                 )
             )
@@ -309,7 +309,7 @@ def _settlements(
             {"codes": codes_, "shards": codes.FUND_SHARDS, "now": now},
         )
         base = {
-            t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) + 1 FROM {t}")).scalar_one())  # noqa: S608
+            t: int(conn.execute(text(f"SELECT coalesce(max(id), 0) + 1 FROM {t}")).scalar_one())
             for t in ("visits", "settlements", "ledger_entries")
         }
         args = {
@@ -377,7 +377,11 @@ def _settlements(
 
 
 def _audit_rows(
-    key: AuditKey, params: Params, shape: Shape, insts: list[dict[str, Any]], heads: dict[int, tuple[int, str]]
+    key: AuditKey,
+    params: Params,
+    shape: Shape,
+    insts: list[dict[str, Any]],
+    heads: dict[int, tuple[int, str]],
 ) -> Iterator[str]:
     """COPY lines of the settlements' audit entries, chained on from
     ``heads`` (chain -> seq, hash), which they move along."""
@@ -395,7 +399,9 @@ def _audit_rows(
             (codes.institution_share(code, pid), shape.amount),
         ]
         records = (
-            actor.record(channel="his", action="his.person_info", person_id=pid, subject=card_no(i)),
+            actor.record(
+                channel="his", action="his.person_info", person_id=pid, subject=card_no(i)
+            ),
             ledger_audit.entry_record(
                 key=f"his:{code}:HM{j}", kind="settlement", person_id=pid, postings=postings
             ),
@@ -490,7 +496,11 @@ class KeptCluster(PgCluster):
         self.root = self.keep
         self.port = free_port()
         options = " ".join(
-            [f"-p {self.port}", f"-k {self.keep}", *(f"-c {k}={v}" for k, v in self.settings.items())]
+            [
+                f"-p {self.port}",
+                f"-k {self.keep}",
+                *(f"-c {k}={v}" for k, v in self.settings.items()),
+            ]
         )
         result = self._run(
             str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.keep / "log"),
@@ -567,7 +577,9 @@ def cluster_engine(url: str) -> Iterator[Engine]:
 
 
 @contextmanager
-def running(params: Params, settings: dict[str, str] | None = None) -> Iterator[tuple[KeptCluster, str]]:
+def running(
+    params: Params, settings: dict[str, str] | None = None
+) -> Iterator[tuple[KeptCluster, str]]:
     """The kept data set's server, built first if need be: (cluster, url)."""
     where = build(params)
     cluster = KeptCluster(durable=True, settings=settings or DEFAULT_SETTINGS, keep=where)
@@ -671,7 +683,9 @@ def main() -> None:
         return
     where = build(params)
     info = json.loads((where / "dataset.json").read_text())
-    size = subprocess.run(["du", "-sh", str(where)], capture_output=True, text=True).stdout.split()[0]
+    size = subprocess.run(["du", "-sh", str(where)], capture_output=True, text=True).stdout.split()[
+        0
+    ]
     print(json.dumps({**info, "folder": str(where), "size": size}, indent=2))
 
 

@@ -36,7 +36,9 @@ def test_reuse_key_changes_with_each_parameter() -> None:
 
 
 def test_offsets_fall_within_the_span_in_rounds() -> None:
-    shape = dataset.Shape(TINY, 2026, dataset.dt.datetime(2026, 1, 1, tzinfo=dataset.dt.UTC), 86_400 * 300, 1000)
+    shape = dataset.Shape(
+        TINY, 2026, dataset.dt.datetime(2026, 1, 1, tzinfo=dataset.dt.UTC), 86_400 * 300, 1000
+    )
     offsets = [shape.offset(j) for j in range(shape.n)]
     assert min(offsets) >= 0 and max(offsets) < shape.span
     # each person's k-th settlement comes after their (k-1)-th
@@ -56,11 +58,12 @@ def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
     try:
         with services.engine.connect() as conn:
             counts = {
-                t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+                t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
                 for t in ("settlements", "visits", "fee_details", "request_keys", "benefit_usage")
             }
             dataset_settlements = conn.execute(
-                text("SELECT count(*) FROM settlements WHERE person_id >= :b"), {"b": dataset.BASE_ID}
+                text("SELECT count(*) FROM settlements WHERE person_id >= :b"),
+                {"b": dataset.BASE_ID},
             ).scalar_one()
             credited = conn.execute(
                 text(
@@ -95,7 +98,9 @@ def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
         assert len({w["psn_no"] for w in work}) == 10
         with services.engine.connect() as conn:
             open_visits = conn.execute(
-                text("SELECT count(*) FROM visits WHERE status = 'registered' AND mdtrt_id LIKE 'RUN0V%'")
+                text(
+                    "SELECT count(*) FROM visits WHERE status = 'registered' AND mdtrt_id LIKE 'RUN0V%'"
+                )
             ).scalar_one()
         assert open_visits == 10
     finally:
