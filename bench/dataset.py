@@ -520,8 +520,9 @@ class KeptCluster(PgCluster):
         self.root = None
 
 
-def build(params: Params, root: Path = KEPT) -> Path:
-    """The kept data set of these parameters, built now if there is none."""
+def build(params: Params, root: Path = KEPT, *, now: dt.datetime | None = None) -> Path:
+    """The kept data set of these parameters, built now if there is none
+    (``now``: the build's clock, the real one unless given)."""
     where = folder(params, root)
     if (where / "READY").exists():
         return where
@@ -532,7 +533,7 @@ def build(params: Params, root: Path = KEPT) -> Path:
     try:
         url = cluster.create_database(DATABASE)
         migrate.upgrade(url)
-        times = populate(url, params)
+        times = populate(url, params, now=now)
         with cluster_engine(url) as engine, engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
         assert cluster.root is not None
@@ -578,10 +579,10 @@ def cluster_engine(url: str) -> Iterator[Engine]:
 
 @contextmanager
 def running(
-    params: Params, settings: dict[str, str] | None = None
+    params: Params, settings: dict[str, str] | None = None, root: Path = KEPT
 ) -> Iterator[tuple[KeptCluster, str]]:
     """The kept data set's server, built first if need be: (cluster, url)."""
-    where = build(params)
+    where = build(params, root)
     cluster = KeptCluster(durable=True, settings=settings or DEFAULT_SETTINGS, keep=where)
     cluster.start()
     try:
@@ -661,6 +662,28 @@ def fresh_visits(url: str, params: Params, count: int, run: int) -> list[dict[st
     return work
 
 
+def check(params: Params) -> bool:
+    """``yibao ledger check`` and ``yibao audit verify`` on the kept data
+    set, as it is after the benchmarks' runs."""
+    from yibao.services.access import audit
+
+    with running(params) as (_, url):
+        services = _services(url, params)
+        t0 = time.perf_counter()
+        checked = ledger.verify(services.uow())
+        t1 = time.perf_counter()
+        verified = audit.verify(services.uow())
+        t2 = time.perf_counter()
+        services.close()
+    print(
+        f"ledger check: {'ok' if checked.ok else checked.problems[:5]} "
+        f"({checked.accounts:,} accounts, {checked.entries:,} entries, {t1 - t0:.0f} s); "
+        f"audit verify: {'ok' if verified.ok else verified.problems[:5]} "
+        f"({verified.entries:,} entries, {t2 - t1:.0f} s)"
+    )
+    return checked.ok and verified.ok
+
+
 def drop(params: Params) -> None:
     where = folder(params)
     if where.exists():
@@ -676,11 +699,16 @@ def main() -> None:
     parser.add_argument("--settlements", type=int, default=20, help="per person over the year")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--drop", action="store_true", help="remove the kept data set instead")
+    parser.add_argument(
+        "--check", action="store_true", help="run ledger check and audit verify on it (slow)"
+    )
     args = parser.parse_args()
     params = Params(args.persons, args.settlements, args.seed)
     if args.drop:
         drop(params)
         return
+    if args.check:
+        raise SystemExit(0 if check(params) else 1)
     where = build(params)
     info = json.loads((where / "dataset.json").read_text())
     size = subprocess.run(["du", "-sh", str(where)], capture_output=True, text=True).stdout.split()[

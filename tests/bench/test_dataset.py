@@ -3,9 +3,14 @@ and what it builds is a ledger and an audit log that verify."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from bench import dataset
 from tests.conftest import BACKENDS
@@ -105,3 +110,42 @@ def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
         assert open_visits == 10
     finally:
         services.close()
+
+
+def test_kept_data_set_is_built_once_and_started_again() -> None:
+    """The build keeps its cluster's data directory under its key; asked
+    again with the same parameters it starts that one, and what a
+    benchmark writes there stays for the next start."""
+    params = dataset.Params(persons=30, settlements=2, seed=3)
+    # a folder the postgres user can reach (pytest's tmp_path is root's alone)
+    root = Path(tempfile.mkdtemp(prefix="yibao-dataset-test-"))
+    root.chmod(0o755)
+    try:
+        where = dataset.build(params, root, now=START)
+        assert where == dataset.folder(params, root)
+        assert (where / "READY").exists()
+        built = json.loads((where / "dataset.json").read_text())
+        assert built["key"] == dataset.reuse_key(params)
+        with dataset.running(params, root=root) as (_, url):
+            work = dataset.fresh_visits(url, params, 5, run=dataset.next_run(where))
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                persons = conn.execute(
+                    text("SELECT count(*) FROM persons WHERE id >= :b"), {"b": dataset.BASE_ID}
+                ).scalar_one()
+            engine.dispose()
+        assert persons == 30
+        assert dataset.build(params, root) == where  # not built again
+        assert json.loads((where / "dataset.json").read_text()) == built
+        with dataset.running(params, root=root) as (_, url):
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                kept = conn.execute(
+                    text("SELECT count(*) FROM visits WHERE mdtrt_id = :m"),
+                    {"m": work[0]["mdtrt_id"]},
+                ).scalar_one()
+            engine.dispose()
+        assert kept == 1
+        assert dataset.next_run(where) == 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
