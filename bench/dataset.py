@@ -36,11 +36,13 @@ import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,9 +177,11 @@ def _deductible(engine: Engine, year: int) -> int:
     return int(found) if found is not None else 300_00
 
 
-def populate(url: str, params: Params, *, now: dt.datetime | None = None) -> dict[str, float]:
+def populate(
+    url: str, params: Params, *, now: dt.datetime | None = None, jobs: int = 1
+) -> dict[str, float]:
     """Build the data set into the migrated, empty database at ``url``;
-    the seconds each part took."""
+    the seconds each part took. ``jobs`` processes compute the audit chains."""
     now = now or dt.datetime.now(dt.UTC)
     times: dict[str, float] = {}
     services = _services(url, params)
@@ -199,7 +203,7 @@ def populate(url: str, params: Params, *, now: dt.datetime | None = None) -> dic
     _settlements(engine, params, shape, insts, now)
     times["settlements"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _audit(engine, services.backend.audit_key, params, shape, insts)
+    _audit(engine, params, shape, insts, jobs)
     times["audit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with engine.connect() as conn:
@@ -361,7 +365,7 @@ def _settlements(
             "msgid, kind, insutype, psn_type, med_type, year, setl_time, medfee_sumamt, "
             "fulamt_ownpay_amt, preselfpay_amt, inscp_scp_amt, act_pay_dedc, hifp_pay, "
             "fund_pay_sumamt, psn_part_amt, acct_pay, psn_cash_pay, balc, refund_owed, entry_id, "
-            "status) SELECT :sb + j, 'HS' || (:sb + j), pid, inst, :vb + j, 'HV' || (:vb + j), "
+            "status) SELECT :sb + j, 'HS' || j, pid, inst, :vb + j, 'HV' || (:vb + j), "
             "'HM' || j, 'settlement', '310', 'employee', '11', :year, at, :a, 0, 0, :a, :a, 0, 0, "
             ":a, :a, 0, 0, 0, :eb + j, 'settled' FROM hist",
             "INSERT INTO benefit_usage (person_id, insutype, year, deductible_used, fund_used) "
@@ -390,10 +394,12 @@ def _audit_rows(
     for j in range(shape.n):
         i = j % p
         pid = person_id(i)
+        chain = pid % CHAINS
+        if chain not in heads:  # another process's
+            continue
         actor = actors[i % len(actors)]
         code = actor.id
         at = shape.start + dt.timedelta(seconds=shape.offset(j))
-        setl_id = f"HS{j}"  # the subject; the settlement's own id differs by its base
         postings = [
             (codes.individual(pid), -shape.amount),
             (codes.institution_share(code, pid), shape.amount),
@@ -405,9 +411,8 @@ def _audit_rows(
             ledger_audit.entry_record(
                 key=f"his:{code}:HM{j}", kind="settlement", person_id=pid, postings=postings
             ),
-            actor.record(channel="his", action="his.settlement", person_id=pid, subject=setl_id),
+            actor.record(channel="his", action="his.settlement", person_id=pid, subject=f"HS{j}"),
         )
-        chain = pid % CHAINS
         seq, prev = heads[chain]
         stamp = at.isoformat()
         for record in records:
@@ -428,39 +433,67 @@ def _line(chain: int, seq: int, stamp: str, r: AuditRecord, prev: str, digest: s
 
 
 def _audit(
-    engine: Engine, key: AuditKey, params: Params, shape: Shape, insts: list[dict[str, Any]]
+    engine: Engine, params: Params, shape: Shape, insts: list[dict[str, Any]], jobs: int
 ) -> None:
-    """The settlements' audit entries by COPY, then the chain heads."""
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        assert conn is not None
-        with conn.cursor() as cur:
-            cur.execute("SET synchronous_commit = off")
-            # the heads as the monthly credit and the demo left them
-            cur.execute("SELECT chain, seq, hash FROM audit_chain_heads")
-            heads = {c: (0, "0" * 64) for c in range(CHAINS)}
-            heads.update({int(c): (int(s), str(h)) for c, s, h in cur.fetchall()})
-            buf = io.StringIO()
-            with cur.copy(
-                "COPY audit_log (chain, seq, at, actor_kind, actor_id, actor_division, channel, "
-                "action, person_id, subject, detail, prev_hash, hash) FROM STDIN"
-            ) as copy:
-                for n, line in enumerate(_audit_rows(key, params, shape, insts, heads)):
-                    buf.write(line)
-                    if n % 20_000 == 19_999:
-                        copy.write(buf.getvalue())
-                        buf = io.StringIO()
-                copy.write(buf.getvalue())
-            for chain, (seq, digest) in heads.items():
-                cur.execute(
-                    "INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    (chain, seq, digest),
+    """The settlements' audit entries by COPY, the chains shared among
+    ``jobs`` processes (each chain is written by one, in order), then the
+    chain heads."""
+    with engine.connect() as conn:
+        # the heads as the monthly credit and the demo left them
+        heads = {c: (0, "0" * 64) for c in range(CHAINS)}
+        heads.update(
+            {
+                int(c): (int(s), str(h))
+                for c, s, h in conn.execute(text("SELECT chain, seq, hash FROM audit_chain_heads"))
+            }
+        )
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    parts = [{c: heads[c] for c in range(CHAINS) if c % jobs == r} for r in range(jobs)]
+    args = [(dsn, params, shape, insts, part) for part in parts]
+    if jobs <= 1:
+        done = [_audit_part(*a) for a in args]
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+            done = list(pool.map(_audit_part, *zip(*args, strict=True)))
+    with engine.begin() as conn:
+        for part in done:
+            for chain, (seq, digest) in part.items():
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (:c, :s, :h) "
+                        "ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"
+                    ),
+                    {"c": chain, "s": seq, "h": digest},
                 )
+
+
+def _audit_part(
+    dsn: str,
+    params: Params,
+    shape: Shape,
+    insts: list[dict[str, Any]],
+    heads: dict[int, tuple[int, str]],
+) -> dict[int, tuple[int, str]]:
+    """One process's chains: their entries by COPY, committed; their new heads."""
+    import psycopg
+
+    key = AuditKey(audit_key_text(params).encode())
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SET synchronous_commit = off")
+        buf = io.StringIO()
+        with cur.copy(
+            "COPY audit_log (chain, seq, at, actor_kind, actor_id, actor_division, channel, "
+            "action, person_id, subject, detail, prev_hash, hash) FROM STDIN"
+        ) as copy:
+            for n, line in enumerate(_audit_rows(key, params, shape, insts, heads)):
+                buf.write(line)
+                if n % 20_000 == 19_999:
+                    copy.write(buf.getvalue())
+                    buf = io.StringIO()
+            copy.write(buf.getvalue())
         conn.commit()
-    finally:
-        raw.close()
+    return heads
 
 
 # ------------------------------------------------------------ the kept cluster
@@ -533,7 +566,7 @@ def build(params: Params, root: Path = KEPT, *, now: dt.datetime | None = None) 
     try:
         url = cluster.create_database(DATABASE)
         migrate.upgrade(url)
-        times = populate(url, params, now=now)
+        times = populate(url, params, now=now, jobs=os.cpu_count() or 1)
         with cluster_engine(url) as engine, engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
         assert cluster.root is not None
