@@ -568,7 +568,17 @@ def build(params: Params, root: Path = KEPT, *, now: dt.datetime | None = None) 
         migrate.upgrade(url)
         times = populate(url, params, now=now, jobs=os.cpu_count() or 1)
         with cluster_engine(url) as engine, engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            # the build's WAL (up to max_wal_size) is not kept: checkpoints
+            # with a small max_wal_size remove the segments beyond it
+            conn.execute(text("ALTER SYSTEM SET max_wal_size = '1GB'"))
+            conn.execute(text("ALTER SYSTEM SET min_wal_size = '80MB'"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+            time.sleep(1)  # the checkpointer reads the new settings on its signal
+            for _ in range(2):
+                conn.execute(text("SELECT pg_switch_wal()"))
+                conn.execute(text("CHECKPOINT"))
+            conn.execute(text("ALTER SYSTEM RESET ALL"))
         assert cluster.root is not None
         cluster._run(
             cluster.bin("pg_ctl"), "-D", str(cluster.root / "data"), "-m", "fast", "-w", "stop"
