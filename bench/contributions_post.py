@@ -159,10 +159,13 @@ def build(engine, persons: int, audit_key: AuditKey) -> None:
 class Live:
     """Settlement-shaped debits at a steady rate, with their latencies."""
 
-    def __init__(self, services: Services, rate: float, first_id: int = 0) -> None:
+    def __init__(
+        self, services: Services, rate: float, first: int = LIVE_STRIDE, persons: int = LIVE_PERSONS
+    ) -> None:
         self.services = services
-        # the live persons are first_id + 50, + 100, ... (the data set's start above 0)
-        self.first_id = first_id
+        # the live persons: first, first + 50, ... (persons of them), all with money
+        self.first = first
+        self.persons = persons
         self.interval = 1.0 / rate
         self.latencies: list[float] = []
         self.stop = threading.Event()
@@ -171,7 +174,7 @@ class Live:
 
     def one(self) -> None:
         self.n += 1
-        pid = self.first_id + LIVE_STRIDE * (1 + (self.n * 7919) % LIVE_PERSONS)
+        pid = self.first + LIVE_STRIDE * ((self.n * 7919) % self.persons)
         t0 = time.perf_counter()
         with self.services.uow() as work:
             ledger.post(
@@ -212,12 +215,12 @@ def _services(url: str, name: str, *, pool_size: int, audit_key: str = "") -> Se
 
 
 def live_process(
-    url: str, rate: float, pipe: Connection, audit_key: str = "", first_id: int = 0
+    url: str, rate: float, pipe: Connection, audit_key: str, first: int, persons: int
 ) -> None:
     """The live debits run in a process of their own, as settlements do in
     the server's: in the posting's process they would queue for its GIL."""
     services = _services(url, "live", pool_size=2, audit_key=audit_key)
-    live = Live(services, rate, first_id)
+    live = Live(services, rate, first, persons)
     while (command := pipe.recv()) != "quit":
         if command == "start":
             start = len(live.latencies)
@@ -232,10 +235,17 @@ def live_process(
 
 
 class LiveProcess:
-    def __init__(self, url: str, rate: float, audit_key: str = "", first_id: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        audit_key: str = "",
+        first: int = LIVE_STRIDE,
+        persons: int = LIVE_PERSONS,
+    ) -> None:
         self.pipe, child = multiprocessing.get_context("spawn").Pipe()
         self.process = multiprocessing.get_context("spawn").Process(
-            target=live_process, args=(url, rate, child, audit_key, first_id)
+            target=live_process, args=(url, rate, child, audit_key, first, persons)
         )
         self.process.start()
 
@@ -387,12 +397,14 @@ def main() -> None:
         "checkpoint_timeout": "30min",
         "wal_compression": "on",
     }
-    audit_key, first_id = "", 0
+    audit_key, first, live_persons = "", LIVE_STRIDE, LIVE_PERSONS
     cluster: PgCluster
     if args.dataset:
         params = dataset.Params(args.dataset, args.dataset_settlements, args.dataset_seed)
         cluster = dataset.KeptCluster(durable=True, settings=settings, keep=dataset.build(params))
-        audit_key, first_id = dataset.audit_key_text(params), dataset.BASE_ID
+        audit_key, first = dataset.audit_key_text(params), dataset.BASE_ID
+        # every 50th person of the data set, as of the million of the own build
+        live_persons = max(1, args.dataset // LIVE_STRIDE)
     else:
         cluster = PgCluster(durable=True, settings=settings)
     with cluster:
@@ -416,7 +428,7 @@ def main() -> None:
         with engine.connect() as conn:
             # a server that has been running: WAL segments to recycle, not to create
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
-        live = LiveProcess(url, args.rate, audit_key, first_id)
+        live = LiveProcess(url, args.rate, audit_key, first, live_persons)
         live.measure(2.0)  # warm up
         idle = live.measure(args.idle_seconds)
         done = threading.Event()
