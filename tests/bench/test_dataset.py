@@ -20,7 +20,9 @@ from yibao.services.ledger import ledger
 from yibao.store import migrate
 from yibao.testing.pgcluster import PgCluster
 
-pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL not selected")
+needs_postgresql = pytest.mark.skipif(
+    "postgresql" not in BACKENDS, reason="PostgreSQL not selected"
+)
 
 TINY = dataset.Params(persons=200, settlements=3, seed=7)
 
@@ -52,6 +54,7 @@ def test_offsets_fall_within_the_span_in_rounds() -> None:
         assert mine == sorted(mine)
 
 
+@needs_postgresql
 def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
     name = "bench_dataset_tiny"
     with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
@@ -112,6 +115,7 @@ def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
         services.close()
 
 
+@needs_postgresql
 def test_kept_data_set_is_built_once_and_started_again() -> None:
     """The build keeps its cluster's data directory under its key; asked
     again with the same parameters it starts that one, and what a
