@@ -13,6 +13,13 @@ audit) run at a steady rate on other persons' accounts; it reports
   speed in this run, and posted persons/s divided by it.
 
     .venv/bin/python -m bench.contributions_post [--persons 1000000] [--chunk 10000] [--workers 1]
+    .venv/bin/python -m bench.contributions_post --dataset 1000000 [--dataset-settlements 20]
+
+With ``--dataset N`` it posts on the kept city-sized data set of N persons
+(``bench/dataset.py``: a year of credits and settlements behind every
+person) instead of its own build: each run pays and posts the month after
+the newest one there, for every person, while the live debits run on
+every 50th person of the data set.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bench import dataset
 from yibao.clock import CHINA
 from yibao.config import Settings
 from yibao.domain import ledger as codes
@@ -151,8 +159,13 @@ def build(engine, persons: int, audit_key: AuditKey) -> None:
 class Live:
     """Settlement-shaped debits at a steady rate, with their latencies."""
 
-    def __init__(self, services: Services, rate: float) -> None:
+    def __init__(
+        self, services: Services, rate: float, first: int = LIVE_STRIDE, persons: int = LIVE_PERSONS
+    ) -> None:
         self.services = services
+        # the live persons: first, first + 50, ... (persons of them), all with money
+        self.first = first
+        self.persons = persons
         self.interval = 1.0 / rate
         self.latencies: list[float] = []
         self.stop = threading.Event()
@@ -161,7 +174,7 @@ class Live:
 
     def one(self) -> None:
         self.n += 1
-        pid = LIVE_STRIDE * (1 + (self.n * 7919) % LIVE_PERSONS)
+        pid = self.first + LIVE_STRIDE * ((self.n * 7919) % self.persons)
         t0 = time.perf_counter()
         with self.services.uow() as work:
             ledger.post(
@@ -192,20 +205,22 @@ class Live:
                 time.sleep(delay)
 
 
-def _services(url: str, name: str, *, pool_size: int) -> Services:
+def _services(url: str, name: str, *, pool_size: int, audit_key: str = "") -> Services:
     """The services on their own engine, its connections named for pg_stat_activity."""
     return Services.from_settings(
-        Settings(database_url=url, secret_key="bench"),
+        Settings(database_url=url, secret_key="bench", audit_key=audit_key),
         pool_size=pool_size,
         connect_args={"application_name": name},
     )
 
 
-def live_process(url: str, rate: float, pipe: Connection) -> None:
+def live_process(
+    url: str, rate: float, pipe: Connection, audit_key: str, first: int, persons: int
+) -> None:
     """The live debits run in a process of their own, as settlements do in
     the server's: in the posting's process they would queue for its GIL."""
-    services = _services(url, "live", pool_size=2)
-    live = Live(services, rate)
+    services = _services(url, "live", pool_size=2, audit_key=audit_key)
+    live = Live(services, rate, first, persons)
     while (command := pipe.recv()) != "quit":
         if command == "start":
             start = len(live.latencies)
@@ -220,10 +235,17 @@ def live_process(url: str, rate: float, pipe: Connection) -> None:
 
 
 class LiveProcess:
-    def __init__(self, url: str, rate: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        audit_key: str = "",
+        first: int = LIVE_STRIDE,
+        persons: int = LIVE_PERSONS,
+    ) -> None:
         self.pipe, child = multiprocessing.get_context("spawn").Pipe()
         self.process = multiprocessing.get_context("spawn").Process(
-            target=live_process, args=(url, rate, child)
+            target=live_process, args=(url, rate, child, audit_key, first, persons)
         )
         self.process.start()
 
@@ -243,6 +265,52 @@ class LiveProcess:
     def close(self) -> None:
         self.pipe.send("quit")
         self.process.join(30)
+
+
+def next_month_on_dataset(services: Services, persons: int) -> int:
+    """The month after the data set's newest, its lines paid for every
+    person and its money arrived (through the ledger, audited): what this
+    run posts. The data set keeps every month a run posted."""
+    engine = services.engine
+    with engine.connect() as conn:
+        newest = int(conn.execute(text("SELECT max(month) FROM contribution_lines")).scalar_one())
+    month = newest + 1 if newest % 100 < 12 else (newest // 100 + 1) * 100 + 1
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO contribution_lines (person_id, enrolment_id, area, month, base, "
+                "employer_amount, individual_amount, account_credit, status, paid_at, created_at) "
+                "SELECT :b + i, :b + i, :area, :m, 600000, 42000, 12000, :c, 'paid', :now, :now "
+                "FROM generate_series(0, :n - 1) i"
+            ),
+            {
+                "b": dataset.BASE_ID,
+                "area": dataset.AREA,
+                "m": month,
+                "c": dataset.CREDIT,
+                "now": now,
+                "n": persons,
+            },
+        )
+    total = persons * dataset.CREDIT
+    with services.uow() as work:
+        ledger.post(
+            work,
+            key=f"bench-funding:{month}",
+            kind="contribution",
+            person_id=None,
+            legs=[
+                ledger.Leg(codes.BANK, -total, "bank"),
+                ledger.Leg(codes.ia_pending(dataset.AREA), total, "ia_pending", None, dataset.AREA),
+            ],
+        )
+        work.commit()
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("ANALYZE contribution_lines")
+        )
+    return month
 
 
 def sample_waits(url: str, done: threading.Event, waits: Counter[tuple[str, str]]) -> None:
@@ -312,6 +380,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="live debits per second")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--dataset",
+        type=int,
+        metavar="PERSONS",
+        help="post on the kept data set of this many persons (bench/dataset.py)",
+    )
+    parser.add_argument("--dataset-settlements", type=int, default=20)
+    parser.add_argument("--dataset-seed", type=int, default=1)
     args = parser.parse_args()
     security.configure("fast")
     # a production-like server for bulk work: checkpoints far apart
@@ -321,20 +397,38 @@ def main() -> None:
         "checkpoint_timeout": "30min",
         "wal_compression": "on",
     }
-    with PgCluster(durable=True, settings=settings) as cluster:
-        url = cluster.create_database("bench")
-        migrate.upgrade(url)
-        services = _services(url, "posting", pool_size=4)
-        engine = services.engine
-        build(engine, args.persons, services.backend.audit_key)
-        warm = contributions.post_month(
-            engine, month=MONTH - 1, now=dt.datetime.now(CHINA), backend=services.backend
-        )
-        print(f"live persons funded: {warm.persons:,}")
+    audit_key, first, live_persons = "", LIVE_STRIDE, LIVE_PERSONS
+    cluster: PgCluster
+    if args.dataset:
+        params = dataset.Params(args.dataset, args.dataset_settlements, args.dataset_seed)
+        cluster = dataset.KeptCluster(durable=True, settings=settings, keep=dataset.build(params))
+        audit_key, first = dataset.audit_key_text(params), dataset.BASE_ID
+        # every 50th person of the data set, as of the million of the own build
+        live_persons = max(1, args.dataset // LIVE_STRIDE)
+    else:
+        cluster = PgCluster(durable=True, settings=settings)
+    with cluster:
+        month = MONTH
+        if args.dataset:
+            url = cluster.url(dataset.DATABASE)
+            services = _services(url, "posting", pool_size=4, audit_key=audit_key)
+            engine = services.engine
+            month = next_month_on_dataset(services, args.dataset)
+            print(f"data set of {args.dataset:,} persons: posting month {month}")
+        else:
+            url = cluster.create_database("bench")
+            migrate.upgrade(url)
+            services = _services(url, "posting", pool_size=4)
+            engine = services.engine
+            build(engine, args.persons, services.backend.audit_key)
+            warm = contributions.post_month(
+                engine, month=MONTH - 1, now=dt.datetime.now(CHINA), backend=services.backend
+            )
+            print(f"live persons funded: {warm.persons:,}")
         with engine.connect() as conn:
             # a server that has been running: WAL segments to recycle, not to create
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("CHECKPOINT"))
-        live = LiveProcess(url, args.rate)
+        live = LiveProcess(url, args.rate, audit_key, first, live_persons)
         live.measure(2.0)  # warm up
         idle = live.measure(args.idle_seconds)
         done = threading.Event()
@@ -345,7 +439,7 @@ def main() -> None:
         t0 = time.perf_counter()
         result = contributions.post_month(
             engine,
-            month=MONTH,
+            month=month,
             now=dt.datetime.now(CHINA),
             chunk_size=args.chunk,
             workers=args.workers,
@@ -357,7 +451,7 @@ def main() -> None:
         live.close()
         sampler.join()
         again = contributions.post_month(
-            engine, month=MONTH, now=dt.datetime.now(CHINA), backend=services.backend
+            engine, month=month, now=dt.datetime.now(CHINA), backend=services.backend
         )
         with services.session_factory() as session:
             ledger.repeatable_read(session)

@@ -1,6 +1,13 @@
 """Settlement throughput over the HIS interface, against pgbench on the same server.
 
     .venv/bin/python -m bench.settlement [--persons 3000] [--clients 8] [--workers 2]
+    .venv/bin/python -m bench.settlement --dataset 1000000 [--dataset-settlements 20]
+
+With ``--dataset N`` it runs on the kept city-sized data set of N persons
+(``bench/dataset.py``, built first if there is none: a year of credits and
+settlements behind every person) instead of a fresh database: the clients
+settle fresh visits registered for a few thousand of its persons, others
+at each run, on a server with the same settings as the fresh run's.
 
 Starts a throw-away, durable PostgreSQL cluster, migrates it, loads the demo
 city plus N persons (each with an active card, a balance and one registered
@@ -37,6 +44,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
+from bench import dataset
 from yibao import demo as demo_service
 from yibao.clock import CHINA
 from yibao.config import Settings
@@ -421,6 +429,9 @@ async def _run(
 def pgbench(cluster: PgCluster, clients: int, seconds: int) -> tuple[float, dict[str, float]]:
     """pgbench's tps, and the CPU per transaction of PostgreSQL and of pgbench."""
     db = "pgb"
+    drop = [cluster.bin("dropdb"), "--if-exists", "-h", "127.0.0.1", "-p", str(cluster.port)]
+    # a kept cluster (--dataset) still has the previous run's
+    subprocess.run([*drop, "-U", cluster.user, db], check=True, capture_output=True)
     cluster.create_database(db)
     common = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", cluster.user]
     subprocess.run(
@@ -450,20 +461,21 @@ def pgbench(cluster: PgCluster, clients: int, seconds: int) -> tuple[float, dict
     done = re.search(r"number of transactions actually processed: ([0-9]+)", out)
     assert match and done, out
     n = max(int(done.group(1)), 1)
+    subprocess.run([*drop, "-U", cluster.user, db], check=True, capture_output=True)
     return float(match.group(1)), {
         "postgres": (after["postgres"] - before["postgres"]) / n,
         "pgbench": (after["clients"] - before["clients"]) / n,
     }
 
 
-def profile(url: str, work: list[dict[str, Any]]) -> None:
+def profile(url: str, work: list[dict[str, Any]], audit_key: str = "") -> None:
     """One process, no HTTP server: statements per settlement and the hot functions."""
 
     from yibao.app import create_app
     from yibao.channels.his import routes as his_routes
     from yibao.services.settlement import inputs as his_inputs
 
-    settings = Settings(database_url=url, secret_key="bench")
+    settings = Settings(database_url=url, secret_key="bench", audit_key=audit_key)
     app = create_app(settings)
     statements = [0]
 
@@ -561,30 +573,60 @@ def main() -> None:
     )
     parser.add_argument("--profile-settlements", type=int, default=200)
     parser.add_argument(
+        "--dataset",
+        type=int,
+        metavar="PERSONS",
+        help="run on the kept data set of this many persons (bench/dataset.py)",
+    )
+    parser.add_argument("--dataset-settlements", type=int, default=20)
+    parser.add_argument("--dataset-seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
         "--warmup",
         type=int,
         default=1000,
         help="settlements run and analyzed before measuring, so that the plans are a running server's",
     )
     args = parser.parse_args()
-    cluster = PgCluster(durable=True)
+    total = args.persons * 2 + args.profile_settlements + args.warmup
+    audit_key = ""
+    cluster: PgCluster
+    if args.dataset:
+        params = dataset.Params(args.dataset, args.dataset_settlements, args.dataset_seed)
+        where = dataset.build(params)
+        cluster = dataset.KeptCluster(durable=True, settings=dataset.DEFAULT_SETTINGS, keep=where)
+        audit_key = dataset.audit_key_text(params)
+    else:
+        cluster = PgCluster(durable=True)
     cluster.start()
     server = None
     try:
-        url = cluster.create_database("yibao")
-        migrate.upgrade(url)
         t0 = time.perf_counter()
-        total = args.persons * 2 + args.profile_settlements + args.warmup
-        work = load(url, total)
-        print(
-            f"loaded {total} persons with cards, balances and visits in {time.perf_counter() - t0:.1f}s"
-        )
+        if args.dataset:
+            url = cluster.url(dataset.DATABASE)
+            run_no = dataset.next_run(where)
+            work = dataset.fresh_visits(url, params, total, run_no)
+            print(
+                f"data set {where.name} ({args.dataset:,} persons, {args.dataset_settlements} "
+                f"settlements each), run {run_no}: {total} fresh visits in "
+                f"{time.perf_counter() - t0:.1f}s"
+            )
+        else:
+            url = cluster.create_database("yibao")
+            migrate.upgrade(url)
+            work = load(url, total)
+            print(
+                f"loaded {total} persons with cards, balances and visits in "
+                f"{time.perf_counter() - t0:.1f}s"
+            )
         peak_work = work[: args.persons]
         paced_work = work[args.persons : 2 * args.persons]
         prof_work = work[2 * args.persons : 2 * args.persons + args.profile_settlements]
         warm_work = work[2 * args.persons + args.profile_settlements :]
         port = free_port()
         env = {**os.environ, "YIBAO_DATABASE_URL": url, "YIBAO_SECRET_KEY": "bench"}
+        if audit_key:  # the data set's audit chains go on with its key
+            env["YIBAO_AUDIT_KEY"] = audit_key
         server = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "yibao"),
@@ -698,7 +740,25 @@ def main() -> None:
         print(
             f"  machine: {os.cpu_count()} cores, load average {load1:.1f} (1 min), {load5:.1f} (5 min)"
         )
-        profile(url, prof_work)
+        figures = {
+            "persons_in_database": args.dataset or total,
+            "ratio": round(peak["per_second"] / tps, 3),
+            "settlements_per_second": round(peak["per_second"], 1),
+            "pgbench_tps": round(tps),
+            "p50_ms": round(peak["p50_ms"], 2),
+            "p99_ms": round(peak["p99_ms"], 2),
+            "pair_p99_ms": round(peak["pair_p99_ms"], 2),
+            "paced_p99_ms": round(paced["p99_ms"], 2),
+            "paced_pair_p99_ms": round(paced["pair_p99_ms"], 2),
+            "errors": peak["errors"] + paced["errors"],
+            "cpu_ms_per_settlement": {k: round(v, 3) for k, v in per.items()},
+            "load_1min": round(load1, 1),
+        }
+        print("figures: " + json.dumps(figures))
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        if args.profile_settlements:
+            profile(url, prof_work, audit_key)
         with create_engine(url).connect() as conn:
             bad = conn.execute(
                 text(
