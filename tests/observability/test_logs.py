@@ -215,3 +215,25 @@ def test_every_line_is_masked_exceptions_included() -> None:
     text = out.getvalue()
     for secret in (certno, "1000000016", "s3cret!", "123456", "张三"):
         assert secret not in text
+
+
+def test_alembic_set_up_chatter_is_not_logged_at_serve() -> None:
+    """``yibao serve``'s readiness reads the migration scripts; alembic's
+    INFO lines ("setup plugin …") would be noise in every start-up log."""
+    import logging.config
+
+    out = io.StringIO()
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, logging.getLogger("alembic").level)
+    try:
+        logs.configure("INFO", stream=out)
+        logging.getLogger("alembic.runtime.plugins").info("setup plugin %s", "x")
+        logging.getLogger("alembic").warning("a real warning")
+        config = logs.uvicorn_log_config("INFO")
+        assert config["loggers"]["alembic"]["level"] == "WARNING"
+    finally:
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])
+        logging.getLogger("alembic").setLevel(before[2])
+    text = out.getvalue()
+    assert "setup plugin" not in text and "a real warning" in text

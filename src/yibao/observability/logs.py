@@ -124,6 +124,9 @@ def configure(level: str = "INFO", stream: IO[str] | None = None) -> None:
         own = logging.getLogger(name)
         own.handlers.clear()
         own.propagate = True
+    # the readiness check reads the migration scripts: alembic's set-up
+    # chatter ("setup plugin …") is not an operator's news
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _configure_structlog() -> None:
@@ -158,6 +161,7 @@ def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": [], "level": level, "propagate": True},
+            "alembic": {"level": "WARNING"},
         },
     }
 
