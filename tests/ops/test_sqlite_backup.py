@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,17 @@ def test_a_copy_taken_during_settlements_restores_and_verifies(
     writer = threading.Thread(target=write)
     writer.start()
     try:
-        assert some.wait(120)
+        # polled with sleep, not Event.wait(timeout): under faketime an
+        # absolute-deadline wait computed on the faked clock never ends
+        deadline = time.monotonic() + 120
+        while not some.is_set():
+            assert time.monotonic() < deadline, "no settlement was written"
+            time.sleep(0.05)
         copy = tmp_path / "backups" / "yibao-20261123.sqlite3"
         made = CliRunner().invoke(app, ["backup", "create", str(copy)])
         during = len(settled)
-        more = threading.Event()
         while len(settled) < during + 2 and not failed:  # writing went on after the copy
-            more.wait(0.05)
+            time.sleep(0.05)
     finally:
         stop.set()
         writer.join(120)
