@@ -401,7 +401,11 @@ def main() -> None:
     cluster: PgCluster
     if args.dataset:
         params = dataset.Params(args.dataset, args.dataset_settlements, args.dataset_seed)
-        cluster = dataset.KeptCluster(durable=True, settings=settings, keep=dataset.build(params))
+        cluster = dataset.KeptCluster(
+            durable=True,
+            settings={**dataset.DEFAULT_SETTINGS, **settings},
+            keep=dataset.build(params),
+        )
         audit_key, first = dataset.audit_key_text(params), dataset.BASE_ID
         # every 50th person of the data set, as of the million of the own build
         live_persons = max(1, args.dataset // LIVE_STRIDE)
