@@ -614,7 +614,7 @@ def profile(url: str, fixture: Fixture, channel: str, n: int) -> str:
         return (
             f"\nprofile of {n} {channel} inquiries in one thread, no HTTP server, no concurrency: "
             f"{wall / n * 1000:.2f} ms each (profiled), {per:.1f} SQL statements through "
-            f"SQLAlchemy each; those of one:\n{one}\n" + out[:9000]
+            f"SQLAlchemy each; those of one:\n{one}\n" + out[:200000]
         )
     finally:
         if app.state.his_fast is not None:  # what the app's lifespan ends

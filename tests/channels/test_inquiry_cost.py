@@ -97,3 +97,31 @@ def test_the_home_page_shows_what_the_two_reads_showed(services, demo):
     assert len(home.summary.month_ends) == 12
     assert home.summary.month_ends[-1][1] == alone.balance
     assert home.progress == progress
+
+
+def test_the_home_page_reads_the_account_once_and_appends_its_audit_in_one_go(
+    client, demo, uow, backend
+):
+    """The balance, the last postings and the month ends come from one read
+    of the account; a person with no family aid is not asked about it twice;
+    on PostgreSQL the audit entries and their chain head move in one statement."""
+    p = demo["persons"][0]
+    assert portal_login(client, p["account_no"], p["password"]).status_code == 200
+    statements, _ = _watch(client.app.state.services.engine)
+    r = client.get("/portal/")
+    assert r.status_code == 200 and 'data-testid="balance"' in r.text
+    flat = [" ".join(s.split()) for s in statements]
+    listing = "\n".join(s[:80] for s in flat)
+    accounts = [s for s in flat if s.startswith("SELECT ledger_accounts.")]
+    assert len(accounts) == 1, listing
+    family = [s for s in flat if "FROM family_payments" in s]
+    assert len(family) == 1, listing  # the page's list of payments, not the relabelling
+    heads = [
+        s
+        for s in flat
+        if s.startswith("UPDATE audit_chain_heads") or "UPDATE audit_chain_heads" in s
+    ]
+    logs = [s for s in flat if "INSERT INTO audit_log" in s]
+    assert len(heads) == 1 and len(logs) == 1, listing
+    if backend == "postgresql":
+        assert heads == logs  # the same statement: WITH moved AS (UPDATE ...) INSERT ...

@@ -97,9 +97,19 @@ def append(
                 }
             )
             prev = digest
-        target.execute(insert(_log), rows)
-        target.execute(update(_heads).where(_heads.c.chain == chain).values(seq=seq, hash=prev))
+        moved = update(_heads).where(_heads.c.chain == chain).values(seq=seq, hash=prev)
+        if _dialect(target) == "postgresql":
+            # the entries and the head's move in one statement (one round trip)
+            target.execute(insert(_log).values(rows).add_cte(moved.cte("moved")))
+        else:  # SQLite allows only a SELECT in a WITH
+            target.execute(insert(_log), rows)
+            target.execute(moved)
         appended(target, chain, [r.action for r in by_chain[chain]])
+
+
+def _dialect(target: Session | Connection) -> str:
+    bind = target.get_bind() if isinstance(target, Session) else target
+    return bind.dialect.name
 
 
 def stamped(record: AuditRecord) -> AuditRecord:

@@ -1076,7 +1076,11 @@ def cards_of(uow: UnitOfWork, person: Person) -> list[Card]:
 
 def current_card(uow: UnitOfWork, person: Person) -> Card | None:
     """The card a channel shows for a person: the live one, else the newest."""
-    cards = cards_of(uow, person)
+    return current_of(cards_of(uow, person))
+
+
+def current_of(cards: list[Card]) -> Card | None:
+    """Of a person's cards, newest first, the one a channel shows."""
     for card in cards:
         if card.status in {s.value for s in LIVE} or card.status == CardStatus.LOST.value:
             return card

@@ -50,7 +50,7 @@ def read_file(
         summary=summary,
         enrolment=contributions.current_enrolment(uow.session, person.id),
         cards=cards,
-        current=card_service.current_card(uow, person),
+        current=card_service.current_of(cards),
         payments=contributions.payment_records(uow.session, person.id)[:payments]
         if payments
         else [],

@@ -40,7 +40,7 @@ from yibao.services.contributions import contributions
 from yibao.services.family import family as family_aid
 from yibao.services.ledger import ledger
 from yibao.services.tx import use_case
-from yibao.store.models import Card, ContributionLine, Employer, Enrolment, Person
+from yibao.store.models import Card, ContributionLine, Employer, Enrolment, LedgerAccount, Person
 from yibao.store.uow import UnitOfWork
 
 
@@ -190,13 +190,20 @@ def month_end_balances(
 
 
 def _month_ends(
-    session: Session, today: dt.date, person_id: int, balance: int, months: int
+    session: Session,
+    today: dt.date,
+    person_id: int,
+    balance: int,
+    months: int,
+    known: LedgerAccount | None = None,
 ) -> list[tuple[str, int]]:
     first = today.replace(day=1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     since = dt.datetime.combine(first, dt.time(), CHINA)
-    lines = ledger.history(session, code=codes.individual(person_id), start=since, limit=100_000)
+    lines = ledger.history(
+        session, code=codes.individual(person_id), start=since, limit=100_000, known=known
+    )
     opening = balance - sum(line.amount for line in lines)
     return month_end_balances(
         [(line.at, line.balance_after) for line in lines],
@@ -279,14 +286,17 @@ def summarize(
             )
     else:
         as_of = uow.clock.now()
-        balance = ledger.individual_balance(uow.session, person.id)
+        # the account read once for its balance, its postings and its month ends
+        code = codes.individual(person.id)
+        acct = ledger.existing_account(uow.session, code)
+        balance = acct.balance if acct is not None else 0
         lines = (
-            ledger.history(uow.session, code=codes.individual(person.id), limit=recent)
-            if recent
+            ledger.history(uow.session, code=code, limit=recent, known=acct)
+            if recent and acct is not None
             else []
         )
         ends = (
-            _month_ends(uow.session, uow.clock.today(), person.id, balance, months)
+            _month_ends(uow.session, uow.clock.today(), person.id, balance, months, acct)
             if months
             else []
         )

@@ -225,6 +225,17 @@ def individual_balance(session: Session, person_id: int) -> int:
     return balance(session, codes.individual(person_id))
 
 
+def existing_account(session: Session, code: str) -> LedgerAccount | None:
+    """The account of this code, if it has been made, as it is now (its
+    balance re-read even when the session holds the account already: a
+    set-based posting may have moved it)."""
+    return session.execute(
+        select(LedgerAccount)
+        .where(LedgerAccount.code == code)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
 @dataclass
 class Line:
     entry_id: int
@@ -233,6 +244,7 @@ class Line:
     memo: str
     amount: int
     balance_after: int
+    entry_person_id: int | None = None  # whose the entry is (a relative's, for family aid)
 
 
 def history(
@@ -242,11 +254,11 @@ def history(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     limit: int = 500,
+    known: LedgerAccount | None = None,
 ) -> list[Line]:
-    """An account's postings, newest first, each with the balance after it."""
-    acct = session.execute(
-        select(LedgerAccount).where(LedgerAccount.code == code)
-    ).scalar_one_or_none()
+    """An account's postings, newest first, each with the balance after it
+    (``known``: the account of ``code`` when the caller has read it already)."""
+    acct = known if known is not None and known.code == code else existing_account(session, code)
     if acct is None:
         return []
     running = func.sum(Posting.amount).over(order_by=Posting.id)
@@ -269,6 +281,7 @@ def history(
             LedgerEntry.memo,
             sub.c.amount,
             sub.c.balance_after,
+            LedgerEntry.person_id,
         )
         .join(LedgerEntry, LedgerEntry.id == sub.c.entry_id)
         .order_by(sub.c.pid.desc())
@@ -278,7 +291,7 @@ def history(
         stmt = stmt.where(sub.c.at >= start)
     if end is not None:
         stmt = stmt.where(sub.c.at < end)
-    return [Line(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in session.execute(stmt)]
+    return [Line(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), r[6]) for r in session.execute(stmt)]
 
 
 @dataclass
