@@ -153,3 +153,31 @@ def test_kept_data_set_is_built_once_and_started_again() -> None:
         assert dataset.next_run(where) == 1
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@needs_postgresql
+def test_the_monthly_credit_check_on_a_data_set(pg_cluster: PgCluster) -> None:
+    """``bench.contributions_post --dataset`` checks the month it credited,
+    set-based: not yet credited is a problem, credited once is not."""
+    from bench import contributions_post
+
+    name = "bench_dataset_month"
+    params = dataset.Params(persons=40, settlements=1, seed=5)
+    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = pg_cluster.create_database(name)
+    migrate.upgrade(url)
+    dataset.populate(url, params, now=START)
+    services = dataset._services(url, params)
+    try:
+        month = contributions_post.next_month_on_dataset(services, params.persons)
+        ok, problems = contributions_post.month_check(services.engine, month, params.persons)
+        assert not ok and "0 claimed" in problems[0]
+        posted = contributions_post.contributions.post_month(
+            services.engine, month=month, now=START, backend=services.backend
+        )
+        assert posted.persons == params.persons
+        ok, problems = contributions_post.month_check(services.engine, month, params.persons)
+        assert ok, problems
+    finally:
+        services.close()
