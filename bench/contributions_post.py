@@ -423,6 +423,13 @@ def main() -> None:
     )
     parser.add_argument("--dataset-settlements", type=int, default=20)
     parser.add_argument("--dataset-seed", type=int, default=1)
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the benchmark's PostgreSQL (repeatable), e.g. shared_buffers=6GB",
+    )
     args = parser.parse_args()
     security.configure("fast")
     # a production-like server for bulk work: checkpoints far apart
@@ -431,6 +438,7 @@ def main() -> None:
         "min_wal_size": "2GB",
         "checkpoint_timeout": "30min",
         "wal_compression": "on",
+        **dataset.pg_settings(args.pg_setting),
     }
     audit_key, first, live_persons = "", LIVE_STRIDE, LIVE_PERSONS
     cluster: PgCluster

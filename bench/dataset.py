@@ -533,6 +533,17 @@ DEFAULT_SETTINGS = {
 }
 
 
+def pg_settings(given: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` settings from a benchmark's command line."""
+    found = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--pg-setting {item!r}: expected NAME=VALUE")
+        found[name.strip()] = value.strip()
+    return found
+
+
 @dataclass
 class KeptCluster(PgCluster):
     """A PgCluster on a kept data directory: started again, never removed."""

@@ -580,6 +580,13 @@ def main() -> None:
     )
     parser.add_argument("--dataset-settlements", type=int, default=20)
     parser.add_argument("--dataset-seed", type=int, default=1)
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the benchmark's PostgreSQL (repeatable), e.g. shared_buffers=6GB",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--warmup",
@@ -594,10 +601,14 @@ def main() -> None:
     if args.dataset:
         params = dataset.Params(args.dataset, args.dataset_settlements, args.dataset_seed)
         where = dataset.build(params)
-        cluster = dataset.KeptCluster(durable=True, settings=dataset.DEFAULT_SETTINGS, keep=where)
+        cluster = dataset.KeptCluster(
+            durable=True,
+            settings={**dataset.DEFAULT_SETTINGS, **dataset.pg_settings(args.pg_setting)},
+            keep=where,
+        )
         audit_key = dataset.audit_key_text(params)
     else:
-        cluster = PgCluster(durable=True)
+        cluster = PgCluster(durable=True, settings=dataset.pg_settings(args.pg_setting))
     cluster.start()
     server = None
     try:

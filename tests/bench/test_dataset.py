@@ -181,3 +181,12 @@ def test_the_monthly_credit_check_on_a_data_set(pg_cluster: PgCluster) -> None:
         assert ok, problems
     finally:
         services.close()
+
+
+def test_pg_settings_from_the_command_line() -> None:
+    assert dataset.pg_settings(["shared_buffers=6GB", " work_mem = 64MB "]) == {
+        "shared_buffers": "6GB",
+        "work_mem": "64MB",
+    }
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        dataset.pg_settings(["shared_buffers"])
