@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.engine.default import CACHE_HIT
 
 from tests.channels.test_web_forms import portal_login
 from yibao.domain.actors import Channel
@@ -125,3 +126,13 @@ def test_the_home_page_reads_the_account_once_and_appends_its_audit_in_one_go(
     assert len(heads) == 1 and len(logs) == 1, listing
     if backend == "postgresql":
         assert heads == logs  # the same statement: WITH moved AS (UPDATE ...) INSERT ...
+        # and compiled once: the next page's append is SQLAlchemy's cached statement
+        hits: list[object] = []
+
+        @event.listens_for(client.app.state.services.engine, "before_cursor_execute")
+        def _hit(_c: Any, _cur: Any, statement: str, _p: Any, context: Any, _m: Any) -> None:
+            if "INSERT INTO audit_log" in statement:
+                hits.append(context.cache_hit)
+
+        assert client.get("/portal/").status_code == 200
+        assert hits == [CACHE_HIT]

@@ -9,12 +9,24 @@ session (the monthly credit's connection) hands it over itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
-from sqlalchemy import Connection, Table, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from yibao.domain.audit import (
@@ -42,6 +54,36 @@ _NEW_HEAD = text(
     "INSERT INTO audit_chain_heads (chain, seq, hash) VALUES (:chain, 0, :genesis) "
     "ON CONFLICT DO NOTHING"
 )
+
+
+_COLUMNS = (
+    "chain", "seq", "at", "actor_kind", "actor_id", "actor_division", "channel", "action",
+    "person_id", "subject", "detail", "prev_hash", "hash",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _append_many(n: int) -> Insert:
+    """PostgreSQL: ``n`` entries of one chain appended and its head moved in
+    one statement, made once per ``n``: its values are bound parameters
+    (``v_<column>_<row>``, ``h_chain``, ``h_seq``, ``h_hash``), so it is
+    compiled once."""
+    moved = (
+        update(_heads)
+        .where(_heads.c.chain == bindparam("h_chain", type_=_heads.c.chain.type))
+        .values(
+            seq=bindparam("h_seq", type_=_heads.c.seq.type),
+            hash=bindparam("h_hash", type_=_heads.c.hash.type),
+        )
+        .cte("moved")
+    )
+    # rows as SELECTs of parameters (a multi-row VALUES has no cache key)
+    rows = [
+        select(*[bindparam(f"v_{c}_{i}", type_=_log.c[c].type).label(c) for c in _COLUMNS])
+        for i in range(n)
+    ]
+    source = rows[0] if n == 1 else union_all(*rows)
+    return insert(_log).from_select(list(_COLUMNS), source).add_cte(moved)
 
 
 def key_of(session: Session | Connection) -> AuditKey:
@@ -97,13 +139,15 @@ def append(
                 }
             )
             prev = digest
-        moved = update(_heads).where(_heads.c.chain == chain).values(seq=seq, hash=prev)
-        if _dialect(target) == "postgresql":
+        if len(rows) <= 8 and _dialect(target) == "postgresql":
             # the entries and the head's move in one statement (one round trip)
-            target.execute(insert(_log).values(rows).add_cte(moved.cte("moved")))
-        else:  # SQLite allows only a SELECT in a WITH
+            values = {f"v_{k}_{i}": v for i, row in enumerate(rows) for k, v in row.items()}
+            target.execute(
+                _append_many(len(rows)), {**values, "h_chain": chain, "h_seq": seq, "h_hash": prev}
+            )
+        else:  # many entries at once; and SQLite allows only a SELECT in a WITH
             target.execute(insert(_log), rows)
-            target.execute(moved)
+            target.execute(update(_heads).where(_heads.c.chain == chain).values(seq=seq, hash=prev))
         appended(target, chain, [r.action for r in by_chain[chain]])
 
 

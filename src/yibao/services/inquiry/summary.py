@@ -286,10 +286,11 @@ def summarize(
             )
     else:
         as_of = uow.clock.now()
-        # the account read once for its balance, its postings and its month ends
+        # the account read once for its balance, its postings and its month
+        # ends; the balance alone when only it is asked for
         code = codes.individual(person.id)
-        acct = ledger.existing_account(uow.session, code)
-        balance = acct.balance if acct is not None else 0
+        acct = ledger.existing_account(uow.session, code) if recent or months else None
+        balance = acct.balance if acct is not None else ledger.balance(uow.session, code)
         lines = (
             ledger.history(uow.session, code=code, limit=recent, known=acct)
             if recent and acct is not None
