@@ -533,6 +533,17 @@ DEFAULT_SETTINGS = {
 }
 
 
+def add_pg_setting_argument(parser: argparse.ArgumentParser) -> None:
+    """A benchmark's ``--pg-setting NAME=VALUE`` (read by ``pg_settings``)."""
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the benchmark's PostgreSQL (repeatable), e.g. shared_buffers=6GB",
+    )
+
+
 def pg_settings(given: list[str]) -> dict[str, str]:
     """``NAME=VALUE`` settings from a benchmark's command line."""
     found = {}

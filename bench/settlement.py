@@ -580,13 +580,7 @@ def main() -> None:
     )
     parser.add_argument("--dataset-settlements", type=int, default=20)
     parser.add_argument("--dataset-seed", type=int, default=1)
-    parser.add_argument(
-        "--pg-setting",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting for the benchmark's PostgreSQL (repeatable), e.g. shared_buffers=6GB",
-    )
+    dataset.add_pg_setting_argument(parser)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--warmup",

@@ -54,15 +54,21 @@ def test_offsets_fall_within_the_span_in_rounds() -> None:
         assert mine == sorted(mine)
 
 
-@needs_postgresql
-def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
-    name = "bench_dataset_tiny"
+def _populated(
+    pg_cluster: PgCluster, name: str, params: dataset.Params
+) -> tuple[str, dataset.Services]:
+    """A database of the tests' cluster with the data set of ``params`` in it."""
     with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     url = pg_cluster.create_database(name)
     migrate.upgrade(url)
-    dataset.populate(url, TINY, now=START)
-    services = dataset._services(url, TINY)
+    dataset.populate(url, params, now=START)
+    return url, dataset._services(url, params)
+
+
+@needs_postgresql
+def test_tiny_data_set_builds_and_verifies(pg_cluster: PgCluster) -> None:
+    url, services = _populated(pg_cluster, "bench_dataset_tiny", TINY)
     try:
         with services.engine.connect() as conn:
             counts = {
@@ -161,14 +167,8 @@ def test_the_monthly_credit_check_on_a_data_set(pg_cluster: PgCluster) -> None:
     set-based: not yet credited is a problem, credited once is not."""
     from bench import contributions_post
 
-    name = "bench_dataset_month"
     params = dataset.Params(persons=40, settlements=1, seed=5)
-    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    url = pg_cluster.create_database(name)
-    migrate.upgrade(url)
-    dataset.populate(url, params, now=START)
-    services = dataset._services(url, params)
+    _, services = _populated(pg_cluster, "bench_dataset_month", params)
     try:
         month = contributions_post.next_month_on_dataset(services, params.persons)
         ok, problems = contributions_post.month_check(services.engine, month, params.persons)
