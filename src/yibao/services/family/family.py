@@ -711,18 +711,14 @@ AID = "mutual_aid"
 AID_REVERSED = "reversal:mutual_aid"
 
 
-def relabel(session: Session, person_id: int, lines: Sequence[Any]) -> None:
+def relabel(session: Session, person_id: int, lines: Sequence[ledger.Line]) -> None:
     """A holder's postings for a relative's settlement read as family mutual
     aid (and its reversal as such), not as the holder's own visit: the
     entry is the relative's, the posting the holder's (``ledger.Line``s,
     changed in place). Only a line whose entry is another person's can be
     one: a line that says its entry is this person's own, or nobody's, is
     not asked about."""
-    ids = {
-        line.entry_id
-        for line in lines
-        if getattr(line, "entry_person_id", -1) not in (None, person_id)
-    }
+    ids = {line.entry_id for line in lines if line.entry_person_id not in (None, person_id)}
     if not ids:
         return
     paid: set[int] = set()
